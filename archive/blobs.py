@@ -1,0 +1,63 @@
+"""Content-addressed body storage inside the archive database.
+
+Bodies are stored once per sha256 of their *uncompressed* bytes, zlib-compressed, in the
+``blobs`` table. Keeping them in SQLite (rather than a directory of files) means a blob and
+the snapshot row that points to it commit in one transaction — a killed crawl never leaves a
+row without its body — and the archive is one file to copy and verify.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+
+from sqlite_utils import Database
+
+from archive.db import utcnow
+
+#: Bodies that do not shrink by at least this ratio are stored uncompressed.
+MIN_COMPRESSION_GAIN = 0.95
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def store_blob(db: Database, data: bytes) -> str:
+    """Store ``data`` (once) and return its sha256. Storing the same bytes again is free."""
+    digest = sha256_hex(data)
+    exists = db.execute("SELECT 1 FROM blobs WHERE sha256 = ?", [digest]).fetchone()
+    if exists:
+        return digest
+    packed = zlib.compress(data, 6)
+    if len(packed) < len(data) * MIN_COMPRESSION_GAIN:
+        content, compression = packed, "zlib"
+    else:
+        content, compression = data, "none"
+    db.execute(
+        "INSERT OR IGNORE INTO blobs (sha256, size, stored_size, compression, content, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [digest, len(data), len(content), compression, content, utcnow()],
+    )
+    return digest
+
+
+class BlobError(Exception):
+    """A blob is missing or its bytes no longer hash to its name."""
+
+
+def load_blob(db: Database, sha256: str) -> bytes:
+    """Return the original bytes of a blob, checking they still hash to ``sha256``."""
+    row = db.execute(
+        "SELECT compression, content FROM blobs WHERE sha256 = ?", [sha256]
+    ).fetchone()
+    if row is None:
+        raise BlobError(f"blob {sha256} is missing")
+    compression, content = row
+    try:
+        data = zlib.decompress(content) if compression == "zlib" else bytes(content)
+    except zlib.error as exc:
+        raise BlobError(f"blob {sha256} does not decompress: {exc}") from exc
+    if sha256_hex(data) != sha256:
+        raise BlobError(f"blob {sha256} is corrupt: content hashes to {sha256_hex(data)}")
+    return data

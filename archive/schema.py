@@ -1,0 +1,232 @@
+"""The archive's SQLite schema, applied as sqlite-utils migrations.
+
+The schema is public API: table and column names appear in users' bookmarked Datasette
+URLs. Never edit a migration that has shipped; append a new one. ``tests/test_schema.py``
+pins the resulting schema so an accidental change fails CI.
+
+Times are ISO-8601 UTC strings (``2026-11-23T14:55:41Z``); JSON columns hold JSON text.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("xxgk")
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    """Sites, crawls, link health, link graph, snapshots and content-addressed blobs."""
+    db.executescript(
+        """
+        CREATE TABLE sites (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            portal TEXT NOT NULL,            -- JSON list of start URLs
+            allowed_domains TEXT,            -- JSON list
+            schedule TEXT,
+            render TEXT NOT NULL DEFAULT 'auto',
+            max_pages INTEGER,
+            kind TEXT,                       -- 本科 / 专科, from the registry
+            updated_at TEXT
+        );
+        CREATE TABLE crawls (
+            id INTEGER PRIMARY KEY,
+            site_id TEXT REFERENCES sites(id),
+            scheduled_at TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL,            -- running | finished | failed | killed | incomplete
+            pages INTEGER NOT NULL DEFAULT 0,
+            links_checked INTEGER NOT NULL DEFAULT 0,
+            bytes_received INTEGER NOT NULL DEFAULT 0,
+            new_broken INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            exit_code INTEGER,
+            pid INTEGER,
+            log_path TEXT,
+            finish_reason TEXT
+        );
+        CREATE TABLE links (
+            url TEXT PRIMARY KEY,
+            site_id TEXT REFERENCES sites(id),
+            state TEXT NOT NULL,
+            status_code INTEGER,
+            content_type TEXT,
+            final_url TEXT,
+            title TEXT,
+            is_external INTEGER NOT NULL DEFAULT 0,
+            health TEXT NOT NULL DEFAULT 'unknown',  -- ok | suspect | dead | inconclusive
+            first_seen TEXT NOT NULL,
+            last_checked TEXT,
+            last_ok TEXT,
+            broken_since TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            recovered_at TEXT,
+            last_check_id INTEGER
+        );
+        CREATE INDEX idx_links_site_state ON links(site_id, state);
+        CREATE INDEX idx_links_health ON links(health);
+        CREATE TABLE link_checks (
+            id INTEGER PRIMARY KEY,
+            crawl_id INTEGER REFERENCES crawls(id),
+            site_id TEXT REFERENCES sites(id),
+            url TEXT NOT NULL,
+            checked_at TEXT NOT NULL,
+            state TEXT NOT NULL,
+            status_code INTEGER,
+            elapsed_ms INTEGER,
+            final_url TEXT,
+            redirect_chain TEXT,             -- JSON list of URLs before final_url
+            method TEXT,
+            content_type TEXT,
+            content_length INTEGER,
+            bytes_received INTEGER,
+            error TEXT,
+            rule TEXT,                       -- the classifier rule that decided the state
+            snapshot_id INTEGER
+        );
+        CREATE INDEX idx_link_checks_url ON link_checks(url, checked_at);
+        CREATE INDEX idx_link_checks_crawl ON link_checks(crawl_id, state);
+        CREATE TABLE link_sources (
+            id INTEGER PRIMARY KEY,
+            crawl_id INTEGER REFERENCES crawls(id),
+            site_id TEXT REFERENCES sites(id),
+            from_url TEXT NOT NULL,
+            to_url TEXT NOT NULL,
+            anchor_text TEXT,
+            seen_at TEXT NOT NULL,
+            UNIQUE (crawl_id, from_url, to_url, anchor_text)
+        );
+        CREATE INDEX idx_link_sources_to ON link_sources(to_url);
+        CREATE INDEX idx_link_sources_from ON link_sources(from_url, crawl_id);
+        CREATE TABLE blobs (
+            sha256 TEXT PRIMARY KEY,         -- of the uncompressed body
+            size INTEGER NOT NULL,
+            stored_size INTEGER NOT NULL,
+            compression TEXT NOT NULL,       -- zlib | none
+            content BLOB NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE snapshots (
+            id INTEGER PRIMARY KEY,
+            crawl_id INTEGER REFERENCES crawls(id),
+            site_id TEXT REFERENCES sites(id),
+            url TEXT NOT NULL,
+            final_url TEXT,
+            fetched_at TEXT NOT NULL,
+            status_code INTEGER,
+            content_type TEXT,
+            headers TEXT,                    -- JSON object of response headers
+            sha256 TEXT REFERENCES blobs(sha256),
+            size INTEGER,
+            encoding TEXT,
+            title TEXT,
+            filename TEXT,                   -- from Content-Disposition, decoded
+            etag TEXT,
+            last_modified TEXT,
+            not_modified INTEGER NOT NULL DEFAULT 0,  -- 1: a 304, content = previous snapshot's
+            rendered INTEGER NOT NULL DEFAULT 0,
+            render_reason TEXT,
+            screenshot_sha256 TEXT REFERENCES blobs(sha256),
+            main_text TEXT
+        );
+        CREATE INDEX idx_snapshots_url ON snapshots(url, fetched_at);
+        CREATE INDEX idx_snapshots_crawl ON snapshots(crawl_id);
+        CREATE INDEX idx_snapshots_sha ON snapshots(sha256);
+        """
+    )
+
+
+@migrations()
+def m002_reports_checklist(db: Database) -> None:
+    """Annual reports, their facts and 清单 tables; the MOE checklist; per-site items."""
+    db.executescript(
+        """
+        CREATE TABLE checklist_items (
+            number INTEGER PRIMARY KEY,      -- 1..50 of 教办函〔2014〕23号
+            category_number INTEGER NOT NULL,-- 1..10
+            category TEXT NOT NULL,
+            title TEXT NOT NULL,
+            yearly INTEGER NOT NULL DEFAULT 0 -- 1: must be refreshed every year
+        );
+        CREATE TABLE reports (
+            id INTEGER PRIMARY KEY,
+            site_id TEXT REFERENCES sites(id),
+            academic_year TEXT,              -- "2020-2021"
+            period_start TEXT,
+            period_end TEXT,
+            title TEXT,
+            source_url TEXT,
+            format TEXT,                     -- pdf | doc | docx | rtf | html | txt
+            sha256 TEXT REFERENCES blobs(sha256),
+            signed_date TEXT,                -- the date line at the end, YYYY-MM-DD
+            deadline TEXT,                   -- 31 October after the academic year
+            timeliness TEXT,                 -- on_time | late | unknown
+            timeliness_evidence TEXT,
+            first_seen TEXT NOT NULL,
+            crawl_id INTEGER REFERENCES crawls(id),
+            snapshot_id INTEGER REFERENCES snapshots(id),
+            error TEXT,                      -- extraction failure, recorded not raised
+            text TEXT,
+            UNIQUE (site_id, sha256)
+        );
+        CREATE INDEX idx_reports_site_year ON reports(site_id, academic_year);
+        CREATE TABLE report_facts (
+            id INTEGER PRIMARY KEY,
+            report_id INTEGER NOT NULL REFERENCES reports(id),
+            fact TEXT NOT NULL,              -- applications_received, ... (see README)
+            value INTEGER,
+            sentence TEXT
+        );
+        CREATE INDEX idx_report_facts_report ON report_facts(report_id);
+        CREATE TABLE report_items (
+            id INTEGER PRIMARY KEY,
+            report_id INTEGER NOT NULL REFERENCES reports(id),
+            item_number INTEGER REFERENCES checklist_items(number),
+            category TEXT,
+            title TEXT,
+            url TEXT,
+            note TEXT
+        );
+        CREATE INDEX idx_report_items_report ON report_items(report_id);
+        CREATE INDEX idx_report_items_url ON report_items(url);
+        CREATE TABLE site_items (
+            id INTEGER PRIMARY KEY,
+            site_id TEXT NOT NULL REFERENCES sites(id),
+            item_number INTEGER NOT NULL REFERENCES checklist_items(number),
+            url TEXT,
+            source TEXT NOT NULL,            -- report | portal | registry
+            report_id INTEGER REFERENCES reports(id),
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            UNIQUE (site_id, item_number, url, source)
+        );
+        CREATE INDEX idx_site_items_url ON site_items(url);
+        """
+    )
+    db["reports"].enable_fts(["title", "text"], tokenize="trigram", create_triggers=True)
+
+
+@migrations()
+def m003_fixity(db: Database) -> None:
+    """Fixity checks: each ``xxgk verify`` run, so archivists can show it was checked."""
+    db.executescript(
+        """
+        CREATE TABLE fixity_checks (
+            id INTEGER PRIMARY KEY,
+            checked_at TEXT NOT NULL,
+            blobs_checked INTEGER NOT NULL,
+            bytes_checked INTEGER NOT NULL,
+            missing INTEGER NOT NULL,        -- referenced by snapshots/reports, absent from blobs
+            corrupt INTEGER NOT NULL,        -- bytes no longer hash to their sha256
+            details TEXT                     -- JSON list of {sha256, problem}
+        );
+        """
+    )
+
+
+def apply_migrations(db: Database) -> None:
+    """Bring ``db`` up to the current schema (idempotent)."""
+    migrations.apply(db)

@@ -1,0 +1,237 @@
+"""Writing crawl results into the archive: crawls, checks, link state, snapshots, sources.
+
+:class:`ArchiveWriter` is the single write path used by the Scrapy pipeline (and by tests).
+It batches writes into transactions of ``commit_every`` items so a crash loses at most one
+uncommitted batch and never leaves half an item behind.
+
+Link health (how a watchdog should read ``links``):
+
+* every check is appended to ``link_checks``; ``links`` holds the current verdict;
+* ``health`` is ``ok`` for good states, ``inconclusive`` for blocked / rate limited /
+  excluded (never evidence that a page is gone), ``suspect`` for a broken state not yet
+  confirmed, and ``dead`` once it failed in ``confirm_checks`` consecutive checks spanning at
+  least ``confirm_hours`` hours;
+* ``broken_since`` is the first failing check of the current failure run,
+  ``recovered_at`` the first good check after one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from archive.blobs import store_blob
+from archive.db import utcnow
+from archive.states import BROKEN_STATES, GOOD_STATES, INCONCLUSIVE_STATES
+
+CRAWL_STATUSES = ("running", "finished", "failed", "killed", "incomplete")
+
+
+def upsert_sites(db: Database, rows: list[dict]) -> None:
+    """Record the registry's sites (the ``sites`` table mirrors the registry)."""
+    now = utcnow()
+    for row in rows:
+        db["sites"].upsert({**row, "updated_at": now}, pk="id")
+
+
+def start_crawl(db: Database, site_id: str, *, pid: int | None = None, log_path: str | None = None,
+                scheduled_at: str | None = None) -> int:
+    cursor = db.execute(
+        "INSERT INTO crawls (site_id, scheduled_at, started_at, status, pid, log_path)"
+        " VALUES (?, ?, ?, 'running', ?, ?)",
+        [site_id, scheduled_at, utcnow(), pid or os.getpid(), log_path],
+    )
+    return int(cursor.lastrowid)
+
+
+def finish_crawl(db: Database, crawl_id: int, status: str, *, exit_code: int | None = None,
+                 finish_reason: str | None = None) -> None:
+    """Close a crawl row, computing its counters from what was recorded."""
+    if status not in CRAWL_STATUSES:
+        raise ValueError(f"unknown crawl status {status!r}")
+    counts = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(bytes_received), 0),"
+        " SUM(CASE WHEN error IS NOT NULL THEN 1 ELSE 0 END)"
+        " FROM link_checks WHERE crawl_id = ?",
+        [crawl_id],
+    ).fetchone()
+    pages = db.execute(
+        "SELECT COUNT(*) FROM snapshots WHERE crawl_id = ?", [crawl_id]
+    ).fetchone()[0]
+    db.execute(
+        "UPDATE crawls SET finished_at = ?, status = ?, exit_code = COALESCE(?, exit_code),"
+        " finish_reason = COALESCE(?, finish_reason), pages = ?, links_checked = ?,"
+        " bytes_received = ?, errors = ? WHERE id = ?",
+        [utcnow(), status, exit_code, finish_reason, pages, counts[0], counts[1], counts[2] or 0,
+         crawl_id],
+    )
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_abandoned_crawls(db: Database) -> list[int]:
+    """Mark ``running`` crawls whose process is gone as ``incomplete``; return their ids."""
+    rows = db.execute("SELECT id, pid FROM crawls WHERE status = 'running'").fetchall()
+    abandoned = [crawl_id for crawl_id, pid in rows if not _pid_alive(pid)]
+    for crawl_id in abandoned:
+        finish_crawl(db, crawl_id, "incomplete", finish_reason="process ended without closing the crawl")
+    return abandoned
+
+
+def _hours_between(start: str, end: str) -> float:
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    return (datetime.strptime(end, fmt) - datetime.strptime(start, fmt)).total_seconds() / 3600
+
+
+@dataclass
+class LinkUpdate:
+    """What one check changed in ``links``: used for the crawl's ``new_broken`` count."""
+
+    url: str
+    health: str
+    became_broken: bool
+
+
+class ArchiveWriter:
+    """Append checks, snapshots and link sources; keep ``links`` current."""
+
+    def __init__(self, db: Database, *, confirm_checks: int = 2, confirm_hours: float = 20.0,
+                 commit_every: int = 200) -> None:
+        self.db = db
+        self.confirm_checks = confirm_checks
+        self.confirm_hours = confirm_hours
+        self.commit_every = max(1, commit_every)
+        self._pending = 0
+        self.new_broken: dict[int, int] = {}
+
+    # -- transactions -------------------------------------------------------------------
+    def _begin(self) -> None:
+        if not self.db.conn.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+
+    def _tick(self) -> None:
+        self._pending += 1
+        if self._pending >= self.commit_every:
+            self.commit()
+
+    def commit(self) -> None:
+        if self.db.conn.in_transaction:
+            self.db.execute("COMMIT")
+        self._pending = 0
+
+    # -- writes -------------------------------------------------------------------------
+    def record_snapshot(self, item) -> int:
+        """Store the body (once per sha256) and a ``snapshots`` row; return its id."""
+        self._begin()
+        sha256 = item.previous_sha256 if item.not_modified and item.previous_sha256 else None
+        if sha256 is None and item.body is not None:
+            sha256 = store_blob(self.db, item.body)
+        screenshot = store_blob(self.db, item.screenshot) if item.screenshot else None
+        headers = item.headers or {}
+        cursor = self.db.execute(
+            "INSERT INTO snapshots (crawl_id, site_id, url, final_url, fetched_at, status_code,"
+            " content_type, headers, sha256, size, encoding, title, filename, etag, last_modified,"
+            " not_modified, rendered, render_reason, screenshot_sha256, main_text)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [item.crawl_id, item.site_id, item.url, item.final_url, item.checked_at,
+             item.status_code, item.content_type, json.dumps(headers, ensure_ascii=False), sha256,
+             len(item.body) if item.body is not None else None, item.encoding, item.title,
+             item.filename, headers.get("etag"), headers.get("last-modified"),
+             int(item.not_modified), int(item.rendered), item.render_reason, screenshot,
+             item.main_text],
+        )
+        return int(cursor.lastrowid)
+
+    def record_check(self, item) -> tuple[int, int | None]:
+        """Record one :class:`crawler.items.LinkCheck`; return (check id, snapshot id)."""
+        self._begin()
+        snapshot_id = self.record_snapshot(item) if item.body is not None else None
+        bytes_received = 0 if item.not_modified else (len(item.body) if item.body is not None else None)
+        cursor = self.db.execute(
+            "INSERT INTO link_checks (crawl_id, site_id, url, checked_at, state, status_code,"
+            " elapsed_ms, final_url, redirect_chain, method, content_type, content_length,"
+            " bytes_received, error, rule, snapshot_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [item.crawl_id, item.site_id, item.url, item.checked_at, item.state, item.status_code,
+             item.elapsed_ms, item.final_url, json.dumps(item.redirect_chain) if item.redirect_chain else None,
+             item.method, item.content_type, item.content_length, bytes_received,
+             item.detail if item.state not in GOOD_STATES else None, item.rule, snapshot_id],
+        )
+        check_id = int(cursor.lastrowid)
+        update = self._update_link(item, check_id)
+        if update.became_broken and item.crawl_id is not None:
+            self.new_broken[item.crawl_id] = self.new_broken.get(item.crawl_id, 0) + 1
+        self._tick()
+        return check_id, snapshot_id
+
+    def _update_link(self, item, check_id: int) -> LinkUpdate:
+        now = item.checked_at
+        row = self.db.execute(
+            "SELECT first_seen, last_ok, broken_since, consecutive_failures, health, recovered_at,"
+            " title FROM links WHERE url = ?",
+            [item.url],
+        ).fetchone()
+        first_seen, last_ok, broken_since, failures, old_health, recovered_at, old_title = (
+            row if row else (now, None, None, 0, "unknown", None, None)
+        )
+        became_broken = False
+        if item.state in GOOD_STATES:
+            if failures:
+                recovered_at = now
+            health, last_ok, broken_since, failures = "ok", now, None, 0
+        elif item.state in INCONCLUSIVE_STATES:
+            health = "inconclusive"
+        elif item.state in BROKEN_STATES:
+            failures += 1
+            broken_since = broken_since or now
+            confirmed = (failures >= self.confirm_checks
+                         and _hours_between(broken_since, now) >= self.confirm_hours)
+            health = "dead" if confirmed else "suspect"
+            became_broken = failures == 1
+        else:
+            raise ValueError(f"unknown link state {item.state!r} for {item.url}")
+        self.db.execute(
+            "INSERT INTO links (url, site_id, state, status_code, content_type, final_url, title,"
+            " is_external, health, first_seen, last_checked, last_ok, broken_since,"
+            " consecutive_failures, recovered_at, last_check_id)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(url) DO UPDATE SET state=excluded.state, status_code=excluded.status_code,"
+            " content_type=excluded.content_type, final_url=excluded.final_url,"
+            " title=COALESCE(excluded.title, links.title), is_external=excluded.is_external,"
+            " health=excluded.health, last_checked=excluded.last_checked, last_ok=excluded.last_ok,"
+            " broken_since=excluded.broken_since, consecutive_failures=excluded.consecutive_failures,"
+            " recovered_at=excluded.recovered_at, last_check_id=excluded.last_check_id",
+            [item.url, item.site_id, item.state, item.status_code, item.content_type, item.final_url,
+             item.title or old_title, int(item.is_external), health, first_seen, now, last_ok,
+             broken_since, failures, recovered_at, check_id],
+        )
+        return LinkUpdate(item.url, health, became_broken)
+
+    def record_source(self, item) -> None:
+        """Record that ``item.from_url`` links to ``item.to_url`` in this crawl."""
+        self._begin()
+        self.db.execute(
+            "INSERT OR IGNORE INTO link_sources (crawl_id, site_id, from_url, to_url, anchor_text,"
+            " seen_at) VALUES (?,?,?,?,?,?)",
+            [item.crawl_id, item.site_id, item.from_url, item.to_url, item.anchor_text, item.seen_at],
+        )
+        self._tick()
+
+    def close_crawl(self, crawl_id: int, status: str, *, finish_reason: str | None = None) -> None:
+        self.commit()
+        finish_crawl(self.db, crawl_id, status, finish_reason=finish_reason)
+        self.db.execute("UPDATE crawls SET new_broken = ? WHERE id = ?",
+                        [self.new_broken.get(crawl_id, 0), crawl_id])

@@ -1,0 +1,54 @@
+"""Chromium launch options for scrapy-playwright: Debian's browser, our proxy.
+
+Playwright cannot download its own browsers here, so we launch ``/usr/bin/chromium``
+(override with ``XXGK_CHROMIUM``). The browser goes through the same proxy as Scrapy
+(``https_proxy``/``http_proxy``, upper or lower case; ``no_proxy`` becomes the bypass list).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+
+def env_proxy(environ: dict[str, str] | None = None) -> dict[str, str] | None:
+    """Playwright's ``proxy`` option built from the standard proxy variables, or None."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str:
+        return env.get(name) or env.get(name.upper()) or ""
+
+    server = get("https_proxy") or get("http_proxy")
+    if not server:
+        return None
+    proxy = {"server": server}
+    bypass = get("no_proxy")
+    if bypass:
+        proxy["bypass"] = bypass
+    return proxy
+
+
+def chromium_path() -> str | None:
+    configured = os.environ.get("XXGK_CHROMIUM")
+    if configured:
+        return configured
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def launch_options(environ: dict[str, str] | None = None) -> dict:
+    """Keyword arguments for ``browser_type.launch`` (``PLAYWRIGHT_LAUNCH_OPTIONS``)."""
+    options: dict = {
+        "headless": True,
+        "args": [
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-dev-shm-usage",
+        ],
+    }
+    path = chromium_path()
+    if path:
+        options["executable_path"] = path
+    proxy = env_proxy(environ)
+    if proxy:
+        options["proxy"] = proxy
+    return options

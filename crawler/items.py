@@ -1,0 +1,53 @@
+"""Items the spider yields; the archive pipeline stores them. Plain dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class LinkCheck:
+    """The outcome of requesting one URL once, with its evidence and (optionally) its body."""
+
+    site_id: str
+    crawl_id: int | None
+    url: str
+    checked_at: str
+    state: str
+    rule: str
+    detail: str = ""
+    status_code: int | None = None
+    final_url: str | None = None
+    redirect_chain: list[str] = field(default_factory=list)
+    method: str = "GET"
+    content_type: str | None = None
+    content_length: int | None = None
+    elapsed_ms: int | None = None
+    is_external: bool = False
+    expect: str = "page"
+    # Snapshot fields: set when the body is worth archiving.
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    title: str | None = None
+    encoding: str | None = None
+    filename: str | None = None
+    main_text: str | None = None
+    not_modified: bool = False
+    previous_sha256: str | None = None
+    rendered: bool = False
+    render_reason: str | None = None
+    screenshot: bytes | None = None
+    # Set when the link text or page title says this is an annual report.
+    report_hint: str | None = None
+
+
+@dataclass
+class LinkSource:
+    """Page ``from_url`` links to ``to_url`` with ``anchor_text`` (seen in one crawl)."""
+
+    site_id: str
+    crawl_id: int | None
+    from_url: str
+    to_url: str
+    anchor_text: str
+    seen_at: str

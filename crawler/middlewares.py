@@ -1,0 +1,125 @@
+"""Downloader middlewares: redirect chains that survive the dupefilter, conditional recrawls.
+
+Settings:
+
+``XXGK_DB``
+    Path of the archive database; read for the validators (ETag, Last-Modified) of the
+    newest snapshot of each URL so recrawls are conditional.
+``XXGK_CONDITIONAL`` (default ``True``)
+    Send ``If-None-Match``/``If-Modified-Since``; on ``304`` the previous body is restored
+    from the archive, so the spider parses it as usual and the pipeline records
+    "unchanged since" without storing a copy.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from scrapy import Request
+from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware, RedirectMiddleware
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+
+
+class _ChainMixin:
+    """Follow redirects even to URLs already crawled, and stop at the first loop.
+
+    Scrapy's default keeps the original request's ``dont_filter``, so a deep link that
+    redirects to the (already seen) home page is silently dropped by the dupefilter and
+    never gets a verdict. We need every link's verdict, so redirected requests bypass it.
+    """
+
+    def _redirect(self, redirected: Request, request: Request, reason: Any) -> Request:
+        chain = [*request.meta.get("redirect_urls", []), request.url]
+        if redirected.url in chain:
+            raise IgnoreRequest(f"redirect loop: {' -> '.join(chain + [redirected.url])}")
+        result = super()._redirect(redirected, request, reason)  # type: ignore[misc]
+        result.dont_filter = True
+        return result
+
+
+class ChainRedirectMiddleware(_ChainMixin, RedirectMiddleware):
+    """HTTP 3xx redirects (replaces Scrapy's ``RedirectMiddleware``)."""
+
+
+class ChainMetaRefreshMiddleware(_ChainMixin, MetaRefreshMiddleware):
+    """``<meta http-equiv=refresh>`` redirects (replaces Scrapy's ``MetaRefreshMiddleware``)."""
+
+
+class ConditionalRequestMiddleware:
+    """Make recrawls conditional, in the spirit of Scrapy's ``RFC2616Policy``."""
+
+    def __init__(self, db_path: str | None, enabled: bool) -> None:
+        self.db_path = db_path
+        self.enabled = enabled and bool(db_path)
+        self._conn: sqlite3.Connection | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> ConditionalRequestMiddleware:
+        settings = crawler.settings
+        return cls(settings.get("XXGK_DB"), settings.getbool("XXGK_CONDITIONAL", True))
+
+    def _db(self) -> sqlite3.Connection | None:
+        if self._conn is None and self.enabled:
+            try:
+                self._conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
+            except sqlite3.Error:
+                self.enabled = False
+        return self._conn
+
+    def _previous(self, url: str) -> tuple | None:
+        conn = self._db()
+        if conn is None:
+            return None
+        try:
+            return conn.execute(
+                "SELECT sha256, etag, last_modified, status_code, content_type FROM snapshots"
+                " WHERE url = ? AND sha256 IS NOT NULL AND status_code = 200"
+                " ORDER BY id DESC LIMIT 1",
+                [url],
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+
+    def process_request(self, request: Request, spider: Any = None) -> None:
+        if not self.enabled or request.method != "GET" or request.meta.get("playwright"):
+            return None
+        previous = self._previous(request.url)
+        if not previous:
+            return None
+        sha256, etag, last_modified, _status, _ctype = previous
+        if etag:
+            request.headers.setdefault(b"If-None-Match", etag.encode("latin-1"))
+        if last_modified:
+            request.headers.setdefault(b"If-Modified-Since", last_modified.encode("latin-1"))
+        if etag or last_modified:
+            request.meta["xxgk_previous_sha256"] = sha256
+        return None
+
+    def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
+        sha256 = request.meta.get("xxgk_previous_sha256")
+        if response.status != 304 or not sha256:
+            return response
+        conn = self._db()
+        row = conn.execute(
+            "SELECT compression, content FROM blobs WHERE sha256 = ?", [sha256]
+        ).fetchone() if conn else None
+        if row is None:
+            return response
+        import zlib
+
+        body = zlib.decompress(row[1]) if row[0] == "zlib" else bytes(row[1])
+        previous = self._previous(request.url)
+        headers = response.headers.copy()
+        if previous and previous[4]:
+            headers[b"Content-Type"] = previous[4].encode("latin-1")
+        request.meta["xxgk_not_modified"] = True
+        request.meta["xxgk_wire_bytes"] = 0
+        from scrapy.http import HtmlResponse
+        from scrapy.responsetypes import responsetypes
+
+        cls = responsetypes.from_args(headers=headers, url=response.url, body=body)
+        if cls is Response and body.lstrip()[:1] == b"<":
+            cls = HtmlResponse
+        return cls(url=response.url, status=200, headers=headers, body=body, request=request)

@@ -1,0 +1,308 @@
+"""The portal spider: walk each registered disclosure portal and check every link on it.
+
+Run through ``xxgk crawl`` (which creates the ``crawls`` rows and passes their ids), or
+directly::
+
+    scrapy crawl portal -a registry=schedules/sites.toml -a sites=wust -s XXGK_DB=xxgk.db
+
+Spider arguments: ``registry`` (TOML path), ``sites`` (comma-separated ids, default all),
+``crawls`` (``site:crawl_id,...``).
+
+What it does, per site: probe a random non-existent URL once (to learn the site's
+"not found" answer), then crawl from the portal URLs within ``allowed_domains``; every
+linked URL gets exactly one verdict per crawl (a :class:`~crawler.items.LinkCheck`),
+every link a :class:`~crawler.items.LinkSource`. In-scope pages are parsed for links;
+attachments are fetched and archived but not parsed; external links are checked with
+HEAD (falling back to GET) and never followed. Storage is the pipeline's job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator, Iterator
+
+import scrapy
+from scrapy.http import Response, TextResponse
+from twisted.python.failure import Failure
+
+from archive.states import EXCLUDED, GOOD_STATES
+from crawler.classify import SiteProbe, classify, probe_url
+from crawler.decode import decode_body, filename_from_content_disposition
+from crawler.fetch import Fetch, Verdict
+from crawler.htmlparse import needs_render
+from crawler.items import LinkCheck, LinkSource
+from crawler.maintext import main_text
+from crawler.urls import TrapGuard, canonicalize, in_scope, is_list_page, looks_like_attachment
+from schedules.registry import Site, load_registry, select_sites
+
+TITLE_RE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
+LINK_XPATH = "//a[@href] | //area[@href] | //iframe[@src] | //frame[@src]"
+HTML_TYPES = ("text/html", "application/xhtml")
+#: Statuses for which a HEAD answer is not trusted and the link is re-checked with GET.
+HEAD_RETRY_STATUSES = frozenset({400, 403, 404, 405, 406, 409, 412, 429, 500, 501, 502, 503, 521})
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_report_text(text: str) -> bool:
+    from archive.reports.facts import is_annual_report_title
+
+    return bool(text) and is_annual_report_title(text)
+
+
+@dataclass
+class SiteRun:
+    """Per-site crawl state: budget, trap guard, the not-found probe, URLs already judged."""
+
+    site: Site
+    crawl_id: int | None
+    guard: TrapGuard = field(default_factory=TrapGuard)
+    probe: SiteProbe | None = None
+    scheduled: int = 0
+    judged: set[str] = field(default_factory=set)
+
+
+class PortalSpider(scrapy.Spider):
+    name = "portal"
+
+    def __init__(self, registry: str | None = None, sites: str | None = None,
+                 crawls: str | None = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.registry_path = registry
+        self.site_ids = [s for s in (sites or "").split(",") if s]
+        self.crawl_ids: dict[str, int] | None = None
+        if crawls:
+            self.crawl_ids = {k: int(v) for k, v in (pair.split(":", 1) for pair in crawls.split(","))}
+        self.sites: list[Site] = []
+        self.runs: dict[str, SiteRun] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> PortalSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        registry = spider.registry_path or crawler.settings.get("XXGK_REGISTRY") or None
+        spider.sites = select_sites(load_registry(registry), spider.site_ids)
+        spider.probe_enabled = crawler.settings.getbool("XXGK_PROBE_SOFT404", True)
+        return spider
+
+    # -- start ---------------------------------------------------------------------------
+    async def start(self) -> AsyncIterator[Any]:
+        for site in self.sites:
+            run = SiteRun(site, (self.crawl_ids or {}).get(site.id))
+            self.runs[site.id] = run
+            if self.probe_enabled:
+                seed = hashlib.sha256(f"{site.id}{now_iso()}".encode()).hexdigest()[:12]
+                yield scrapy.Request(
+                    probe_url(site.portal[0], seed), callback=self.on_probe,
+                    errback=self.on_probe_failure, dont_filter=True, priority=100,
+                    meta={"xxgk": {"site": site.id, "probe": True}, "dont_retry": True},
+                )
+            else:
+                for request in self._start_requests(run):
+                    yield request
+
+    def _start_requests(self, run: SiteRun) -> Iterator[scrapy.Request]:
+        for url in run.site.portal:
+            canonical = canonicalize(url) or url
+            request = self._request_for(run, canonical, expect="page", home=True)
+            if request is not None:
+                yield request
+
+    def on_probe(self, response: Response) -> Iterator[scrapy.Request]:
+        run = self.runs[response.meta["xxgk"]["site"]]
+        run.probe = SiteProbe.from_fetch(self._fetch_from_response(response, "page"))
+        yield from self._start_requests(run)
+
+    def on_probe_failure(self, failure: Failure) -> Iterator[scrapy.Request]:
+        run = self.runs[failure.request.meta["xxgk"]["site"]]
+        yield from self._start_requests(run)
+
+    # -- requests ------------------------------------------------------------------------
+    def _request_for(self, run: SiteRun, url: str, *, expect: str, home: bool = False,
+                     report_hint: str | None = None, render: str | None = None,
+                     bypass_budget: bool = False) -> scrapy.Request | None:
+        site = run.site
+        meta: dict[str, Any] = {"xxgk": {"site": site.id, "expect": expect, "home": home,
+                                         "report_hint": report_hint}}
+        if expect == "external":
+            return scrapy.Request(url, method="HEAD", callback=self.parse_external,
+                                  errback=self.on_failure, meta=meta)
+        if not (home or bypass_budget):
+            if run.scheduled >= site.max_pages:
+                return None
+            if not run.guard.allow(url):
+                return None
+        run.scheduled += 1
+        if render or (site.render == "always" and expect != "attachment"):
+            meta["playwright"] = True
+            meta["xxgk"]["render_reason"] = render or "render=always"
+        return scrapy.Request(url, callback=self.parse, errback=self.on_failure, meta=meta,
+                              priority=-1 if expect == "attachment" else 0)
+
+    def _exclusion(self, run: SiteRun, url: str, expect: str, rule: str, detail: str) -> LinkCheck:
+        return LinkCheck(site_id=run.site.id, crawl_id=run.crawl_id, url=url, checked_at=now_iso(),
+                         state=EXCLUDED, rule=rule, detail=detail, method="-",
+                         is_external=expect == "external", expect=expect)
+
+    # -- responses -----------------------------------------------------------------------
+    def _fetch_from_response(self, response: Response, expect: str) -> Fetch:
+        meta = response.meta
+        site = self.runs[meta["xxgk"]["site"]].site
+        chain = [u for u in meta.get("redirect_urls", [])]
+        original = chain[0] if chain else response.url
+        latency = meta.get("download_latency")
+        return Fetch(
+            url=original, status=response.status,
+            headers={k.decode("latin-1").lower(): b", ".join(v) for k, v in response.headers.items()},
+            body=response.body, final_url=response.url, redirect_chain=chain,
+            expect=expect, is_home_page=bool(meta["xxgk"].get("home")),
+            home_urls=tuple(site.portal), method=response.request.method if response.request else "GET",
+            elapsed_ms=int(latency * 1000) if latency is not None else None,
+            via_proxy=bool(meta.get("proxy") or meta.get("_auth_proxy")),
+        )
+
+    def _check_item(self, run: SiteRun, fetch: Fetch, verdict: Verdict, *, archive_body: bool,
+                    text: str | None = None, encoding: str | None = None,
+                    meta: dict | None = None) -> LinkCheck:
+        meta = meta or {}
+        headers = {k: v.decode("latin-1") for k, v in fetch.headers.items()}
+        length = fetch.header("content-length")
+        title = None
+        if text is not None:
+            match = TITLE_RE.search(text.encode("utf-8", "replace")[:200_000])
+            if match:
+                title = " ".join(match.group(1).decode("utf-8", "replace").split())[:500] or None
+        xxgk = meta.get("xxgk", {})
+        return LinkCheck(
+            site_id=run.site.id, crawl_id=run.crawl_id, url=fetch.url, checked_at=now_iso(),
+            state=verdict.state, rule=verdict.rule, detail=verdict.detail,
+            status_code=fetch.status, final_url=fetch.final_url, redirect_chain=fetch.redirect_chain,
+            method=fetch.method, content_type=fetch.header("content-type") or None,
+            content_length=int(length) if length.isdigit() else None,
+            elapsed_ms=fetch.elapsed_ms, is_external=fetch.expect == "external", expect=fetch.expect,
+            body=fetch.body if archive_body else None, headers=headers, title=title,
+            encoding=encoding,
+            filename=filename_from_content_disposition(fetch.headers.get("content-disposition", b"")),
+            main_text=main_text(text) if text is not None else None,
+            not_modified=bool(meta.get("xxgk_not_modified")),
+            previous_sha256=meta.get("xxgk_previous_sha256"),
+            rendered=bool(meta.get("playwright")), render_reason=xxgk.get("render_reason"),
+            report_hint=xxgk.get("report_hint") or (title if title and is_report_text(title) else None),
+        )
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        xxgk = response.meta["xxgk"]
+        run = self.runs[xxgk["site"]]
+        expect = xxgk.get("expect", "page")
+        fetch = self._fetch_from_response(response, expect)
+        is_html = _is_html(response)
+        text, encoding = (decode_body(response.body, fetch.headers, response.url) if is_html
+                          else (None, None))
+        if (is_html and text is not None and run.site.render == "auto" and expect != "attachment"
+                and not response.meta.get("playwright")):
+            reason = needs_render(text, response.url)
+            if reason:
+                request = self._request_for(run, fetch.url, expect=expect, render=f"auto: {reason}",
+                                            home=bool(xxgk.get("home")), bypass_budget=True,
+                                            report_hint=xxgk.get("report_hint"))
+                if request is not None:
+                    request.dont_filter = True
+                    yield request
+                    return
+        verdict = classify(fetch, probe=run.probe)
+        if fetch.url in run.judged:
+            return
+        run.judged.add(fetch.url)
+        yield self._check_item(run, fetch, verdict, archive_body=True, text=text, encoding=encoding,
+                               meta=response.meta)
+        if is_html and text is not None and verdict.state in GOOD_STATES and expect != "attachment":
+            yield from self._follow(run, response, text, report_context=bool(xxgk.get("report_hint")))
+
+    def parse_external(self, response: Response) -> Iterator[Any]:
+        xxgk = response.meta["xxgk"]
+        run = self.runs[xxgk["site"]]
+        if response.request.method == "HEAD" and response.status in HEAD_RETRY_STATUSES:
+            # Many Chinese servers answer HEAD wrongly: only a GET is evidence.
+            yield response.request.replace(method="GET", dont_filter=True)
+            return
+        fetch = self._fetch_from_response(response, "external")
+        if fetch.url in run.judged:
+            return
+        run.judged.add(fetch.url)
+        yield self._check_item(run, fetch, classify(fetch, probe=None), archive_body=False,
+                               meta=response.meta)
+
+    def on_failure(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request
+        xxgk = request.meta["xxgk"]
+        run = self.runs[xxgk["site"]]
+        chain = list(request.meta.get("redirect_urls", []))
+        url = chain[0] if chain else request.url
+        if url in run.judged:
+            return
+        run.judged.add(url)
+        fetch = Fetch(url=url, final_url=request.url if chain else None, redirect_chain=chain,
+                      error_type=failure.type.__name__, error=str(failure.value)[:1000],
+                      expect=xxgk.get("expect", "page"), method=request.method,
+                      home_urls=tuple(run.site.portal),
+                      via_proxy=bool(request.meta.get("proxy") or request.meta.get("_auth_proxy")))
+        yield self._check_item(run, fetch, classify(fetch, probe=run.probe), archive_body=False,
+                               meta=request.meta)
+
+    # -- links ---------------------------------------------------------------------------
+    def _follow(self, run: SiteRun, response: Response, text: str, *, report_context: bool) -> Iterator[Any]:
+        base = response.url
+        selector = scrapy.Selector(text=text, type="html")
+        base_href = selector.xpath("//base/@href").get()
+        if base_href:
+            base = canonicalize(base_href, base) or base
+        seen_here: set[tuple[str, str]] = set()
+        for node in selector.xpath(LINK_XPATH):
+            href = node.attrib.get("href") or node.attrib.get("src") or ""
+            url = canonicalize(href.strip(), base)
+            if url is None:
+                continue
+            anchor = " ".join(node.xpath("string(.)").get("").split())[:300] or node.attrib.get("title", "")
+            if (url, anchor) in seen_here:
+                continue
+            seen_here.add((url, anchor))
+            yield LinkSource(site_id=run.site.id, crawl_id=run.crawl_id, from_url=response.url,
+                             to_url=url, anchor_text=anchor, seen_at=now_iso())
+            yield from self._schedule(run, url, anchor, report_context)
+
+    def _schedule(self, run: SiteRun, url: str, anchor: str, report_context: bool) -> Iterator[Any]:
+        if url in run.judged:
+            return
+        if not in_scope(url, run.site.allowed_domains):
+            request = self._request_for(run, url, expect="external")
+            if request is not None:
+                yield request
+            return
+        attachment = looks_like_attachment(url)
+        expect = "attachment" if attachment else ("list" if is_list_page(url) else "page")
+        hint = anchor if is_report_text(anchor) else None
+        if hint is None and report_context and attachment:
+            hint = anchor or url
+        request = self._request_for(run, url, expect=expect, report_hint=hint)
+        if request is None:
+            run.judged.add(url)
+            over_budget = run.scheduled >= run.site.max_pages
+            yield self._exclusion(run, url, expect, "budget" if over_budget else "trap-guard",
+                                  f"max_pages={run.site.max_pages} reached" if over_budget
+                                  else "URL pattern budget, depth or repetition limit")
+            return
+        yield request
+
+
+def _is_html(response: Response) -> bool:
+    ctype = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
+    if any(t in ctype for t in HTML_TYPES):
+        return True
+    if isinstance(response, TextResponse) and not ctype:
+        return True
+    head = response.body[:512].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html")) and not looks_like_attachment(response.url)

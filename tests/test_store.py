@@ -1,0 +1,111 @@
+"""Pipelines/DB tier: the archive writer on a temporary database."""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+
+from archive.blobs import BlobError, load_blob, store_blob
+from archive.fixity import verify_blobs
+from archive.store import ArchiveWriter, mark_abandoned_crawls, start_crawl, upsert_sites
+from crawler.items import LinkCheck, LinkSource
+
+
+def check(url: str, state: str, at: str, crawl_id: int, body: bytes | None = None, **kw) -> LinkCheck:
+    return LinkCheck(site_id="s", crawl_id=crawl_id, url=url, checked_at=at, state=state,
+                     rule="test", status_code=kw.pop("status", 200), body=body, **kw)
+
+
+@pytest.fixture
+def writer(db):
+    upsert_sites(db, [{"id": "s", "name": "Site", "portal": '["http://s.cn/"]'}])
+    return ArchiveWriter(db, confirm_checks=2, confirm_hours=20, commit_every=3)
+
+
+def test_blobs_are_content_addressed_and_compressed(db):
+    body = "信息公开".encode() * 1000
+    digest = store_blob(db, body)
+    assert store_blob(db, body) == digest
+    assert db.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 1
+    size, stored, compression = db.execute("SELECT size, stored_size, compression FROM blobs").fetchone()
+    assert (size, compression) == (len(body), "zlib") and stored < size / 10
+    assert load_blob(db, digest) == body
+
+
+def test_fixity_finds_corrupt_and_missing_blobs(db, writer):
+    crawl = start_crawl(db, "s")
+    writer.record_check(check("http://s.cn/a", "ok", "2026-01-01T00:00:00Z", crawl, body=b"A" * 500))
+    writer.record_check(check("http://s.cn/b", "ok", "2026-01-01T00:00:00Z", crawl, body=b"B" * 500))
+    writer.commit()
+    assert verify_blobs(db).ok
+    sha_a = db.execute("SELECT sha256 FROM snapshots WHERE url = 'http://s.cn/a'").fetchone()[0]
+    sha_b = db.execute("SELECT sha256 FROM snapshots WHERE url = 'http://s.cn/b'").fetchone()[0]
+    db.execute("UPDATE blobs SET content = ? WHERE sha256 = ?", [zlib.compress(b"tampered"), sha_a])
+    db.execute("DELETE FROM blobs WHERE sha256 = ?", [sha_b])
+    result = verify_blobs(db)
+    assert (result.corrupt, result.missing) == (1, 1)
+    with pytest.raises(BlobError, match="corrupt"):
+        load_blob(db, sha_a)
+    assert db.execute("SELECT missing, corrupt FROM fixity_checks ORDER BY id DESC").fetchone() == (1, 1)
+
+
+def test_link_health_needs_confirmation_over_time(db, writer):
+    url = "http://s.cn/item"
+    c1, c2, c3, c4 = (start_crawl(db, "s") for _ in range(4))
+    writer.record_check(check(url, "ok", "2026-01-01T00:00:00Z", c1))
+    writer.record_check(check(url, "not_found", "2026-01-02T00:00:00Z", c2, status=404))
+    row = db.execute("SELECT state, health, broken_since, consecutive_failures, last_ok FROM links").fetchone()
+    assert row == ("not_found", "suspect", "2026-01-02T00:00:00Z", 1, "2026-01-01T00:00:00Z")
+    # a second failure only 1 hour later is not yet "dead": the checks must span 20 hours
+    writer.record_check(check(url, "not_found", "2026-01-02T01:00:00Z", c3, status=404))
+    assert db.execute("SELECT health FROM links").fetchone()[0] == "suspect"
+    writer.record_check(check(url, "timeout", "2026-01-03T00:00:00Z", c4, status=None))
+    assert db.execute("SELECT health, broken_since, consecutive_failures FROM links").fetchone() == (
+        "dead", "2026-01-02T00:00:00Z", 3)
+    writer.record_check(check(url, "ok", "2026-01-04T00:00:00Z", c4))
+    assert db.execute("SELECT health, broken_since, recovered_at, consecutive_failures FROM links").fetchone() == (
+        "ok", None, "2026-01-04T00:00:00Z", 0)
+    assert db.execute("SELECT COUNT(*) FROM link_checks WHERE url = ?", [url]).fetchone()[0] == 5
+
+
+def test_blocked_is_inconclusive_and_does_not_reset_or_extend_a_failure_run(db, writer):
+    url = "http://s.cn/waf"
+    crawl = start_crawl(db, "s")
+    writer.record_check(check(url, "server_error", "2026-01-01T00:00:00Z", crawl, status=500))
+    writer.record_check(check(url, "blocked", "2026-01-02T00:00:00Z", crawl, status=412))
+    assert db.execute("SELECT health, consecutive_failures FROM links").fetchone() == ("inconclusive", 1)
+
+
+def test_unchanged_page_costs_a_row_not_a_copy(db, writer):
+    crawl = start_crawl(db, "s")
+    body = b"<html><title>x</title>" + b"y" * 5000
+    writer.record_check(check("http://s.cn/p", "ok", "2026-01-01T00:00:00Z", crawl, body=body))
+    sha = db.execute("SELECT sha256 FROM snapshots").fetchone()[0]
+    writer.record_check(check("http://s.cn/p", "ok", "2026-01-02T00:00:00Z", crawl, body=body,
+                              not_modified=True, previous_sha256=sha))
+    writer.commit()
+    assert db.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0] == 2
+    assert db.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 1
+    assert db.execute("SELECT not_modified, bytes_received FROM snapshots JOIN link_checks"
+                      " ON link_checks.snapshot_id = snapshots.id ORDER BY snapshots.id").fetchall() == [
+        (0, len(body)), (1, 0)]
+
+
+def test_sources_and_crawl_counters(db, writer):
+    crawl = start_crawl(db, "s")
+    writer.record_source(LinkSource("s", crawl, "http://s.cn/", "http://s.cn/dead", "招生信息", "2026-01-01T00:00:00Z"))
+    writer.record_source(LinkSource("s", crawl, "http://s.cn/", "http://s.cn/dead", "招生信息", "2026-01-01T00:00:00Z"))
+    writer.record_check(check("http://s.cn/dead", "not_found", "2026-01-01T00:00:00Z", crawl, status=404,
+                              detail="HTTP 404"))
+    writer.close_crawl(crawl, "finished")
+    assert db.execute("SELECT COUNT(*) FROM link_sources").fetchone()[0] == 1
+    status, checked, new_broken, errors = db.execute(
+        "SELECT status, links_checked, new_broken, errors FROM crawls WHERE id = ?", [crawl]).fetchone()
+    assert (status, checked, new_broken, errors) == ("finished", 1, 1, 1)
+
+
+def test_abandoned_running_crawl_is_marked_incomplete(db):
+    crawl = start_crawl(db, "s", pid=2**22 + 12345)  # no such process
+    assert mark_abandoned_crawls(db) == [crawl]
+    assert db.execute("SELECT status FROM crawls WHERE id = ?", [crawl]).fetchone()[0] == "incomplete"

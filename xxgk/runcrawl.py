@@ -1,0 +1,92 @@
+"""Run one crawl of some registry sites: ``scrapy crawl portal`` in a subprocess.
+
+The Twisted reactor cannot restart inside one process, and a crashed crawl must not take
+its caller (the CLI or the scheduler) down with it, so every crawl is a child process.
+The parent owns the ``crawls`` rows: it creates them before the child starts and closes
+any the child could not (a crash, a kill), so every run is accounted for.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from archive.db import open_db
+from archive.store import finish_crawl, mark_abandoned_crawls, start_crawl, upsert_sites
+from schedules.registry import Site
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class CrawlResult:
+    crawl_ids: dict[str, int]
+    exit_code: int
+    log_path: Path
+
+
+def log_dir_for(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".logs")
+
+
+def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Path,
+              settings: dict[str, str] | None = None, env: dict[str, str] | None = None,
+              scheduled_at: str | None = None, echo: bool = False,
+              timeout: float | None = None) -> CrawlResult:
+    """Crawl ``sites`` into ``db_path`` in a child ``scrapy crawl`` process and wait for it."""
+    db_path = Path(db_path).resolve()
+    db = open_db(db_path)
+    mark_abandoned_crawls(db)
+    upsert_sites(db, [site.to_row() for site in sites])
+    logs = log_dir_for(db_path)
+    logs.mkdir(parents=True, exist_ok=True)
+    crawl_ids = {site.id: start_crawl(db, site.id, pid=None, scheduled_at=scheduled_at) for site in sites}
+    first = min(crawl_ids.values())
+    log_path = logs / f"crawl-{first}.log"
+    db.execute(
+        f"UPDATE crawls SET log_path = ? WHERE id IN ({','.join('?' * len(crawl_ids))})",
+        [str(log_path), *crawl_ids.values()],
+    )
+    command = [
+        sys.executable, "-m", "scrapy", "crawl", "portal",
+        "-a", f"registry={Path(registry_path).resolve()}",
+        "-a", f"sites={','.join(crawl_ids)}",
+        "-a", "crawls=" + ",".join(f"{k}:{v}" for k, v in crawl_ids.items()),
+        "-s", f"XXGK_DB={db_path}", "-s", f"LOG_FILE={log_path}",
+    ]
+    for name, value in (settings or {}).items():
+        command += ["-s", f"{name}={value}"]
+    child_env = {**os.environ, **(env or {}), "SCRAPY_SETTINGS_MODULE": "crawler.settings"}
+    child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), child_env.get("PYTHONPATH")]))
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=child_env,
+                               stdout=None if echo else subprocess.DEVNULL,
+                               stderr=None if echo else subprocess.DEVNULL,
+                               start_new_session=True)
+    db.execute(
+        f"UPDATE crawls SET pid = ? WHERE id IN ({','.join('?' * len(crawl_ids))})",
+        [process.pid, *crawl_ids.values()],
+    )
+    try:
+        exit_code = process.wait(timeout=timeout)
+    except (KeyboardInterrupt, subprocess.TimeoutExpired):
+        # Let Scrapy close cleanly (it flushes the pipeline), then insist.
+        process.send_signal(signal.SIGINT)
+        try:
+            exit_code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            exit_code = process.wait()
+    for site_id, crawl_id in crawl_ids.items():
+        status = db.execute("SELECT status FROM crawls WHERE id = ?", [crawl_id]).fetchone()[0]
+        if status == "running":
+            outcome = "killed" if exit_code < 0 else "failed"
+            finish_crawl(db, crawl_id, outcome, exit_code=exit_code,
+                         finish_reason=f"crawler process exited with {exit_code}")
+        else:
+            db.execute("UPDATE crawls SET exit_code = ? WHERE id = ?", [exit_code, crawl_id])
+    db.conn.close()
+    return CrawlResult(crawl_ids, exit_code, log_path)
