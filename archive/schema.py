@@ -227,6 +227,79 @@ def m003_fixity(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_changes(db: Database) -> None:
+    """Change detection between snapshots of the same URL, and links removed from pages."""
+    db.executescript(
+        """
+        CREATE TABLE changes (
+            id INTEGER PRIMARY KEY,
+            site_id TEXT REFERENCES sites(id),
+            url TEXT NOT NULL,
+            crawl_id INTEGER REFERENCES crawls(id),
+            detected_at TEXT NOT NULL,
+            kind TEXT NOT NULL,              -- new | changed | removed | reappeared | link_removed_from_source
+            prev_snapshot_id INTEGER REFERENCES snapshots(id),
+            new_snapshot_id INTEGER REFERENCES snapshots(id),
+            diff TEXT,                       -- short unified diff of the main text
+            size_of_change INTEGER,          -- characters added + removed in the main text
+            detail TEXT                      -- e.g. the removed link's target and anchor text
+        );
+        CREATE INDEX idx_changes_site ON changes(site_id, detected_at);
+        CREATE INDEX idx_changes_url ON changes(url);
+        """
+    )
+
+
+@migrations()
+def m005_compliance_view(db: Database) -> None:
+    """``compliance``: one row per site and academic year (a site with no report: one row).
+
+    Items are judged on their current link state: present = at least one live URL;
+    empty = reachable but its list has no entries; dead = only broken URLs;
+    missing = neither in a report's 清单 table nor linked from the portal.
+    """
+    db.executescript(
+        """
+        CREATE VIEW item_status AS
+        SELECT si.site_id, si.item_number,
+          CASE
+            WHEN MAX(CASE WHEN l.state IN ('ok', 'redirected') THEN 1 ELSE 0 END) = 1 THEN 'present'
+            WHEN MAX(CASE WHEN l.state = 'empty' THEN 1 ELSE 0 END) = 1 THEN 'empty'
+            WHEN MAX(CASE WHEN l.state IN ('blocked', 'rate_limited', 'excluded') THEN 1 ELSE 0 END) = 1
+              THEN 'inconclusive'
+            WHEN MAX(CASE WHEN l.state IS NULL THEN 1 ELSE 0 END) = 1 THEN 'unchecked'
+            ELSE 'dead'
+          END AS status,
+          group_concat(DISTINCT si.url) AS urls,
+          group_concat(DISTINCT si.source) AS sources
+        FROM site_items si LEFT JOIN links l ON l.url = si.url
+        GROUP BY si.site_id, si.item_number;
+
+        CREATE VIEW compliance AS
+        WITH per_site AS (
+          SELECT s.id AS site_id,
+            SUM(CASE WHEN i.status = 'present' THEN 1 ELSE 0 END) AS items_present,
+            SUM(CASE WHEN i.status = 'empty' THEN 1 ELSE 0 END) AS items_empty,
+            SUM(CASE WHEN i.status = 'dead' THEN 1 ELSE 0 END) AS items_dead,
+            SUM(CASE WHEN i.status IN ('inconclusive', 'unchecked') THEN 1 ELSE 0 END) AS items_unknown,
+            50 - COUNT(i.item_number) AS items_missing
+          FROM sites s LEFT JOIN item_status i ON i.site_id = s.id
+          GROUP BY s.id
+        )
+        SELECT s.id AS site_id, s.name, r.academic_year, r.id AS report_id, r.signed_date,
+          r.deadline, COALESCE(r.timeliness, 'no report') AS timeliness,
+          (SELECT f.value FROM report_facts f WHERE f.report_id = r.id
+             AND f.fact = 'applications_received' LIMIT 1) AS applications_received,
+          p.items_present, p.items_empty, p.items_dead, p.items_unknown, p.items_missing
+        FROM sites s JOIN per_site p ON p.site_id = s.id
+        LEFT JOIN reports r ON r.site_id = s.id AND r.error IS NULL
+          AND r.id = (SELECT MAX(r2.id) FROM reports r2 WHERE r2.site_id = s.id
+                      AND r2.academic_year IS r.academic_year AND r2.error IS NULL);
+        """
+    )
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the current schema (idempotent)."""
     migrations.apply(db)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from scrapy import signals
+
 from archive.db import open_db
 from archive.store import ArchiveWriter, start_crawl, upsert_sites
 from crawler.items import LinkCheck, LinkSource
@@ -40,6 +42,9 @@ class ArchivePipeline:
             s.getfloat("XXGK_CONFIRM_HOURS", 20.0), s.getint("XXGK_COMMIT_EVERY", 200),
         )
         pipeline.crawler = crawler
+        # The finish reason (finished, shutdown, closespider_timeout, ...) is only known in
+        # the spider_closed signal, which Scrapy sends after pipelines' close_spider.
+        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         return pipeline
 
     def open_spider(self, spider: Any = None) -> None:
@@ -82,15 +87,18 @@ class ArchivePipeline:
             logger.exception("could not ingest report %s", item.url)
 
     def close_spider(self, spider: Any = None) -> None:
-        spider = spider or self.crawler.spider
+        if self.writer is not None:
+            self.writer.commit()
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        """Close this run's ``crawls`` rows: ``finished`` only if Scrapy finished normally."""
         writer = self.writer
         if writer is None:
             return
-        stats = self.crawler.stats.get_stats() if getattr(self, "crawler", None) else {}
-        reason = stats.get("finish_reason", "finished")
         status = "finished" if reason == "finished" else "incomplete"
         for crawl_id in self.owned_crawls.values():
             writer.close_crawl(crawl_id, status, finish_reason=reason)
         writer.commit()
         writer.db.conn.close()
+        self.writer = None
 

@@ -76,10 +76,12 @@ def _check_url(url: object, where: str) -> str:
 def _check_cron(expr: object, where: str) -> str:
     if not isinstance(expr, str):
         raise RegistryError(f"{where}: schedule must be a cron string like '0 3 * * 1'")
-    from apscheduler.triggers.cron import CronTrigger
+    from datetime import timezone
+
+    from schedules.scheduler import cron_trigger  # standard cron: 0 and 7 are Sunday
 
     try:
-        CronTrigger.from_crontab(expr)
+        cron_trigger(expr, timezone.utc)
     except ValueError as exc:
         raise RegistryError(f"{where}: schedule {expr!r} is not a valid cron expression: {exc}") from exc
     return expr

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import zipfile
-from functools import lru_cache
+from functools import cache
 
 Block = tuple
 
@@ -36,7 +36,7 @@ def _ensure_font() -> None:
         _font_ready = True
 
 
-@lru_cache(maxsize=None)
+@cache
 def pdf_bytes(title: str, blocks: tuple[Block, ...]) -> bytes:
     """A text-based PDF with Chinese text (CID font STSong-Light, no font files).
 
@@ -50,7 +50,9 @@ def pdf_bytes(title: str, blocks: tuple[Block, ...]) -> bytes:
     from reportlab.pdfbase.pdfmetrics import stringWidth
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
 
-    body = ParagraphStyle("body", fontName=_FONT, fontSize=10.5, leading=17, wordWrap="CJK", firstLineIndent=21)
+    body = ParagraphStyle(
+        "body", fontName=_FONT, fontSize=10.5, leading=17, wordWrap="CJK", firstLineIndent=21
+    )
     head = ParagraphStyle("head", parent=body, fontSize=12, leading=20, firstLineIndent=0, spaceBefore=6)
     ttl = ParagraphStyle("ttl", parent=body, fontSize=15, leading=24, alignment=TA_CENTER, firstLineIndent=0)
     sign = ParagraphStyle("sign", parent=body, alignment=TA_RIGHT, firstLineIndent=0)
@@ -108,6 +110,7 @@ def simple_pdf(title: str, paragraphs: tuple[str, ...]) -> bytes:
 
 # -- DOCX ------------------------------------------------------------------------
 
+
 def _normalise_zip(data: bytes) -> bytes:
     """Rewrite a zip with fixed timestamps and order so bytes are reproducible."""
     src = zipfile.ZipFile(io.BytesIO(data))
@@ -121,7 +124,7 @@ def _normalise_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
-@lru_cache(maxsize=None)
+@cache
 def docx_bytes(title: str, blocks: tuple[Block, ...]) -> bytes:
     """A DOCX document (python-docx) with headings, paragraphs and real tables."""
     from docx import Document
@@ -153,11 +156,11 @@ def docx_bytes(title: str, blocks: tuple[Block, ...]) -> bytes:
             header, rows = block[1], block[2]
             table = doc.add_table(rows=1, cols=len(header))
             table.style = "Table Grid"
-            for cell, text in zip(table.rows[0].cells, header):
+            for cell, text in zip(table.rows[0].cells, header, strict=True):
                 cell.text = text
             for r in rows:
                 cells = table.add_row().cells
-                for cell, text in zip(cells, r):
+                for cell, text in zip(cells, r, strict=True):
                     cell.text = text
         else:
             raise ValueError(kind)
@@ -167,6 +170,7 @@ def docx_bytes(title: str, blocks: tuple[Block, ...]) -> bytes:
 
 
 # -- RTF (served as .doc) ----------------------------------------------------------
+
 
 def _rtf_escape(text: str) -> str:
     out = []
@@ -183,7 +187,7 @@ def _rtf_escape(text: str) -> str:
     return "".join(out)
 
 
-@lru_cache(maxsize=None)
+@cache
 def rtf_bytes(title: str, blocks: tuple[Block, ...]) -> bytes:
     """An RTF document (``{\\rtf1 ...}``, non-ASCII as ``\\uNNNN?``), as saved by old CMSs as .doc.
 
@@ -217,6 +221,7 @@ def rtf_bytes(title: str, blocks: tuple[Block, ...]) -> bytes:
 
 
 # -- other attachments -------------------------------------------------------------
+
 
 def fake_xls(label: str) -> bytes:
     """Bytes with the OLE2 compound-file magic (what a legacy .xls starts with)."""

@@ -13,7 +13,7 @@ import hashlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from html.parser import HTMLParser
 
@@ -73,7 +73,7 @@ class Resource:
         """``Last-Modified`` header value, if any."""
         if self.modified is None:
             return None
-        return format_datetime(self.modified.astimezone(timezone.utc), usegmt=True)
+        return format_datetime(self.modified.astimezone(UTC), usegmt=True)
 
     @property
     def is_html(self) -> bool:
@@ -268,5 +268,5 @@ def robots_resource(disallow: list[str]) -> Resource:
     return Resource(
         body=body,
         content_type="text/plain",
-        modified=datetime(2020, 1, 1, tzinfo=timezone.utc),
+        modified=datetime(2020, 1, 1, tzinfo=UTC),
     )

@@ -117,7 +117,9 @@ def _part_body(spec: ReportSpec, part: int) -> list[str]:
     if part == 3:
         return [spec.applications_text]
     if part == 4:
-        return ["学校通过教代会、学代会、校长信箱等渠道收集师生员工和社会公众对信息公开工作的意见建议，总体评价良好。"]
+        return [
+            "学校通过教代会、学代会、校长信箱等渠道收集师生员工和社会公众对信息公开工作的意见建议，总体评价良好。"
+        ]
     if part == 5:
         return [f"{y0}年9月至{y1}年8月，学校未收到因信息公开工作引起的举报、复议、诉讼。"]
     if part == 6:
@@ -136,16 +138,20 @@ def report_blocks(spec: ReportSpec) -> tuple[tuple, ...]:
     """Document blocks of the report (title, intro, parts, table, signature)."""
     y0, y1 = spec.start_year, spec.start_year + 1
     blocks: list[tuple] = [("title", spec.title)]
-    blocks.append((
-        "p",
-        "本报告根据《高等学校信息公开办法》（教育部令第29号）和《教育部办公厅关于公布〈高等学校信息公开事项清单〉的通知》"
-        f"（教办函〔2014〕23号）要求，结合{spec.school}信息公开工作实际编制。",
-    ))
-    blocks.append((
-        "p",
-        f"本报告所列数据的统计时间为{y0}年9月1日至{y1}年8月31日。"
-        f"本报告电子版可从{spec.school}信息公开网（{spec.portal}）下载。",
-    ))
+    blocks.append(
+        (
+            "p",
+            "本报告根据《高等学校信息公开办法》（教育部令第29号）和《教育部办公厅关于公布〈高等学校信息公开事项清单〉的通知》"
+            f"（教办函〔2014〕23号）要求，结合{spec.school}信息公开工作实际编制。",
+        )
+    )
+    blocks.append(
+        (
+            "p",
+            f"本报告所列数据的统计时间为{y0}年9月1日至{y1}年8月31日。"
+            f"本报告电子版可从{spec.school}信息公开网（{spec.portal}）下载。",
+        )
+    )
     rows = table_rows(spec.items)
     for printed, part in enumerate(spec.parts, start=1):
         title = PART_TITLES[part][1 if spec.variant_titles else 0]

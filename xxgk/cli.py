@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     registry_sub = registry.add_subparsers(dest="registry_command", metavar="ACTION")
     validate = registry_sub.add_parser("validate", help="check the registry file and list its sites")
     _add_registry(validate)
+    from schedules.cli import add_schedule_parser
+
+    add_schedule_parser(sub)
     return parser
 
 
@@ -168,7 +171,14 @@ def cmd_registry(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from schedules.cli import run_schedule_command
+
+    return run_schedule_command(args)
+
+
 COMMANDS = {
+    "schedule": cmd_schedule,
     "crawl": cmd_crawl, "serve": cmd_serve, "demo": cmd_demo, "ingest-report": cmd_ingest_report,
     "verify": cmd_verify, "registry": cmd_registry,
 }

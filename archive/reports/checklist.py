@@ -1,0 +1,540 @@
+"""The 50 items of 《高等学校信息公开事项清单》 (教办函〔2014〕23号) and the 清单 table parser.
+
+``CHECKLIST`` is the item list as data (titles as printed in the 武汉科技大学 2020-2021
+report's 清单事项公开情况表, which follows the ministry's wording). ``parse_checklist_table``
+pulls the 清单事项公开情况表 out of report text as it comes out of PDFs and Word files:
+rows split across lines, merged or repeated category cells, "(4项)" counts torn from
+their category, full-width punctuation, tab- or space-separated columns, URLs broken
+across lines and items that have a note ("不适用", "无") instead of a URL.
+``match_item`` maps a free-text title to its item number by key phrases.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from archive.reports.text import fold_width
+
+__all__ = [
+    "CATEGORIES",
+    "CHECKLIST",
+    "ChecklistItem",
+    "ReportItemRow",
+    "category_of",
+    "match_category",
+    "match_item",
+    "parse_checklist_table",
+]
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """One of the 50 items: its number, category and whether it is refreshed every year."""
+
+    number: int
+    category_number: int
+    category: str
+    title: str
+    yearly: bool
+
+
+@dataclass(frozen=True)
+class ReportItemRow:
+    """A row of a report's 清单事项公开情况表 (one row per URL)."""
+
+    item_number: int | None
+    category: str | None
+    title: str
+    url: str | None
+    note: str | None
+
+
+#: The ten categories, in order; numbers are 1-based positions.
+CATEGORIES: tuple[str, ...] = (
+    "基本信息",
+    "招生考试信息",
+    "财务、资产及收费信息",
+    "人事师资信息",
+    "教学质量信息",
+    "学生管理服务信息",
+    "学风建设信息",
+    "学位、学科信息",
+    "对外交流与合作信息",
+    "其他",
+)
+
+# (category number, title, yearly). Yearly: items whose content is a yearly document or
+# a yearly figure (plans and admissions, budgets and final accounts, fees, graduate
+# employment, teaching-quality and art-education reports, this very annual report ...).
+_ITEMS: tuple[tuple[int, str, bool], ...] = (
+    (1, "办学规模、校级领导班子简介及分工、学校机构设置、学科情况、专业情况、各类在校生情况、"
+        "教师和专业技术人员数量等办学基本情况", False),
+    (1, "学校章程及制定的各项规章制度", False),
+    (1, "教职工代表大会相关制度、工作报告", False),
+    (1, "学术委员会相关制度、年度报告", True),
+    (1, "学校发展规划、年度工作计划及重点工作安排", True),
+    (1, "信息公开年度报告", True),
+    (2, "招生章程及特殊类型招生办法，分批次、分科类招生计划", True),
+    (2, "保送、自主选拔录取、高水平运动员和艺术特长生招生等特殊类型招生入选考生资格及测试结果",
+     True),
+    (2, "考生个人录取信息查询渠道和办法，分批次、分科类录取人数和录取最低分", True),
+    (2, "招生咨询及考生申诉渠道，新生复查期间有关举报、调查及处理结果", False),
+    (2, "研究生招生简章、招生专业目录、复试录取办法，各院（系、所）或学科、专业招收研究生人数",
+     True),
+    (2, "参加研究生复试的考生成绩", True),
+    (2, "拟录取研究生名单", True),
+    (2, "研究生招生咨询及申诉渠道", False),
+    (3, "财务、资产管理制度", False),
+    (3, "受捐赠财产的使用与管理情况", True),
+    (3, "校办企业资产、负债、国有资产保值增值等信息", False),
+    (3, "仪器设备、图书、药品等物资设备采购和重大基建工程的招投标", False),
+    (3, "收支预算总表、收入预算表、支出预算表、财政拨款支出预算表", True),
+    (3, "收支决算总表、收入决算表、支出决算表、财政拨款支出决算表", True),
+    (3, "收费项目、收费依据、收费标准及投诉方式", True),
+    (4, "校级领导干部社会兼职情况", False),
+    (4, "校级领导干部因公出国（境）情况", False),
+    (4, "岗位设置管理与聘用办法", False),
+    (4, "校内中层干部任免、人员招聘信息", False),
+    (4, "教职工争议解决办法", False),
+    (5, "本科生占全日制在校生总数的比例、教师数量及结构", True),
+    (5, "专业设置、当年新增专业、停招专业名单", True),
+    (5, "全校开设课程总门数、实践教学学分占总学分比例、选修课学分占总学分比例", True),
+    (5, "主讲本科课程的教授占教授总数的比例、教授授本科课程占课程总门次数的比例", True),
+    (5, "促进毕业生就业的政策措施和指导服务", False),
+    (5, "毕业生的规模、结构、就业率、就业流向", True),
+    (5, "高校毕业生就业质量年度报告", True),
+    (5, "艺术教育发展年度报告", True),
+    (5, "本科教学质量报告、高等职业教育人才培养质量年度报告", True),
+    (6, "学籍管理办法", False),
+    (6, "学生奖学金、助学金、学费减免、助学贷款、勤工俭学的申请与管理规定", False),
+    (6, "学生奖励处罚办法", False),
+    (6, "学生申诉办法", False),
+    (7, "学风建设机构", False),
+    (7, "学术规范制度", False),
+    (7, "学术不端行为查处机制", False),
+    (8, "授予博士、硕士、学士学位的基本要求", False),
+    (8, "拟授予硕士、博士学位同等学力人员资格审查和学力水平认定", False),
+    (8, "新增硕士、博士学位授权学科或专业学位授权点审核办法", False),
+    (8, "拟新增学位授权学科或专业学位授权点的申报及论证材料", False),
+    (9, "中外合作办学情况", False),
+    (9, "来华留学生管理相关规定", False),
+    (10, "巡视组反馈意见，落实反馈意见整改情况", False),
+    (10, "自然灾害等突发事件的应急处理预案、预警信息和处置情况，涉及学校的重大事件的调查和处理"
+         "情况", False),
+)
+
+#: The 50 checklist items, numbered 1..50.
+CHECKLIST: tuple[ChecklistItem, ...] = tuple(
+    ChecklistItem(i, cat, CATEGORIES[cat - 1], title, yearly)
+    for i, (cat, title, yearly) in enumerate(_ITEMS, start=1)
+)
+
+
+def category_of(item_number: int) -> str | None:
+    """The canonical category name of an item number, or None if out of range."""
+    if 1 <= item_number <= len(CHECKLIST):
+        return CHECKLIST[item_number - 1].category
+    return None
+
+
+# Key phrases per item; a title scores the total length of the phrases it contains.
+_KEYS: dict[int, tuple[str, ...]] = {
+    1: ("办学规模", "办学基本情况", "校级领导班子", "机构设置", "学校概况", "学校简介"),
+    2: ("学校章程", "章程及制定", "规章制度"),
+    3: ("教职工代表大会", "教代会"),
+    4: ("学术委员会",),
+    5: ("发展规划", "年度工作计划", "重点工作安排"),
+    6: ("信息公开年度报告", "信息公开工作年度报告", "信息公开工作报告"),
+    7: ("招生章程", "特殊类型招生办法", "分科类招生计划", "招生计划"),
+    8: ("保送", "自主选拔", "高水平运动员", "艺术特长生", "入选考生资格", "测试结果"),
+    9: ("录取信息查询", "录取人数", "录取最低分", "录取信息"),
+    10: ("招生咨询及考生申诉", "考生申诉", "新生复查"),
+    11: ("研究生招生简章", "招生专业目录", "复试录取办法", "招收研究生人数"),
+    12: ("复试的考生成绩", "复试考生成绩", "考生成绩"),
+    13: ("拟录取研究生名单", "拟录取名单"),
+    14: ("研究生招生咨询", "研究生招生申诉"),
+    15: ("财务、资产管理制度", "财务管理制度", "资产管理制度", "财务制度"),
+    16: ("受捐赠", "捐赠财产"),
+    17: ("校办企业",),
+    18: ("招投标", "物资设备采购", "基建工程", "采购"),
+    19: ("收支预算总表", "预算"),
+    20: ("收支决算总表", "决算"),
+    21: ("收费项目", "收费依据", "收费标准", "收费"),
+    22: ("社会兼职",),
+    23: ("因公出国",),
+    24: ("岗位设置", "聘用办法"),
+    25: ("中层干部任免", "干部任免", "人员招聘"),
+    26: ("争议解决",),
+    27: ("本科生占全日制在校生", "全日制在校生总数", "教师数量及结构"),
+    28: ("专业设置", "新增专业", "停招专业"),
+    29: ("开设课程总门数", "实践教学学分", "选修课学分"),
+    30: ("主讲本科课程的教授", "教授授本科课程", "教授授课"),
+    31: ("促进毕业生就业", "政策措施和指导服务", "就业指导服务"),
+    32: ("毕业生的规模", "就业率", "就业流向"),
+    33: ("就业质量年度报告", "就业质量报告"),
+    34: ("艺术教育",),
+    35: ("本科教学质量报告", "人才培养质量年度报告", "人才培养质量报告", "教学质量报告"),
+    36: ("学籍管理",),
+    37: ("奖学金", "助学金", "学费减免", "助学贷款", "勤工俭学"),
+    38: ("奖励处罚", "奖惩"),
+    39: ("学生申诉",),
+    40: ("学风建设机构",),
+    41: ("学术规范",),
+    42: ("学术不端",),
+    43: ("学位的基本要求", "授予博士"),
+    44: ("同等学力",),
+    45: ("审核办法", "新增硕士"),
+    46: ("申报及论证材料", "拟新增学位授权"),
+    47: ("中外合作办学",),
+    48: ("来华留学",),
+    49: ("巡视",),
+    50: ("突发事件", "应急处理预案", "重大事件"),
+}
+
+_NOISE = re.compile(r"[\s,，、;；:：。.·]")
+_LEADING_MARK = re.compile(r"^\s*[(（]?\s*\d{1,2}\s*[)）.、．]?\s*")
+
+
+def _compact(text: str) -> str:
+    return _NOISE.sub("", fold_width(text)).replace("(", "（").replace(")", "）")
+
+
+def match_item(title: str) -> int | None:
+    """The checklist number (1..50) a free-text item title refers to, or None.
+
+    Scores each item by the total length of its key phrases found in the title (spaces,
+    width and punctuation ignored); the best score wins, ties go to None.
+    """
+    text = _compact(_LEADING_MARK.sub("", fold_width(title)))
+    if not text:
+        return None
+    for item in CHECKLIST:
+        if _compact(item.title) == text:
+            return item.number
+    scores = {
+        number: sum(len(_compact(k)) for k in keys if _compact(k) in text)
+        for number, keys in _KEYS.items()
+    }
+    best = max(scores.values())
+    if best < 2:
+        return None
+    winners = [n for n, s in scores.items() if s == best]
+    return winners[0] if len(winners) == 1 else None
+
+
+def _category_key(text: str) -> str:
+    text = fold_width(text)
+    text = re.sub(r"^\s*(?:[一二三四五六七八九十]+|\d{1,2})\s*[、.．]?\s*", "", text)
+    text = re.sub(r"\(\s*\d+\s*项\s*\)", "", text)
+    text = re.sub(r"[\s、，,和与及]", "", text).replace("其它", "其他")
+    for suffix in ("信息", "类", "信息类"):
+        if text.endswith(suffix) and len(text) > len(suffix) + 1:
+            text = text[: -len(suffix)]
+    return text
+
+
+_CATEGORY_KEYS: dict[str, str] = {_category_key(c): c for c in CATEGORIES}
+_CATEGORY_KEYS.update({"招生": "招生考试信息", "人事": "人事师资信息", "师资": "人事师资信息",
+                       "学生管理": "学生管理服务信息", "学位": "学位、学科信息",
+                       "对外交流": "对外交流与合作信息", "学风": "学风建设信息",
+                       "财务资产": "财务、资产及收费信息", "财务": "财务、资产及收费信息"})
+
+
+def match_category(cell: str) -> str | None:
+    """The canonical category name a table cell denotes ("招生考试 信息 (8项)"), or None."""
+    key = _category_key(cell)
+    return _CATEGORY_KEYS.get(key) if key else None
+
+
+# --------------------------------------------------------------------------- table parser
+
+_URL_CHARS = r"A-Za-z0-9\-._~:/?#@!$&*+;=%,"
+_URL_RE = re.compile(rf"(?:https?://|www\.)[{_URL_CHARS}]+", re.IGNORECASE)
+_URL_TOKEN = re.compile(rf"^[{_URL_CHARS}]+$")
+_EXTS = ("html", "htm", "shtml", "jsp", "jspx", "php", "asp", "aspx", "pdf", "doc", "docx",
+         "xls", "xlsx")
+_COMPLETE = re.compile(r"\.(?:s?html?|jspx?|php|aspx?|pdf|docx?|xlsx?)$", re.IGNORECASE)
+_COUNT = re.compile(r"[(（]\s*\d{1,2}\s*项\s*[)）]")
+_MARKER_A = re.compile(r"[(（]\s*(\d{1,2})\s*[)）]")
+_MARKER_B = re.compile(r"(?m)^[ \t]*(\d{1,2})(?:[.、．]|[ \t]+|(?=[\u4e00-\u9fff]))(?!\d)")
+_HEADER_HINTS = ("网址", "链接", "公开情况", "公开事项", "公开内容", "事项")
+_NOTES = frozenset({
+    "不适用", "无", "暂无", "不涉及", "未涉及", "未公开", "已公开", "待公开", "本年度无", "无此项",
+    "见附件", "不公开", "非公开", "无相关信息", "本校无", "暂未公开", "依申请公开", "校内公开",
+    "尚未公开", "未开展", "无此类情况", "未发生", "—", "-", "/", "／",
+})
+_NOTE_LIKE = re.compile(r"^(?:本年度|本学年|暂|不|无|未|尚未|已).{0,12}$")
+
+
+def _is_url_start(token: str) -> bool:
+    return bool(re.match(r"(?:https?://|www\.)", token, re.IGNORECASE))
+
+
+def _url_continues(url: str, token: str) -> bool:
+    """Whether ``token`` (the start of the next line) is the rest of a broken ``url``."""
+    if not token or not _URL_TOKEN.match(token) or _is_url_start(token):
+        return False
+    if _COMPLETE.search(url):
+        return token[0] in "/?#&="
+    if url[-1] in "/._-=?&%#":
+        return True
+    if any(ch in token for ch in "/.=?&"):
+        return not token.isdigit()
+    m = re.search(r"\.([A-Za-z]{1,4})$", url)
+    return bool(m) and any((m.group(1) + token).lower() in (e, e + "l") for e in _EXTS)
+
+
+def _join_broken_urls(text: str) -> str:
+    lines = text.split("\n")
+    out: list[str] = []
+    for line in lines:
+        if out:
+            prev = out[-1].rstrip()
+            last = prev.rsplit(None, 1)[-1] if prev.split() else ""
+            m = _URL_RE.search(last)
+            first = line.strip().split(None, 1)[0] if line.strip() else ""
+            if m and m.end() == len(last) and _url_continues(m.group(0), first):
+                out[-1] = prev + line.strip()
+                continue
+            if not line.strip():
+                out.append(line)
+                continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def _smart_join(tokens: list[str]) -> str:
+    out = ""
+    for tok in tokens:
+        if out and out[-1].isascii() and tok[0].isascii() and out[-1].isalnum() and tok[0].isalnum():
+            out += " "
+        out += tok
+    out = re.sub(r"(?<=[\u4e00-\u9fff）)]),|,(?=[\u4e00-\u9fff（(])", "，", out)
+    out = re.sub(r"\((?=[\u4e00-\u9fff])", "（", out)
+    out = re.sub(r"(?<=[\u4e00-\u9fff])\)", "）", out)
+    return out
+
+
+def _tokens(text: str) -> list[str]:
+    text = _COUNT.sub(" ", fold_width(text))
+    return [t for t in text.split() if t]
+
+
+def _peel_category_suffix(tokens: list[str]) -> tuple[list[str], str | None]:
+    """Drop row numbers and a category name (up to 4 tokens) from the end of ``tokens``."""
+    tokens = list(tokens)
+    while tokens and tokens[-1].isdigit():
+        tokens.pop()
+    for k in range(min(4, len(tokens)), 0, -1):
+        cat = match_category("".join(tokens[-k:]))
+        if cat:
+            rest = tokens[:-k]
+            while rest and rest[-1].isdigit():
+                rest.pop()
+            return rest, cat
+    return tokens, None
+
+
+def _peel_category_prefix(tokens: list[str]) -> tuple[list[str], str | None]:
+    tokens = list(tokens)
+    while tokens and tokens[0].isdigit():
+        tokens.pop(0)
+    for k in range(min(4, len(tokens)), 0, -1):
+        cat = match_category("".join(tokens[:k]))
+        if cat:
+            return tokens[k:], cat
+    return tokens, None
+
+
+def _split_note(head: str) -> tuple[str, str | None]:
+    """Split a trailing note cell ("不适用") off an item's text."""
+    cells = [c for c in re.split(r"\t|\n| {2,}", fold_width(head)) if c.strip()]
+    if len(cells) >= 2:
+        last = _COUNT.sub("", cells[-1]).strip()
+        if last in _NOTES or _NOTE_LIKE.match(last):
+            return "\n".join(cells[:-1]), last
+    tokens = _tokens(head)
+    if len(tokens) >= 2 and tokens[-1] in _NOTES:
+        return " ".join(tokens[:-1]), tokens[-1]
+    return head, None
+
+
+@dataclass
+class _Segment:
+    number: int | None
+    text: str
+
+
+def _find_region(text: str) -> tuple[str, bool]:
+    """The table part of ``text`` and whether a header line was found."""
+    lines = text.split("\n")
+    for i in range(len(lines) - 1, -1, -1):
+        compact = re.sub(r"\s", "", lines[i])
+        if len(compact) > 40 or re.search(r"[，。；,;]", compact):
+            continue
+        if ("序号" in compact or "类别" in compact) and any(h in compact for h in _HEADER_HINTS):
+            return "\n".join(lines[i + 1:]), True
+    for i in range(len(lines) - 1, -1, -1):
+        compact = re.sub(r"\s", "", lines[i])
+        if len(compact) <= 40 and "清单" in compact and ("情况表" in compact or "事项" in compact):
+            rest = "\n".join(lines[i + 1:])
+            if len(_MARKER_A.findall(rest)) >= 5 or len(_URL_RE.findall(rest)) >= 5:
+                return rest, True
+    return text, False
+
+
+def _runs(numbers: list[int]) -> list[list[int]]:
+    """Index runs of strictly increasing numbers (items may be skipped)."""
+    runs: list[list[int]] = []
+    for i, n in enumerate(numbers):
+        if runs and numbers[runs[-1][-1]] < n:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def _segments(region: str, with_header: bool) -> tuple[str, list[_Segment], str] | None:
+    """Split the region at item markers: (preamble, segments, form) or None."""
+    minimum = 3 if with_header else 10
+    for form, regex in (("A", _MARKER_A), ("B", _MARKER_B)):
+        matches = [m for m in regex.finditer(region) if 1 <= int(m.group(1)) <= 50]
+        if form == "A":
+            # a "(2021)" or "(1)" inside a URL is no marker
+            matches = [m for m in matches if not _inside_url(region, m.start())]
+        if not matches:
+            continue
+        numbers = [int(m.group(1)) for m in matches]
+        runs = _runs(numbers)
+        best = max(runs, key=len)
+        if len(best) >= 0.8 * len(matches):
+            chosen = [matches[i] for i in best]
+            numbered = True
+        elif all(numbers[r[0]] == 1 for r in runs if len(r) > 1):  # numbering restarts per category
+            chosen, numbered = matches, False
+        else:
+            chosen = [matches[i] for i in best]
+            numbered = True
+        if len(chosen) < minimum:
+            continue
+        segs = []
+        for i, m in enumerate(chosen):
+            end = chosen[i + 1].start() if i + 1 < len(chosen) else len(region)
+            segs.append(_Segment(int(m.group(1)) if numbered else None, region[m.end():end]))
+        return region[: chosen[0].start()], segs, form
+    return None
+
+
+def _inside_url(text: str, pos: int) -> bool:
+    start = text.rfind("\n", 0, pos) + 1
+    return any(m.start() < pos < m.end() for m in _URL_RE.finditer(text, start, pos + 1))
+
+
+def _parse_segment(seg: str, form: str) -> tuple[str | None, str, list[str], str | None, str | None]:
+    """(leading category, title, urls, note, category for the next row)."""
+    urls = list(_URL_RE.finditer(seg))
+    lead_cat = None
+    if urls:
+        head, tail = seg[: urls[0].start()], seg[urls[-1].end():]
+        clean_urls = [u.group(0).rstrip(".,;:!") for u in urls]
+    else:
+        head, tail, clean_urls = seg, "", []
+    next_cat = None
+    if tail:
+        rest, next_cat = _peel_category_suffix(_tokens(tail))
+        note = _smart_join(rest) or None
+        if note and len(note) > 20:
+            note = None
+    else:
+        note = None
+        tokens = _tokens(head)
+        rest, next_cat = _peel_category_suffix(tokens)
+        if next_cat and len(rest) < len(tokens):
+            # cut the category tokens off the raw head text too
+            head = _cut_after_tokens(head, rest)
+        head, note = _split_note(head)
+    tokens = _tokens(head)
+    if form == "B":
+        tokens, lead_cat = _peel_category_prefix(tokens)
+    while tokens and tokens[-1].isdigit():
+        tokens.pop()
+    title = _smart_join(tokens)
+    return lead_cat, title, clean_urls, note, next_cat
+
+
+def _cut_after_tokens(head: str, tokens: list[str]) -> str:
+    """``head`` up to the end of its first ``len(tokens)`` whitespace tokens."""
+    if not tokens:
+        return ""
+    pos = 0
+    folded = _COUNT.sub(lambda m: " " * len(m.group(0)), fold_width(head))
+    for tok in tokens:
+        pos = folded.index(tok, pos) + len(tok)
+    return head[:pos]
+
+
+def parse_checklist_table(text: str) -> list[ReportItemRow]:
+    """Rows of the 清单事项公开情况表 in ``text`` (one per URL; items without URL once).
+
+    Finds the table by its header line ("序号 类别 公开事项 网址") or caption, splits it at
+    item markers ("(1)" .. "(50)", or row numbers at line start), and reads each item's
+    title, URL(s) and note. Category cells are carried forward over merged cells and
+    mapped to the canonical category names. Item numbers come from the markers; when the
+    numbering restarts per category they come from :func:`match_item`.
+    """
+    region, with_header = _find_region(text.replace("\r\n", "\n").replace("\r", "\n"))
+    region = _join_broken_urls(region)
+    found = _segments(region, with_header)
+    if found is None:
+        return _url_lines(region) if with_header else []
+    preamble, segs, form = found
+    _, category = _peel_category_suffix(_tokens(preamble))
+    rows: list[ReportItemRow] = []
+    numbers_agree = 0
+    parsed = []
+    for seg in segs:
+        lead_cat, title, urls, note, next_cat = _parse_segment(seg.text, form)
+        if lead_cat:
+            category = lead_cat
+        number = seg.number
+        matched = match_item(title)
+        if number is not None and matched == number:
+            numbers_agree += 1
+        parsed.append((number, matched, category, title, urls, note))
+        if next_cat:
+            category = next_cat
+    # Row numbers (form B) may be category numbers or running numbers of a partial table.
+    trust_numbers = form == "A" or numbers_agree >= 0.5 * len(parsed)
+    with_url = sum(1 for p in parsed if p[4])
+    matched = sum(1 for p in parsed if p[1] is not None)
+    if with_url < (3 if with_header else 5) and matched < 0.6 * len(parsed):
+        return []  # numbered paragraphs of the report body, not a table
+    for number, matched, cat, title, urls, note in parsed:
+        item = number if trust_numbers and number is not None else matched
+        if item is not None and cat is None:
+            cat = category_of(item)
+        if not urls:
+            rows.append(ReportItemRow(item, cat, title, None, note))
+        for url in urls:
+            rows.append(ReportItemRow(item, cat, title, url, note))
+    return rows
+
+
+def _url_lines(region: str) -> list[ReportItemRow]:
+    """Fallback for tables without item numbers: one row per line holding a URL."""
+    rows = []
+    category = None
+    for line in region.split("\n"):
+        m = _URL_RE.search(line)
+        if not m:
+            _, cat = _peel_category_suffix(_tokens(line))
+            category = cat or category
+            continue
+        tokens, cat = _peel_category_prefix(_tokens(line[: m.start()]))
+        category = cat or category
+        title = _smart_join(tokens)
+        number = match_item(title)
+        rows.append(ReportItemRow(number, category or (category_of(number) if number else None),
+                                  title, m.group(0).rstrip(".,;:!"), None))
+    return rows

@@ -1,0 +1,392 @@
+"""Export snapshots as a WARC 1.1 file (gzip per record), for Wayback tools and other archives.
+
+Layout of an export:
+
+* one ``warcinfo`` record describing the export;
+* per snapshot, a reconstructed ``request`` record (``GET``, we did not store request headers)
+  and a ``response`` record: ``HTTP/1.1`` status line, the archived response headers and the
+  exact body bytes from the blob. We store *decoded* bodies, so ``Content-Encoding`` and
+  ``Transfer-Encoding`` are dropped and ``Content-Length`` is the body's real length;
+* a snapshot whose bytes equal an earlier exported capture of the same URL (same sha256, or a
+  ``304 Not Modified``, ``not_modified = 1``) becomes a ``revisit`` record, profile
+  identical-payload-digest, pointing at the earlier record;
+* when the fetch was redirected (``final_url`` differs from ``url``) the response is filed under
+  ``final_url`` and a zero-length ``302`` response for ``url`` points to it. That record is
+  reconstructed (the redirect's own status and headers were not archived) and says so in a
+  ``WARC-Xxgk-Reconstructed`` header.
+
+``WARC-Date`` is the snapshot's ``fetched_at``; ``WARC-Payload-Digest`` is the sha1/base32
+digest warcio computes. The ``WARC-Xxgk-Snapshot-ID`` header names the source row.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from io import BytesIO
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import quote, unquote, urlsplit
+
+from sqlite_utils import Database
+from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
+from warcio.warcwriter import WARCWriter
+
+from archive.blobs import BlobError, load_blob
+
+#: Called with (snapshot id, reason) for a snapshot left out of an export (missing/corrupt blob).
+SkipCallback = Callable[[int, str], None]
+
+DROP_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})
+REQUEST_USER_AGENT = "xxgk-archive (reconstructed request)"
+WARC_VERSION = "1.1"
+
+
+def software_version() -> str:
+    """``xxgk-archive X.Y.Z`` for warcinfo and datapackage records."""
+    try:
+        from importlib.metadata import version
+
+        return f"xxgk-archive {version('xxgk-archive')}"
+    except Exception:  # not installed: running from a checkout
+        return "xxgk-archive"
+
+
+# -- filters ---------------------------------------------------------------------------------
+def normalize_bound(value: str | None, *, end: bool) -> str | None:
+    """A ``--since``/``--until`` value as an archive timestamp; a bare date covers its whole day."""
+    if not value:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return value + ("T23:59:59Z" if end else "T00:00:00Z")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"not a date or ISO-8601 time: {value!r}") from exc
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC)
+    return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def snapshot_rows(db: Database, *, site_id: str | None = None, since: str | None = None,
+                  until: str | None = None) -> Iterator[dict]:
+    """Snapshots with a body, oldest first, within the filters."""
+    where, params = ["sha256 IS NOT NULL"], []
+    if site_id:
+        where.append("site_id = ?")
+        params.append(site_id)
+    if since:
+        where.append("fetched_at >= ?")
+        params.append(normalize_bound(since, end=False))
+    if until:
+        where.append("fetched_at <= ?")
+        params.append(normalize_bound(until, end=True))
+    cursor = db.execute(
+        "SELECT id, site_id, url, final_url, fetched_at, status_code, content_type, headers, sha256,"
+        " size, title, not_modified FROM snapshots WHERE " + " AND ".join(where)
+        + " ORDER BY fetched_at, id", params)
+    columns = [d[0] for d in cursor.description]
+    for row in cursor:
+        yield dict(zip(columns, row, strict=True))
+
+
+# -- HTTP reconstruction -----------------------------------------------------------------------
+def warc_date(fetched_at: str) -> str:
+    """The archive's ISO time as a WARC-Date (UTC, ``Z``)."""
+    try:
+        parsed = datetime.fromisoformat(fetched_at.replace("Z", "+00:00"))
+    except ValueError:
+        return fetched_at
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC)
+    if parsed.microsecond:
+        return parsed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _header_name(name: str) -> str:
+    return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
+
+
+def _header_value(value: str) -> str:
+    """Header values were stored decoded as latin-1: recover UTF-8/GBK text where that is what it was."""
+    value = " ".join(str(value).replace("\r", " ").replace("\n", " ").split())
+    if value.isascii():
+        return value
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return value
+
+
+def http_response_headers(status: int | None, headers_json: str | None, body_length: int,
+                          content_type: str | None = None) -> StatusAndHeaders:
+    """Status line and archived headers, fixed for the decoded body we hold."""
+    try:
+        headers = json.loads(headers_json) if headers_json else {}
+    except json.JSONDecodeError:
+        headers = {}
+    pairs: list[tuple[str, str]] = []
+    for name, value in (headers or {}).items():
+        if name.lower() in DROP_HEADERS:
+            continue
+        pairs.append((_header_name(name), _header_value(value)))
+    if content_type and not any(name.lower() == "content-type" for name, _ in pairs):
+        pairs.append(("Content-Type", content_type))
+    pairs.append(("Content-Length", str(body_length)))
+    code = status or 200
+    try:
+        phrase = HTTPStatus(code).phrase
+    except ValueError:
+        phrase = "Unknown"
+    return StatusAndHeaders(f"{code} {phrase}", pairs, protocol="HTTP/1.1")
+
+
+def http_request_headers(url: str) -> StatusAndHeaders:
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return StatusAndHeaders(f"GET {path} HTTP/1.1",
+                            [("Host", parts.netloc), ("User-Agent", REQUEST_USER_AGENT),
+                             ("Accept", "*/*")],
+                            protocol="", is_http_request=True)
+
+
+def payload_digest(data: bytes) -> str:
+    """``sha1:BASE32``, the form warcio writes in WARC-Payload-Digest."""
+    return "sha1:" + base64.b32encode(hashlib.sha1(data).digest()).decode("ascii")
+
+
+# -- URL keys --------------------------------------------------------------------------------
+def surt_key(url: str) -> str:
+    """SURT sort key (``cn,edu,example)/path?a=1``) as pywb/cdxj-indexer compute it.
+
+    Uses the ``surt`` package when it is installed; otherwise a close equivalent of its
+    defaults (lower case, ``www.`` and default ports stripped, query sorted, fragment dropped).
+    """
+    try:
+        import surt  # type: ignore[import-not-found]
+
+        return surt.surt(url)
+    except ImportError:
+        pass
+    except Exception:
+        return url
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url
+    if parts.scheme not in ("http", "https"):
+        return url
+    host = (parts.hostname or "").strip(".").lower()
+    host = re.sub(r"^www\d*\.", "", host)
+    port = parts.port if parts.port not in (None, 80, 443) else None
+    labels = host.split(".")
+    key = ",".join(reversed(labels))
+    if port:
+        key += f":{port}"
+    path = quote(unquote(parts.path), safe="/%;:@&=+$,!~*'()") or "/"
+    path = path.lower()
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
+    query = ""
+    pairs = sorted(tuple(p.split("=", 1)) if "=" in p else (p, "")
+                   for p in parts.query.lower().split("&") if p)
+    if pairs:
+        query = "?" + "&".join(f"{k}={v}" if v or f"{k}=" in parts.query.lower() else k
+                               for k, v in pairs)
+    return f"{key}){path}{query}"
+
+
+def cdx_timestamp(date: str) -> str:
+    """``20260101000000`` from a WARC-Date."""
+    return re.sub(r"\D", "", date)[:14].ljust(14, "0")
+
+
+# -- writing ---------------------------------------------------------------------------------
+@dataclass
+class IndexEntry:
+    """One CDXJ line's worth of facts about a written record."""
+
+    url: str
+    date: str
+    mime: str
+    status: str
+    digest: str
+    offset: int
+    length: int
+
+    def cdxj(self, filename: str) -> str:
+        fields = {"url": self.url, "mime": self.mime, "status": self.status, "digest": self.digest,
+                  "length": str(self.length), "offset": str(self.offset), "filename": filename}
+        return f"{surt_key(self.url)} {cdx_timestamp(self.date)} {json.dumps(fields, ensure_ascii=False)}"
+
+
+@dataclass
+class ExportResult:
+    """What :func:`write_warc` wrote."""
+
+    records: int = 0
+    snapshots: int = 0
+    index: list[IndexEntry] = field(default_factory=list)
+    pages: list[dict] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Capture:
+    record_id: str
+    date: str
+    digest: str
+    http_headers: StatusAndHeaders
+
+
+class _Exporter:
+    def __init__(self, db: Database, out: BinaryIO, filename: str) -> None:
+        self.db = db
+        self.out = out
+        self.filename = filename
+        self.writer = WARCWriter(out, gzip=True, warc_version=WARC_VERSION)
+        self.result = ExportResult()
+        self.captures: dict[tuple[str, str], _Capture] = {}
+        self._start = out.tell()
+
+    def _write(self, record, *, index_mime: str | None = None, status: str = "-") -> None:
+        offset = self.out.tell() - self._start
+        self.writer.write_record(record)
+        self.result.records += 1
+        if index_mime is None:
+            return
+        headers = record.rec_headers
+        self.result.index.append(IndexEntry(
+            url=headers.get_header("WARC-Target-URI"), date=headers.get_header("WARC-Date"),
+            mime=index_mime, status=status, digest=headers.get_header("WARC-Payload-Digest") or "-",
+            offset=offset, length=self.out.tell() - self._start - offset))
+
+    def warcinfo(self, description: str) -> None:
+        info = {
+            "software": f"{software_version()} (warcio)",
+            "format": "WARC File Format 1.1",
+            "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+            "description": description,
+            "isPartOf": "xxgk-archive",
+        }
+        self._write(self.writer.create_warcinfo_record(self.filename, info))
+
+    def request(self, url: str, date: str, concurrent_to: str) -> None:
+        record = self.writer.create_warc_record(
+            url, "request", http_headers=http_request_headers(url),
+            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": concurrent_to})
+        self._write(record)
+
+    def _origin_headers(self, row: dict) -> tuple[int | None, str | None]:
+        """Status and headers of the capture that first carried a 304's bytes."""
+        origin = self.db.execute(
+            "SELECT status_code, headers FROM snapshots WHERE sha256 = ? AND url = ? AND not_modified = 0"
+            " AND fetched_at <= ? ORDER BY fetched_at DESC, id DESC LIMIT 1",
+            [row["sha256"], row["url"], row["fetched_at"]]).fetchone()
+        if origin:
+            return origin[0], origin[1]
+        return (200 if row["status_code"] in (None, 304) else row["status_code"]), row["headers"]
+
+    def snapshot(self, row: dict) -> None:
+        target = row["final_url"] or row["url"]
+        date = warc_date(row["fetched_at"])
+        snapshot_header = {"WARC-Xxgk-Snapshot-ID": str(row["id"])}
+        ctype = (row["content_type"] or "").split(";")[0].strip().lower() or "unk"
+        earlier = self.captures.get((target, row["sha256"]))
+        record_id = StatusAndHeadersParser.make_warc_id()
+        if earlier is not None:
+            if row["not_modified"]:
+                http_headers = earlier.http_headers
+            else:
+                http_headers = http_response_headers(row["status_code"], row["headers"],
+                                                     row["size"] or 0, row["content_type"])
+            self.request(target, date, record_id)
+            record = self.writer.create_revisit_record(
+                target, earlier.digest, target, earlier.date, http_headers=http_headers,
+                warc_headers_dict={"WARC-Record-ID": record_id, "WARC-Date": date,
+                                   "WARC-Refers-To": earlier.record_id, **snapshot_header})
+            status = http_headers.get_statuscode()
+            self._write(record, index_mime="warc/revisit", status=status)
+        else:
+            try:
+                body = load_blob(self.db, row["sha256"])
+            except BlobError as exc:
+                self.result.skipped.append((row["id"], str(exc)))
+                return
+            status_code, headers_json = row["status_code"], row["headers"]
+            if row["not_modified"] or status_code == 304:
+                status_code, headers_json = self._origin_headers(row)
+            http_headers = http_response_headers(status_code, headers_json, len(body),
+                                                 row["content_type"])
+            self.request(target, date, record_id)
+            record = self.writer.create_warc_record(
+                target, "response", payload=BytesIO(body), length=len(body),
+                http_headers=http_headers,
+                warc_headers_dict={"WARC-Record-ID": record_id, "WARC-Date": date, **snapshot_header})
+            digest = record.rec_headers.get_header("WARC-Payload-Digest")
+            self._write(record, index_mime=ctype, status=http_headers.get_statuscode())
+            self.captures[(target, row["sha256"])] = _Capture(record_id, date, digest, http_headers)
+            status = http_headers.get_statuscode()
+        if row["final_url"] and row["final_url"] != row["url"]:
+            self.redirect(row["url"], target, date, row["id"])
+        self.result.snapshots += 1
+        if "html" in ctype and status.startswith(("2", "3")):
+            self.result.pages.append({"id": f"snapshot-{row['id']}", "url": target, "ts": date,
+                                      "title": row["title"] or target})
+
+    def redirect(self, url: str, location: str, date: str, snapshot_id: int) -> None:
+        headers = StatusAndHeaders("302 Found", [("Location", location), ("Content-Length", "0")],
+                                   protocol="HTTP/1.1")
+        record = self.writer.create_warc_record(
+            url, "response", payload=BytesIO(b""), length=0, http_headers=headers,
+            warc_headers_dict={"WARC-Date": date, "WARC-Xxgk-Snapshot-ID": str(snapshot_id),
+                               "WARC-Xxgk-Reconstructed": "redirect to the snapshot's final_url;"
+                                                          " original status and headers not archived"})
+        self._write(record, index_mime="unk", status="302")
+
+
+def write_warc(db: Database, out: BinaryIO, *, filename: str = "data.warc.gz",
+               site_id: str | None = None, since: str | None = None,
+               until: str | None = None) -> ExportResult:
+    """Write the selected snapshots as WARC records to the binary stream ``out``.
+
+    A snapshot whose blob is missing or corrupt is left out and listed in ``skipped``.
+    """
+    exporter = _Exporter(db, out, filename)
+    scope = ", ".join(filter(None, [f"site {site_id}" if site_id else "all sites",
+                                    f"since {since}" if since else None,
+                                    f"until {until}" if until else None]))
+    exporter.warcinfo(f"xxgk-archive snapshots ({scope})")
+    for row in snapshot_rows(db, site_id=site_id, since=since, until=until):
+        exporter.snapshot(row)
+    return exporter.result
+
+
+def export_warc(db: Database, out_path: str | Path, *, site_id: str | None = None,
+                since: str | None = None, until: str | None = None,
+                on_skip: SkipCallback | None = None) -> int:
+    """Write a WARC 1.1 file of the selected snapshots; return the number of records.
+
+    ``since``/``until`` are dates (``YYYY-MM-DD``, whole days) or ISO-8601 times, inclusive.
+    """
+    out_path = Path(out_path)
+    with open(out_path, "wb") as out:
+        result = write_warc(db, out, filename=out_path.name, site_id=site_id, since=since, until=until)
+    for snapshot_id, reason in result.skipped:
+        if on_skip:
+            on_skip(snapshot_id, reason)
+    return result.records

@@ -1,0 +1,422 @@
+"""Reading raw HTML the way the classifier needs it: visible text, lists, render hints.
+
+:func:`analyze` returns a :class:`PageInfo`: the title, headings, the *own* text of each
+block element (the text nodes whose nearest block ancestor it is, so a message ``<p>`` is
+one short block even inside a big template), the visible text length, how much of it sits
+inside links (navigation), inline scripts, ``alert()`` messages and a few markers. Text
+inside ``script``/``style``/``noscript``/``template``, comments and elements hidden with
+``display:none``/``hidden`` is not visible.
+
+:func:`list_entries` finds the entries of a list/column page, returning ``(href, text)``
+pairs (``href`` resolved against ``url``) or None when no list container is recognised:
+
+1. WebPlus (博达/Sudy WebPlus): ``#wp_news_wN``, ``ul.news_list`` / ``li.news``,
+   ``.wp_article_list``; when a ``portletmode="simpleList"`` window exists, only it counts
+   (side windows on a column page are other lists).
+2. VSB (博达站群): ``li[id^=line_u]`` items, ``table.winstyleN`` windows, ``ul`` under
+   ``.list`` holding ``info/...`` links.
+3. Generic: the block (``ul``/``ol``/``table``/``div``/``dl``) holding most linked entries
+   that carry a date (``2021-06-01``, ``2021年6月1日``, ``06-01``).
+4. Containers named as lists (``ul``/``tbody``/``div`` whose id/class contains ``list``,
+   ``lb``, ``liebiao``): their links when they have some, ``[]`` when all are empty; explicit
+   zero counts (WebPlus ``em.all_count`` = 0, ``共0条``, ``暂无信息``,
+   ``没有任何记录``) give ``[]``.
+
+Paging links (下一页, 尾页, numbers, ``javascript:``) are never entries.
+
+:func:`needs_render` says why a browser should fetch the page again (None when the raw
+HTML is enough): ``script-redirect`` (little text, a script assigns ``location``),
+``script-only-body`` (scripts but almost no visible text: app shells, cookie scripts),
+``scripted-list`` (an empty list container and an inline script that writes HTML or loads
+data: ``innerHTML``, ``document.write``, ``$.ajax``, JSON arrays...).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urljoin
+
+import lxml.html
+from lxml import etree
+
+BLOCK_TAGS = frozenset(
+    {
+        "html", "body", "div", "p", "td", "th", "li", "dd", "dt", "h1", "h2", "h3", "h4", "h5",
+        "h6", "center", "section", "article", "main", "header", "footer", "aside", "nav",
+        "table", "tr", "ul", "ol", "dl", "form", "blockquote", "pre", "address", "fieldset",
+        "figure", "figcaption", "caption", "br", "hr", "tbody", "thead", "tfoot",
+    }
+)
+_INVISIBLE_TAGS = frozenset(
+    {"script", "style", "noscript", "template", "head", "title", "object", "embed", "svg", "math"}
+)
+_NAV_TAGS = frozenset({"a", "option", "select", "button"})
+_HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_WS_RE = re.compile(r"\s+")
+_ALERT_RE = re.compile(r"""\balert\s*\(\s*(['"])(.*?)(?<!\\)\1""", re.S)
+_XML_DECL_RE = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+
+
+def collapse(text: str) -> str:
+    """Whitespace (also U+3000 and NBSP) collapsed to single spaces, stripped."""
+    return _WS_RE.sub(" ", text).strip()
+
+
+def dense_len(text: str) -> int:
+    """Length of ``text`` without any whitespace (Chinese text has no spaces to count)."""
+    return len(_WS_RE.sub("", text))
+
+
+@dataclass
+class PageInfo:
+    """What a page shows, from raw HTML (no scripts run)."""
+
+    title: str = ""
+    headings: list[str] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)       # own text of block elements
+    content_blocks: list[str] = field(default_factory=list)  # the same without link text
+    text: str = ""                                          # all visible text, collapsed
+    text_len: int = 0                                       # visible characters, no spaces
+    link_text_len: int = 0                                  # of which inside a/option/button
+    scripts: list[str] = field(default_factory=list)       # inline script bodies
+    script_count: int = 0                                   # inline + src
+    alerts: list[str] = field(default_factory=list)        # alert('...') messages
+    has_media: bool = False                                 # img/iframe/frame/embed/object/video
+    has_password: bool = False
+    meta_refresh: str = ""
+
+    @property
+    def content_len(self) -> int:
+        """Visible characters outside links: the page's own content, not its navigation."""
+        return max(0, self.text_len - self.link_text_len)
+
+
+@lru_cache(maxsize=16)
+def parse(html: str) -> Any | None:
+    """The lxml document for ``html`` (cached; treat it as read-only), None if unparsable."""
+    if not html or not html.strip():
+        return None
+    cleaned = _XML_DECL_RE.sub("", html, count=1).replace("\x00", "")
+    try:
+        return lxml.html.document_fromstring(cleaned)
+    except (etree.ParserError, ValueError):
+        return None
+
+
+def _is_hidden(el: Any) -> bool:
+    if el.get("hidden") is not None:
+        return True
+    style = el.get("style")
+    return bool(style and _HIDDEN_STYLE_RE.search(style))
+
+
+def _tag(el: Any) -> str | None:
+    tag = el.tag
+    return tag.lower() if isinstance(tag, str) else None
+
+
+@lru_cache(maxsize=16)
+def analyze(html: str) -> PageInfo:
+    """Title, headings, blocks, text sizes and scripts of ``html`` (see :class:`PageInfo`)."""
+    info = PageInfo()
+    root = parse(html)
+    if root is None:
+        return info
+    title_el = root.find(".//title")
+    if title_el is not None:
+        info.title = collapse(title_el.text_content())
+    for meta in root.iter("meta"):
+        if (meta.get("http-equiv") or "").lower() == "refresh":
+            info.meta_refresh = meta.get("content") or ""
+    for script in root.iter("script"):
+        info.script_count += 1
+        if not script.get("src"):
+            body = script.text or ""
+            if body.strip():
+                info.scripts.append(body)
+                info.alerts.extend(collapse(m.group(2)) for m in _ALERT_RE.finditer(body))
+    info.has_media = next(
+        root.iter("img", "iframe", "frame", "frameset", "embed", "object", "video", "canvas"), None
+    ) is not None
+    for el in root.iter("input"):
+        if (el.get("type") or "").lower() == "password":
+            info.has_password = True
+            break
+
+    # Attribute each text node to its nearest block ancestor; track link text and hiding.
+    state: dict[Any, tuple[Any, bool, bool]] = {}
+    own: dict[Any, list[str]] = {}
+    own_content: dict[Any, list[str]] = {}
+    visible: list[str] = []
+    link_len = 0
+
+    def add(text: str | None, block: Any, in_nav: bool, skipped: bool) -> None:
+        nonlocal link_len
+        if not text or skipped:
+            return
+        if not text.strip():
+            visible.append(" ")
+            return
+        visible.append(text)
+        own.setdefault(block, []).append(text)
+        if in_nav:
+            link_len += dense_len(text)
+        else:
+            own_content.setdefault(block, []).append(text)
+
+    for el in root.iter():
+        parent = el.getparent()
+        p_block, p_nav, p_skip = state.get(parent, (root, False, False)) if parent is not None else (
+            root, False, False)
+        tag = _tag(el)
+        if tag is None:  # comment or processing instruction: only its tail is text
+            state[el] = (p_block, p_nav, True)
+            add(el.tail, p_block, p_nav, p_skip)
+            continue
+        skipped = p_skip or tag in _INVISIBLE_TAGS or _is_hidden(el)
+        block = el if tag in BLOCK_TAGS else p_block
+        in_nav = p_nav or tag in _NAV_TAGS
+        state[el] = (block, in_nav, skipped)
+        if tag in ("br", "hr"):
+            visible.append(" ")
+        add(el.text, block, in_nav, skipped)
+        if el is not root:
+            add(el.tail, p_block, p_nav, p_skip)
+        if not skipped and tag in ("h1", "h2", "h3", "h4"):
+            heading = collapse(el.text_content())
+            if heading:
+                info.headings.append(heading)
+    for pieces in own.values():
+        block_text = collapse("".join(pieces))
+        if block_text:
+            info.blocks.append(block_text)
+    for pieces in own_content.values():
+        block_text = collapse("".join(pieces))
+        if block_text:
+            info.content_blocks.append(block_text)
+    info.text = collapse("".join(visible))
+    info.text_len = dense_len(info.text)
+    info.link_text_len = min(link_len, info.text_len)
+    return info
+
+
+def visible_text(html: str) -> str:
+    """The visible text of ``html``, whitespace collapsed."""
+    return analyze(html).text
+
+
+def title_of(html: str) -> str:
+    """The ``<title>`` of ``html`` ('' when none)."""
+    return analyze(html).title
+
+
+# --------------------------------------------------------------------------- list pages
+
+_DATE_RE = re.compile(
+    r"(?:19|20)\d{2}\s*[-/.年]\s*\d{1,2}(?:\s*[-/.月]\s*\d{1,2}\s*日?)?|(?<!\d)\d{1,2}-\d{1,2}(?!\d)"
+    r"|\[\s*\d{1,2}[-/]\d{1,2}\s*\]"
+)
+_PAGING_TEXT_RE = re.compile(
+    r"^(?:[<>«»‹›]+|首页|尾页|末页|上一?页|下一?页|前一?页|后一?页|第一页|最后一?页|跳转|go|更多|more|"
+    r"\d{1,4}|\.\.\.|…|prev(?:ious)?|next|first|last|返回|返回列表|返回首页)[>»]*$",
+    re.I,
+)
+_ZERO_COUNT_RE = re.compile(
+    r"共(?:有)?0(?:条|篇|项|个|页|记录)|总共0记录|总记录数?[:：]?0(?!\d)|记录数[:：]0(?!\d)|共0条记录"
+)
+_EMPTY_MSG_RE = re.compile(
+    r"^(?:该栏目下?)?(?:暂无|暂时没有|目前没有|没有任何|没有找到|没有|无)(?:相关|任何)?"
+    r"(?:数据|信息|内容|记录|文章|新闻|公告|通知|公开信息|信息公开内容|资料|文件)[!！。.]*$"
+    r"|^(?:no\s+(?:records?|data|items?|entries)(?:\s+found)?|nothing\s+found)[.!]*$",
+    re.I,
+)
+_SCRIPT_WRITES_RE = re.compile(
+    r"innerHTML|document\.write|\.html\s*\(|\.append\s*\(|\.appendChild\s*\(|\$\.ajax|\$\.get(?:JSON)?\s*\(|"
+    r"\$\.post\s*\(|\bfetch\s*\(|XMLHttpRequest|axios|\.load\s*\(\s*['\"]|template\s*\(|new\s+Vue|createApp\s*\(|"
+    r"\[\s*\{\s*['\"]?\w+['\"]?\s*:",
+)
+_SCRIPT_REDIRECT_RE = re.compile(
+    r"(?:window|top|self|parent|document)?\.?location(?:\.href)?\s*=(?!=)|location\.(?:replace|assign)\s*\(",
+)
+_LIST_NAME_RE = re.compile(r"list|(?:^|[\s_-])lb(?:$|[\s_-\d])|liebiao", re.I)
+
+
+def _entry_anchors(container: Any) -> list[Any]:
+    anchors = []
+    for a in container.iter("a"):
+        href = (a.get("href") or "").strip()
+        if not href or href.startswith("#") or href.lower().startswith(("javascript:", "mailto:", "tel:")):
+            continue
+        text = collapse(a.text_content()) or collapse(a.get("title") or "")
+        if not text or _PAGING_TEXT_RE.match(text.replace(" ", "")):
+            continue
+        anchors.append(a)
+    return anchors
+
+
+def _entries(anchors: list[Any], url: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for a in anchors:
+        href = a.get("href").strip()
+        full = urljoin(url, href) if url else href
+        if full in seen:
+            continue
+        seen.add(full)
+        text = collapse(a.get("title") or "") or collapse(a.text_content())
+        out.append((full, text))
+    return out
+
+
+def _has_class(el: Any, name: str) -> bool:
+    return name in (el.get("class") or "").split()
+
+
+def _webplus_containers(root: Any) -> list[Any]:
+    found = [
+        el for el in root.iter()
+        if _tag(el) and (
+            (el.get("id") or "").startswith("wp_news_w")
+            or (_tag(el) == "ul" and _has_class(el, "news_list"))
+            or _has_class(el, "wp_article_list")
+        )
+    ]
+    main = [
+        el for el in found
+        if any((anc.get("portletmode") or "") == "simpleList" for anc in el.iterancestors())
+    ]
+    return main or found
+
+
+def _vsb_containers(root: Any) -> list[Any]:
+    found: list[Any] = []
+    for el in root.iter():
+        tag = _tag(el)
+        if not tag:
+            continue
+        if re.match(r"line_u\d+_\d+$", el.get("id") or ""):
+            parent = el.getparent()
+            if parent is not None and parent not in found:
+                found.append(parent)
+        elif re.search(r"\bwinstyle\d+\b", el.get("class") or ""):
+            found.append(el)
+        elif tag == "ul" and any(
+            _has_class(anc, "list") for anc in el.iterancestors()
+        ) and any("info/" in (a.get("href") or "") for a in el.iter("a")):
+            found.append(el)
+    return found
+
+
+_ITEM_TAGS = ("li", "tr", "dd", "dt", "p", "div")
+
+
+def _generic_entries(root: Any) -> list[Any]:
+    """Anchors of the block holding most dated entries ([] when no dated entry exists)."""
+    groups: dict[Any, list[Any]] = {}
+    order: list[Any] = []
+    for a in _entry_anchors(root):
+        item = a
+        for _ in range(4):
+            parent = item.getparent()
+            if parent is None:
+                break
+            item = parent
+            if _tag(item) in _ITEM_TAGS:
+                break
+        if _tag(item) not in _ITEM_TAGS or not _DATE_RE.search(item.text_content()):
+            continue
+        container = item.getparent()
+        if container is None:
+            continue
+        if container not in groups:
+            groups[container] = []
+            order.append(container)
+        groups[container].append(a)
+    if not groups:
+        return []
+    best = max(order, key=lambda c: len(groups[c]))
+    return groups[best]
+
+
+def _named_empty_containers(root: Any) -> tuple[list[Any], list[Any]]:
+    """(empty, non-empty) containers whose id/class names a list."""
+    empty, full = [], []
+    for el in root.iter("ul", "ol", "tbody", "div", "table", "dl"):
+        name = f"{el.get('id') or ''} {el.get('class') or ''}"
+        if not _LIST_NAME_RE.search(name) or _is_hidden(el):
+            continue
+        if _entry_anchors(el):
+            full.append(el)
+        elif not collapse(el.text_content()) or _EMPTY_MSG_RE.match(collapse(el.text_content()).replace(" ", "")):
+            empty.append(el)
+    return empty, full
+
+
+def _zero_signal(root: Any, info: PageInfo) -> bool:
+    for em in root.iter("em"):
+        if _has_class(em, "all_count") and collapse(em.text_content()) == "0":
+            return True
+    for block in info.blocks:
+        dense = block.replace(" ", "")
+        if _ZERO_COUNT_RE.search(dense):
+            return True
+        if len(dense) <= 40 and _EMPTY_MSG_RE.match(dense):
+            return True
+    return False
+
+
+def _find_list(html: str, url: str) -> tuple[list[tuple[str, str]] | None, list[Any]]:
+    """(entries or None, the empty containers seen) for :func:`list_entries`/needs_render."""
+    root = parse(html)
+    if root is None:
+        return None, []
+    for finder in (_webplus_containers, _vsb_containers):
+        containers = finder(root)
+        if containers:
+            anchors = [a for c in containers for a in _entry_anchors(c)]
+            if anchors:
+                return _entries(anchors, url), []
+            return [], containers
+    dated = _generic_entries(root)
+    if dated:
+        return _entries(dated, url), []
+    empty, full = _named_empty_containers(root)
+    info = analyze(html)
+    if _zero_signal(root, info):
+        return [], empty
+    if full:
+        return _entries([a for c in full for a in _entry_anchors(c)], url), []
+    if empty:
+        return [], empty
+    return None, []
+
+
+def list_entries(html: str, url: str) -> list[tuple[str, str]] | None:
+    """Entries ``(href, text)`` of the page's main list; None when no list is recognised."""
+    return _find_list(html, url)[0]
+
+
+def needs_render(html: str, url: str) -> str | None:
+    """Why the raw HTML is not what a browser shows (a reason string), or None."""
+    root = parse(html)
+    if root is None:
+        return None
+    info = analyze(html)
+    if not info.script_count:
+        return None
+    scripts = "\n".join(info.scripts)
+    if info.content_len < 200 and _SCRIPT_REDIRECT_RE.search(scripts):
+        return "script-redirect"
+    if info.text_len < 50 and not info.has_media and not info.has_password:
+        return "script-only-body"
+    entries = _find_list(html, url)[0]
+    if entries == [] and _SCRIPT_WRITES_RE.search(scripts):
+        return "scripted-list"
+    if entries is None and info.content_len < 300 and _SCRIPT_WRITES_RE.search(scripts):
+        ids = [el.get("id") for el in root.iter() if _tag(el) and el.get("id")]
+        if any(i and i in scripts for i in ids):
+            return "scripted-content"
+    return None

@@ -1,0 +1,453 @@
+"""URL handling for the crawler: one canonical form per page, scope, guesses, trap guard.
+
+Canonical form (:func:`canonicalize`)
+    The archive keys ``links.url`` on this string, so two spellings of one page must give
+    one string, and the function must be idempotent (``canonicalize(canonicalize(u)) ==
+    canonicalize(u)``; a hypothesis test pins it). Steps, in order:
+
+    * strip surrounding whitespace (also U+3000, NBSP, zero-width), drop tabs/newlines
+      inside (as browsers do), turn ``\\`` into ``/`` before the query (IIS-era links such
+      as ``..\\info\\1021\\1.htm`` work in browsers);
+    * resolve against ``base``; keep only ``http``/``https`` (``javascript:``, ``mailto:``,
+      ``tel:``, ``data:``, ``file:``, ``ftp:`` ... give ``None``), and nothing without a host;
+    * host lower-cased, trailing dot removed, IDN to punycode (UTS 46), default port
+      removed; an invalid host or port gives ``None``;
+    * session ids removed: ``;jsessionid=`` style path parameters, query parameters
+      ``JSESSIONID``, ``PHPSESSID``, ``sessionid``, ``session_id``, ``ASPSESSIONID*``,
+      ``CFID``/``CFTOKEN``, and ``sid`` **only when its value looks like a token** (16+
+      letters/digits): short ``sid=12`` is a section id in several Chinese CMSs;
+    * tracking parameters removed: ``utm_*``, ``spm``, ``fbclid``, ``gclid``, ``msclkid``,
+      ``yclid``, ``mc_cid``/``mc_eid``, ``_hsenc``/``_hsmkt``, ``isappinstalled``, ``_``
+      with a numeric value (jQuery cache buster) and ``from`` **only when not numeric**
+      (``from=singlemessage`` is a WeChat share mark, ``from=20`` is paging); on
+      ``mp.weixin.qq.com`` also the WeChat share/session parameters;
+    * then :func:`w3lib.url.canonicalize_url` (sorted query, normalised percent-encoding,
+      dot segments, no fragment). Query values are never decoded and re-encoded here, so
+      GBK percent-escapes (``?q=%D6%D0``) survive intact;
+    * ``None`` for anything longer than :data:`MAX_URL_LENGTH` (2048) before or after.
+
+Guesses
+    :func:`looks_like_attachment` (file extension or a download script such as VSB's
+    ``download.jsp?...DownloadAttachUrl``) and :func:`is_list_page` (conservative: WebPlus
+    ``/NNNN/list.htm``/``listN.htm``, VSB ``list.jsp?wbtreeid=``, VSB paging
+    ``/column/2.htm``, JSP/ASP ``BigClass.jsp``/``List.jsp``, TRS ``index_N.html``, Hanweb
+    ``/col/colN/index.html``). A VSB column page such as ``/xxgk/zsxx.htm`` looks exactly like
+    an article, so it is *not* guessed; the spider passes ``expect="list"`` when it knows.
+
+Trap guard (:class:`TrapGuard`)
+    Stops crawler traps with budgets rather than guesses about content: a per-pattern
+    budget (digits collapsed, so ``cal.jsp?y=2031&m=4`` and ``cal.jsp?y=2032&m=1`` share
+    one pattern), at most N query-key combinations per path, a maximum path depth, no
+    segment sequence repeated three times in a row (``/a/b/a/b/a/b``), and calendar-like
+    query values with a year outside 1990..next year. Note that the default pattern budget
+    (50) also caps ordinary article URLs such as VSB ``/info/N/N.htm`` at 50 per site: use
+    the guard for pages you *follow*, or raise ``per_pattern`` for link checks.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections import Counter
+from datetime import UTC, datetime
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url
+
+try:  # UTS 46 (IDNA 2008); the stdlib codec (IDNA 2003) is the fallback
+    import idna as _idna
+except ImportError:  # pragma: no cover
+    _idna = None
+
+MAX_URL_LENGTH = 2048
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+#: Extensions of documents and archives linked from disclosure pages.
+ATTACHMENT_EXTENSIONS = frozenset(
+    {
+        ".pdf", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".zip", ".rar", ".7z",
+        ".wps", ".et", ".dps", ".ofd", ".rtf", ".csv",
+    }
+)
+
+_STRIP_CHARS = " \t\r\n\x00\x0b\x0c\u3000\xa0\ufeff\u200b\u200c\u200d\u2060"
+_SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):")
+_HOST_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9_])?$")
+_PATH_SESSION_RE = re.compile(
+    r";(?:jsessionid|phpsessid|sessionid|session_id|sid|aspsessionid\w*)=[^/;?#]*", re.I
+)
+_SESSION_PARAMS = frozenset(
+    {"jsessionid", "phpsessid", "sessionid", "session_id", "cfid", "cftoken"}
+)
+_TRACKING_PARAMS = frozenset(
+    {
+        "spm", "fbclid", "gclid", "dclid", "msclkid", "yclid", "mc_cid", "mc_eid",
+        "_hsenc", "_hsmkt", "igshid", "isappinstalled",
+    }
+)
+_WECHAT_PARAMS = frozenset(
+    {
+        "chksm", "scene", "subscene", "sessionid", "clicktime", "enterid", "ascene",
+        "devicetype", "version", "nettype", "lang", "exportkey", "pass_ticket", "wx_header",
+        "key", "uin", "poc_token", "share_token",
+    }
+)
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-_.!*]{16,}$")
+
+
+def _clean_input(url: str) -> str:
+    url = url.strip(_STRIP_CHARS)
+    url = url.replace("\t", "").replace("\r", "").replace("\n", "")
+    # Backslashes before the query are path separators for browsers (special schemes).
+    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+    if "\\" in url[:cut]:
+        url = url[:cut].replace("\\", "/") + url[cut:]
+    return url
+
+
+def _encode_host(host: str) -> str | None:
+    """Lower-case, IDN-encoded host, or None when it is not a valid host name."""
+    host = host.strip().rstrip(".").lower()
+    if not host:
+        return None
+    if host.startswith("["):  # IPv6 literal, already validated by urlsplit
+        return host if host.endswith("]") else None
+    if "%" in host:
+        try:
+            host = unquote(host, errors="strict")
+        except UnicodeDecodeError:
+            return None
+    if not host.isascii():
+        try:
+            if _idna is not None:
+                host = _idna.encode(host, uts46=True).decode("ascii")
+            else:  # pragma: no cover
+                host = host.encode("idna").decode("ascii")
+        except (UnicodeError, ValueError):
+            return None
+    host = host.rstrip(".")
+    if not host or len(host) > 253:
+        return None
+    labels = host.split(".")
+    if any(not _HOST_RE.match(label) for label in labels):
+        return None
+    return host
+
+
+def _keep_param(key_raw: str, value_raw: str, wechat: bool) -> bool:
+    key = unquote(key_raw).strip().lower()
+    if key.startswith("utm_") or key in _TRACKING_PARAMS or key in _SESSION_PARAMS:
+        return False
+    if key.startswith("aspsessionid"):
+        return False
+    if key == "sid" and _TOKEN_RE.match(unquote(value_raw)):
+        return False
+    if key == "from" and not value_raw.strip().isdigit():
+        return False
+    if key == "_" and value_raw.isdigit():
+        return False
+    if wechat and (key in _WECHAT_PARAMS or key.startswith("sharer_") or key == "from"):
+        return False
+    return True
+
+
+def _filter_query(query: str, host: str) -> str:
+    if not query:
+        return ""
+    wechat = host == "mp.weixin.qq.com"
+    kept = []
+    for piece in query.split("&"):
+        if not piece:
+            continue
+        key, _, value = piece.partition("=")
+        if _keep_param(key, value, wechat):
+            kept.append(piece)
+    return "&".join(kept)
+
+
+def canonicalize(url: str, base: str | None = None, *, encoding: str | None = None) -> str | None:
+    """The canonical http(s) form of ``url`` (resolved against ``base``), or None.
+
+    ``encoding`` is the linking page's encoding, used (as browsers do) to percent-encode
+    raw non-ASCII characters in the query; the path is always UTF-8.
+    """
+    try:
+        return _canonicalize(url, base, encoding)
+    except (ValueError, UnicodeError, TypeError, LookupError):
+        return None
+
+
+def _canonicalize(url: str, base: str | None, encoding: str | None) -> str | None:
+    if not isinstance(url, str):
+        return None
+    url = _clean_input(url)
+    if not url or len(url) > MAX_URL_LENGTH:
+        return None
+    match = _SCHEME_RE.match(url)
+    if match and match.group(1).lower() not in DEFAULT_PORTS:
+        return None
+    if base:
+        base_c = _clean_input(base)
+        base_match = _SCHEME_RE.match(base_c)
+        if not base_match or base_match.group(1).lower() not in DEFAULT_PORTS:
+            if not match:
+                return None
+        else:
+            url = urljoin(base_c, url)
+    elif not match:
+        return None
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.netloc:
+        return None
+    netloc = parts.netloc
+    userinfo, _, hostport = netloc.rpartition("@")
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            return None
+        host_raw, port_raw = hostport[: end + 1], hostport[end + 1:]
+        if port_raw and not port_raw.startswith(":"):
+            return None
+        port_raw = port_raw[1:]
+    else:
+        host_raw, _, port_raw = hostport.partition(":")
+    host = _encode_host(host_raw)
+    if host is None:
+        return None
+    port: int | None = None
+    if port_raw:
+        if not port_raw.isascii() or not port_raw.isdigit():
+            return None
+        port = int(port_raw)
+        if not 0 < port <= 65535:
+            return None
+        if port == DEFAULT_PORTS[scheme]:
+            port = None
+    netloc = host if port is None else f"{host}:{port}"
+    if userinfo:
+        netloc = f"{userinfo}@{netloc}"
+    path = _PATH_SESSION_RE.sub("", parts.path) or "/"
+    query = _filter_query(parts.query, host)
+    rebuilt = urlunsplit((scheme, netloc, path, query, ""))
+    out = canonicalize_url(rebuilt, keep_fragments=False, encoding=encoding)
+    # canonicalize_url may percent-encode a userinfo or path differently on a second pass;
+    # run it to a fixed point (twice is always enough in practice, bounded here).
+    for _ in range(3):
+        again = canonicalize_url(out, keep_fragments=False)
+        if again == out:
+            break
+        out = again
+    if len(out) > MAX_URL_LENGTH:
+        return None
+    check = urlsplit(out)
+    if check.scheme not in DEFAULT_PORTS or not check.hostname:
+        return None
+    return out
+
+
+def host_of(url: str) -> str:
+    """The lower-case (punycode) host of ``url``; '' when it has none or is malformed."""
+    try:
+        host = urlsplit(_clean_input(url)).hostname or ""
+    except (ValueError, TypeError, AttributeError):
+        return ""
+    if host.startswith("[") or ":" in host:
+        return host
+    return _encode_host(host) or ""
+
+
+def _normalize_domain(domain: str) -> str:
+    domain = domain.strip().lower()
+    if "://" in domain:
+        domain = host_of(domain)
+    domain = domain.split("/", 1)[0].split(":", 1)[0].lstrip(".")
+    return _encode_host(domain) or domain
+
+
+def in_scope(url: str, allowed_domains: list[str] | tuple[str, ...] | set[str] | frozenset[str]) -> bool:
+    """True when the host of ``url`` is an allowed domain or a subdomain of one."""
+    host = host_of(url)
+    if not host:
+        return False
+    for domain in allowed_domains:
+        d = _normalize_domain(domain)
+        if d and (host == d or host.endswith("." + d)):
+            return True
+    return False
+
+
+_DOWNLOAD_SCRIPT_RE = re.compile(
+    r"^(?:down(?:load)?(?:_?file)?|attach(?:ment)?(?:_?download)?|getfile|file_?down(?:load)?|"
+    r"downfile|download_?attach\w*)\.(?:jsp|asp|aspx|php|do|action|ashx|cgi)$",
+    re.I,
+)
+
+
+def attachment_extension(url: str) -> str | None:
+    """The attachment extension (``.pdf``...) of the URL's path or of a file-name parameter."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    last = unquote(parts.path.rsplit("/", 1)[-1]).lower()
+    ext = posixpath.splitext(last)[1]
+    if ext in ATTACHMENT_EXTENSIONS:
+        return ext
+    for piece in parts.query.split("&"):
+        value = unquote(piece.partition("=")[2]).lower().rstrip()
+        ext = posixpath.splitext(value.rsplit("/", 1)[-1])[1]
+        if ext in ATTACHMENT_EXTENSIONS:
+            return ext
+    return None
+
+
+def looks_like_attachment(url: str) -> bool:
+    """True for document/archive URLs: by extension, or a download script with a query
+    (VSB ``download.jsp?urltype=news.DownloadAttachUrl&...``, ``DownLoad.asp?id=3``)."""
+    if attachment_extension(url):
+        return True
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    last = unquote(parts.path.rsplit("/", 1)[-1])
+    if _DOWNLOAD_SCRIPT_RE.match(last) and parts.query:
+        return True  # a bare /download.jsp is usually a 下载中心 page, not a file
+    return "downloadattachurl" in url.lower()
+
+
+_LIST_PATTERNS = [
+    # WebPlus: /2751/list.htm, /xxgk/list2.htm, /_s12/2751/list.psp
+    re.compile(r"/[^/]+/list\d*\.(?:htm|html|shtml|psp|jsp)$", re.I),
+    # VSB paging of a static column page: /xxgk/zsxx/2.htm (column dir, small page number)
+    re.compile(r"/(?!info/)[a-z][a-z0-9_]*/\d{1,3}\.htm$", re.I),
+    # JSP/ASP list scripts
+    re.compile(
+        r"/(?:big|small)?class\.(?:jsp|asp|aspx|php)$|/(?:news|article|info|art)?_?list\.(?:jsp|asp|aspx|php|do|action)$",
+        re.I,
+    ),
+    # TRS paging, Hanweb columns
+    re.compile(r"/index_\d+\.s?html?$", re.I),
+    re.compile(r"/col/col\d+/index\.html?$", re.I),
+]
+
+
+def is_list_page(url: str) -> bool:
+    """A conservative guess that ``url`` is a list/column page (see module docstring)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    path = parts.path
+    if any(p.search(path) for p in _LIST_PATTERNS):
+        return True
+    lower = url.lower()
+    return path.lower().endswith("list.jsp") and ("wbtreeid=" in lower or "treetempurl" in lower)
+
+
+# --------------------------------------------------------------------------- trap guard
+
+_DIGITS_RE = re.compile(r"\d+")
+_CALENDAR_KEY_RE = re.compile(
+    r"^(?:year|yr|y|month|mon|m|day|d|date|dt|ym|ymd|yyyymm|yyyymmdd|nian|yue|ri|riqi|rq|"
+    r"calendar|cal|caldate|week|start_?date|end_?date|begin_?date|time|t)$",
+    re.I,
+)
+_YEAR_RE = re.compile(r"(?<!\d)(\d{4})(?:\d{2}|\d{4})?(?!\d)|(?<!\d)(\d{4})(?=[-/年.])")
+
+
+class TrapGuard:
+    """Per-crawl budgets that end crawler traps; ``allow(url)`` records and decides.
+
+    A URL seen before is always allowed again (it costs nothing new). ``denied`` counts the
+    reasons of refusals (``depth``, ``repeated-segments``, ``calendar-range``,
+    ``query-variants``, ``pattern-budget``) for crawl stats.
+    """
+
+    def __init__(
+        self,
+        per_pattern: int = 50,
+        *,
+        max_depth: int = 12,
+        max_query_variants: int = 20,
+        max_repeats: int = 2,
+        min_year: int = 1990,
+        max_year: int | None = None,
+    ) -> None:
+        self.per_pattern = per_pattern
+        self.max_depth = max_depth
+        self.max_query_variants = max_query_variants
+        self.max_repeats = max_repeats
+        self.min_year = min_year
+        self.max_year = max_year if max_year is not None else datetime.now(UTC).year + 1
+        self._seen: set[str] = set()
+        self._patterns: Counter[str] = Counter()
+        self._query_keys: dict[str, set[tuple[str, ...]]] = {}
+        self.denied: Counter[str] = Counter()
+
+    @staticmethod
+    def pattern(url: str) -> str:
+        """The URL with every digit run collapsed to ``0`` and query keys sorted."""
+        parts = urlsplit(url)
+        query = "&".join(sorted(_DIGITS_RE.sub("0", q) for q in parts.query.split("&") if q))
+        path = _DIGITS_RE.sub("0", parts.path)
+        return f"{parts.hostname or ''}{path}?{query}"
+
+    def _repeated(self, segments: list[str]) -> bool:
+        """True when some run of segments repeats more than ``max_repeats`` times in a row."""
+        limit = self.max_repeats + 1
+        n = len(segments)
+        for period in range(1, n // limit + 1):
+            for i in range(n - limit * period + 1):
+                block = segments[i:i + period]
+                if all(segments[i + k * period:i + (k + 1) * period] == block for k in range(1, limit)):
+                    return True
+        return False
+
+    def _calendar_out_of_range(self, query: str) -> bool:
+        for piece in query.split("&"):
+            key, _, value = piece.partition("=")
+            if not _CALENDAR_KEY_RE.match(unquote(key)):
+                continue
+            for match in _YEAR_RE.finditer(unquote(value)):
+                year = int(match.group(1) or match.group(2))
+                if not self.min_year <= year <= self.max_year:
+                    return True
+        return False
+
+    def check(self, url: str) -> str | None:
+        """The reason ``url`` would be refused, or None when it is allowed (records it)."""
+        if url in self._seen:
+            return None
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return "malformed"
+        segments = [s for s in parts.path.split("/") if s]
+        if len(segments) > self.max_depth:
+            return "depth"
+        if self._repeated(segments):
+            return "repeated-segments"
+        if parts.query and self._calendar_out_of_range(parts.query):
+            return "calendar-range"
+        path_key = f"{parts.hostname or ''}{parts.path}"
+        keys = tuple(sorted({q.partition("=")[0] for q in parts.query.split("&") if q}))
+        variants = self._query_keys.setdefault(path_key, set())
+        if keys not in variants and len(variants) >= self.max_query_variants:
+            return "query-variants"
+        pattern = self.pattern(url)
+        if self._patterns[pattern] >= self.per_pattern:
+            return "pattern-budget"
+        variants.add(keys)
+        self._patterns[pattern] += 1
+        self._seen.add(url)
+        return None
+
+    def allow(self, url: str) -> bool:
+        """True when ``url`` may be crawled; a refusal is counted in ``denied``."""
+        reason = self.check(url)
+        if reason is not None:
+            self.denied[reason] += 1
+            return False
+        return True

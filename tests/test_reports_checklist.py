@@ -1,0 +1,246 @@
+"""The 50-item checklist as data, ``match_item`` and the 清单 table parser on many layouts."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from archive.reports.checklist import (
+    CATEGORIES,
+    CHECKLIST,
+    match_category,
+    match_item,
+    parse_checklist_table,
+)
+
+COUNTS = [6, 8, 7, 5, 9, 4, 3, 4, 2, 2]
+HEADER = "附件\n学校清单事项公开情况表\n序号\t类别\t公开事项\t网 址\n"
+
+
+def url(n: int) -> str:
+    return f"http://xxgk.example.edu.cn/{1000 + n}/list.htm"
+
+
+def test_checklist_shape():
+    assert [i.number for i in CHECKLIST] == list(range(1, 51))
+    assert len(CATEGORIES) == 10
+    for cat_number, count in enumerate(COUNTS, start=1):
+        items = [i for i in CHECKLIST if i.category_number == cat_number]
+        assert len(items) == count
+        assert {i.category for i in items} == {CATEGORIES[cat_number - 1]}
+    yearly = {i.number for i in CHECKLIST if i.yearly}
+    # 信息公开年度报告, 招生计划, 录取, 预算, 决算, 收费, 就业质量报告, 本科教学质量报告 ...
+    assert {6, 7, 9, 19, 20, 21, 33, 35} <= yearly
+    assert not {2, 15, 36, 39, 42, 48} & yearly  # rules and mechanisms are not yearly
+    assert CHECKLIST[5].title == "信息公开年度报告"
+    assert CHECKLIST[22].title == "校级领导干部因公出国（境）情况"
+
+
+@pytest.mark.parametrize("item", CHECKLIST, ids=lambda i: str(i.number))
+def test_match_item_on_every_title(item):
+    assert match_item(item.title) == item.number
+    messy = item.title.replace("，", ", ").replace("（", "(").replace("）", ")")
+    assert match_item(f"({item.number}) {messy}") == item.number
+    assert match_item(" ".join(item.title)) == item.number  # PDF letter spacing
+
+
+@pytest.mark.parametrize("title,number", [
+    ("招生章程", 7),
+    ("信息公开年度报告", 6),
+    ("2020-2021学年信息公开工作年度报告", 6),
+    ("本科教学质量报告", 35),
+    ("高职人才培养质量年度报告", 35),
+    ("毕业生就业质量年度报告", 33),
+    ("收费标准", 21),
+    ("部门预算", 19),
+    ("部门决算", 20),
+    ("学校概况", 1),
+    ("规章制度", 2),
+    ("研究生招生咨询及申诉渠道", 14),
+    ("招生咨询及考生申诉渠道", 10),
+    ("学生申诉办法", 39),
+    ("巡视整改", 49),
+    ("来华留学生管理规定", 48),
+    ("首页", None),
+    ("联系我们", None),
+    ("", None),
+])
+def test_match_item_free_text(title, number):
+    assert match_item(title) == number
+
+
+@pytest.mark.parametrize("cell,category", [
+    ("基本信息 (6项)", "基本信息"),
+    ("招生考试 信息 （8项）", "招生考试信息"),
+    ("财务、 资产及 收费信息", "财务、资产及收费信息"),
+    ("学位、学 科信息", "学位、学科信息"),
+    ("一、对外交流与合作信息（2项）", "对外交流与合作信息"),
+    ("其它", "其他"),
+    ("学风建设机构", None),
+    ("办学规模", None),
+])
+def test_match_category(cell, category):
+    assert match_category(cell) == category
+
+
+def _table(items, *, sep="\t", fullwidth=False, break_urls=False, wrap=False,
+           no_url=frozenset(), cells_on_lines=False, repeat_category=False):
+    """A 清单 table in the style of real reports (WUST layout unless told otherwise)."""
+    lines = [HEADER.rstrip("\n")]
+    previous_cat = None
+    for item in items:
+        lp, rp = ("（", "）") if fullwidth else ("(", ")")
+        cat_cell = ""
+        if item.category_number != previous_cat or repeat_category:
+            count = COUNTS[item.category_number - 1]
+            cat_cell = f"{item.category_number}{sep}{item.category} {lp}{count}项{rp}"
+        previous_cat = item.category_number
+        title = item.title
+        if not fullwidth:
+            title = title.replace("，", ",").replace("（", "(").replace("）", ")")
+        if wrap and len(title) > 12:
+            title = title[:10] + "\n" + title[10:]
+        link = url(item.number)
+        if break_urls:
+            link = link[:-12] + "\n" + link[-12:]
+        last = "不适用" if item.number in no_url else link
+        marker = f"{lp}{item.number}{rp} "
+        if cells_on_lines:
+            parts = [p for p in (cat_cell.replace(sep, "\n"), marker + title, last) if p]
+            lines.append("\n".join(parts))
+        else:
+            lead = cat_cell if cat_cell else sep
+            lines.append(f"{lead}{sep}{marker}{title}{sep}{last}")
+    return "正文……\n" + "\n".join(lines) + "\n"
+
+
+def _expect(items, no_url=frozenset()):
+    return {i.number: (None if i.number in no_url else url(i.number)) for i in items}
+
+
+def _mapping(rows):
+    return {r.item_number: r.url for r in rows}
+
+
+@pytest.mark.parametrize("options", [
+    {},
+    {"sep": " "},
+    {"sep": "  "},
+    {"fullwidth": True},
+    {"break_urls": True},
+    {"wrap": True},
+    {"cells_on_lines": True},
+    {"repeat_category": True},
+    {"sep": " ", "fullwidth": True, "break_urls": True, "wrap": True},
+], ids=repr)
+def test_table_layouts(options):
+    rows = parse_checklist_table(_table(CHECKLIST, **options))
+    assert _mapping(rows) == _expect(CHECKLIST)
+    assert [r.category for r in rows] == [i.category for i in CHECKLIST]
+    titles = {r.item_number: r.title for r in rows}
+    assert titles[23].replace("(", "（").replace(")", "）") == CHECKLIST[22].title
+
+
+def test_items_without_url_keep_their_note():
+    no_url = frozenset({23, 34, 47, 48})
+    rows = parse_checklist_table(_table(CHECKLIST, no_url=no_url))
+    assert _mapping(rows) == _expect(CHECKLIST, no_url)
+    notes = {r.item_number: r.note for r in rows if r.note}
+    assert notes == {n: "不适用" for n in no_url}
+    assert {r.item_number: r.title for r in rows}[34] == "艺术教育发展年度报告"
+
+
+def test_note_with_spaces_only_and_wust_style_split_count():
+    text = HEADER + (
+        "8\t学位、学 科信息\t(43) 授予博士、硕士、学士学位的基本要求\thttp://a.edu.cn/43.htm\n"
+        "\t(4项)\t(44) 拟授予硕士、博士学位同等学力人员资格审查和学力水平认定 无\n"
+        "\t\t(45) 新增硕士、博士学位授权学科或专业学位授权点审核办法\thttp://a.edu.cn/45.htm\n"
+        "9 对外交流与合作信息 (2项) (47) 中外合作办学情况 暂无\n"
+        "\t\t(48) 来华留学生管理相关规定\thttp://a.edu.cn/48.htm\n"
+    )
+    rows = parse_checklist_table(text)
+    assert [(r.item_number, r.category, r.url, r.note) for r in rows] == [
+        (43, "学位、学科信息", "http://a.edu.cn/43.htm", None),
+        (44, "学位、学科信息", None, "无"),
+        (45, "学位、学科信息", "http://a.edu.cn/45.htm", None),
+        (47, "对外交流与合作信息", None, "暂无"),
+        (48, "对外交流与合作信息", "http://a.edu.cn/48.htm", None),
+    ]
+
+
+def test_running_row_numbers_form():
+    lines = ["序号\t公开事项\t公开网址"]
+    for item in CHECKLIST[:12]:
+        lines.append(f"{item.number}\t{item.title}\t{url(item.number)}")
+    rows = parse_checklist_table("\n".join(lines))
+    assert _mapping(rows) == _expect(CHECKLIST[:12])
+
+
+def test_category_numbers_are_not_item_numbers():
+    """Rows numbered by category ("1 基本信息 办学规模…") are numbered by their titles."""
+    lines = ["序号\t类别\t公开事项\t网址"]
+    for item in CHECKLIST:
+        lines.append(f"{item.category_number}\t{item.category}\t{item.title}\t{url(item.number)}")
+    rows = parse_checklist_table("\n".join(lines))
+    assert _mapping(rows) == _expect(CHECKLIST)
+
+
+def test_numbering_restarting_per_category():
+    lines = ["序号\t公开事项\t网址"]
+    for cat in range(1, 11):
+        items = [i for i in CHECKLIST if i.category_number == cat]
+        lines.append(f"{CATEGORIES[cat - 1]}")
+        for k, item in enumerate(items, start=1):
+            lines.append(f"（{k}）{item.title}\t{url(item.number)}")
+    rows = parse_checklist_table("\n".join(lines))
+    assert _mapping(rows) == _expect(CHECKLIST)
+
+
+def test_multiple_urls_give_one_row_each():
+    text = HEADER + "1\t基本信息\t(1) 办学规模等办学基本情况\thttp://a.cn/1 http://b.cn/1\n" \
+        "\t\t(2) 学校章程及制定的各项规章制度\thttp://a.cn/2\n" \
+        "\t\t(3) 教职工代表大会相关制度、工作报告\thttp://a.cn/3\n"
+    rows = parse_checklist_table(text)
+    assert [(r.item_number, r.url) for r in rows] == [
+        (1, "http://a.cn/1"), (1, "http://b.cn/1"), (2, "http://a.cn/2"), (3, "http://a.cn/3")]
+
+
+def test_url_query_strings_and_https():
+    text = HEADER + "".join(
+        f"\t\t({n}) {CHECKLIST[n - 1].title}\thttps://xxgk.a.edu.cn/list.jsp?urltype=tree&id={n}，\n"
+        for n in range(1, 6)
+    )
+    rows = parse_checklist_table(text)
+    assert _mapping(rows) == {n: f"https://xxgk.a.edu.cn/list.jsp?urltype=tree&id={n}"
+                              for n in range(1, 6)}
+
+
+def test_body_text_is_not_a_table():
+    body = "\n".join(f"（{k}）第{k}项工作。学校开展了相关工作，取得了成效。" for k in range(1, 12))
+    assert parse_checklist_table(body) == []
+    numbered = "\n".join(f"{k}.学校持续推进信息公开工作第{k}项。" for k in range(1, 15))
+    assert parse_checklist_table(numbered) == []
+    assert parse_checklist_table("") == []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    picked=st.sets(st.integers(1, 50), min_size=3, max_size=50),
+    sep=st.sampled_from(["\t", " ", "  ", "\t "]),
+    fullwidth=st.booleans(),
+    break_urls=st.booleans(),
+    wrap=st.booleans(),
+    cells_on_lines=st.booleans(),
+    data=st.data(),
+)
+def test_table_roundtrip_property(picked, sep, fullwidth, break_urls, wrap, cells_on_lines, data):
+    items = [i for i in CHECKLIST if i.number in picked]
+    no_url = frozenset(data.draw(st.sets(st.sampled_from(sorted(picked)), max_size=2)))
+    if len(no_url) >= len(items) - 2:
+        no_url = frozenset()
+    text = _table(items, sep=sep, fullwidth=fullwidth, break_urls=break_urls, wrap=wrap,
+                  no_url=no_url, cells_on_lines=cells_on_lines)
+    rows = parse_checklist_table(text)
+    assert _mapping(rows) == _expect(items, no_url)
+    assert all(r.category == CHECKLIST[r.item_number - 1].category for r in rows)
