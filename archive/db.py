@@ -8,7 +8,7 @@ mode so Datasette readers never block the crawl.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -24,7 +24,7 @@ class ArchiveError(Exception):
 
 def utcnow() -> str:
     """Now as an ISO-8601 UTC string with second precision, the archive's time format."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def open_db(path: str | Path, *, migrate: bool = True) -> Database:

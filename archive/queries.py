@@ -1,18 +1,54 @@
 """Canned queries: the questions users bookmark. Each name is part of a stable URL
-(``/xxgk/<name>?param=...``): never rename one, add new ones instead.
+(``/xxgk/<name>?param=...``, also ``.json``, ``.csv`` and, for the ``feed_*`` queries,
+``.atom``): never rename one or drop a parameter, add new ones instead.
 
-Every query is run by ``tests/test_queries.py`` against a crawled archive.
+Every parameter is optional: a blank value means "no filter" (Datasette passes ``''`` for
+a parameter missing from the URL). Dates (``:since``) compare as ISO-8601 text, so
+``2026-11-01`` and ``2026-11-01T08:00:00Z`` both work.
+
+Every query is run by ``tests/test_queries.py`` against a crawled archive. The per-university
+pages (``archive/datasette_plugins/university.py``) run the same SQL with ``site`` set.
 """
 
 from __future__ import annotations
 
-CANNED_QUERIES: dict[str, dict[str, str]] = {
+from archive.states import BROKEN_STATES, GOOD_STATES, INCONCLUSIVE_STATES
+
+
+def _in(states) -> str:
+    return "(" + ", ".join(f"'{s}'" for s in sorted(states)) + ")"
+
+
+BROKEN = _in(BROKEN_STATES)
+GOOD = _in(GOOD_STATES)
+INCONCLUSIVE = _in(INCONCLUSIVE_STATES)
+#: Prefix of the Atom entry ids (RFC 4151 tag URIs): stable, so feed readers never repeat one.
+TAG = "tag:xxgk-archive,2026:"
+
+
+def url_param(expr: str) -> str:
+    """SQL percent-encoding of ``expr`` good enough for a query-string value (archived URLs
+    are already percent-encoded; only the characters that would cut the value are escaped)."""
+    for char, code in (("%", "%25"), ("&", "%26"), ("#", "%23"), ("+", "%2B"), (" ", "%20")):
+        expr = f"replace({expr}, '{char}', '{code}')"
+    return expr
+
+
+def like_pattern(expr: str) -> str:
+    """``'%' || expr || '%'`` with LIKE wildcards in ``expr`` escaped (use ``escape '\\'``)."""
+    escaped = f"replace(replace(replace({expr}, '\\', '\\\\'), '%', '\\%'), '_', '\\_')"
+    return f"('%' || {escaped} || '%')"
+
+
+CANNED_QUERIES: dict[str, dict] = {
+    # -- link health ----------------------------------------------------------------------
     "broken_now": {
         "title": "Broken links now, by site and state / 当前失效链接",
-        "description": "Every URL whose latest check is a broken state, how sure we are "
-                       "(health: suspect = not yet confirmed, dead = confirmed), since when, and "
-                       "the pages that link to it with their anchor text. Filter with :site "
-                       "(blank = all sites).",
+        "description": "Which disclosure links are broken right now? Every URL whose latest check "
+                       "is a broken state, how sure we are (health: suspect = not yet confirmed, "
+                       "dead = confirmed), since when, and the pages that link to it with their "
+                       "anchor text. Filter with :site and :state (blank = all).",
+        "params": ["site", "state"],
         "sql": """
 select l.site_id, l.state, l.health, l.url, l.status_code, l.broken_since, l.last_checked,
   l.consecutive_failures,
@@ -22,13 +58,16 @@ select l.site_id, l.state, l.health, l.url, l.status_code, l.broken_since, l.las
 from links l
 where l.health in ('suspect', 'dead')
   and (:site = '' or l.site_id = :site)
+  and (:state = '' or l.state = :state)
 order by l.site_id, l.health = 'dead' desc, l.state, l.url
 """,
     },
     "newly_broken": {
         "title": "Newly broken since the previous crawl / 新增失效",
-        "description": "URLs whose check in the site's latest crawl is broken while their check "
-                       "in the crawl before was good (or absent). Filter with :site.",
+        "description": "What broke since the last crawl? URLs whose check in the site's latest crawl "
+                       "is broken while their check in the crawl before was good (or absent). "
+                       "Filter with :site.",
+        "params": ["site"],
         "sql": """
 with latest as (
   select site_id, max(id) as crawl_id from crawls
@@ -51,7 +90,9 @@ order by now_.site_id, now_.url
     },
     "fixed_since": {
         "title": "Fixed since the previous crawl / 已修复",
-        "description": "URLs broken in the previous crawl and good in the latest one.",
+        "description": "What was repaired since the last crawl? URLs broken in the previous crawl "
+                       "and good in the latest one. Filter with :site.",
+        "params": ["site"],
         "sql": """
 with latest as (
   select site_id, max(id) as crawl_id from crawls
@@ -71,9 +112,33 @@ where now_.state in ('ok', 'redirected')
 order by now_.site_id, now_.url
 """,
     },
+    "broken_over_time": {
+        "title": "Broken links per crawl / 失效链接趋势",
+        "description": "Is a portal getting better or worse? For each crawl: URLs checked, broken "
+                       "(evidence the content is gone), inconclusive (blocked, rate limited, "
+                       "excluded) and good. Filter with :site. The university page draws this.",
+        "params": ["site"],
+        "sql": f"""
+select c.site_id, c.id as crawl_id, c.started_at, c.status,
+  count(distinct lc.url) as checked,
+  count(distinct case when lc.state in {BROKEN} then lc.url end) as broken,
+  count(distinct case when lc.state in {INCONCLUSIVE} then lc.url end) as inconclusive,
+  count(distinct case when lc.state in {GOOD} then lc.url end) as good,
+  (select group_concat(state || ':' || n, ' ') from (
+     select state, count(distinct url) as n from link_checks
+     where crawl_id = c.id and state in {BROKEN} group by state order by n desc, state)) as broken_by_state
+from crawls c left join link_checks lc on lc.crawl_id = c.id
+where (:site = '' or c.site_id = :site)
+group by c.id
+order by c.site_id, c.id
+""",
+    },
     "url_history": {
         "title": "A URL's full history / 链接历史",
-        "description": "Every check and every snapshot of one URL (:url), newest first.",
+        "description": "What happened to this URL, and do we hold a copy? Every check and every "
+                       "snapshot of one URL (:url), newest first; snapshot_id links to the "
+                       "archived copy (/-/snapshot/<id>).",
+        "params": ["url"],
         "sql": """
 select 'check' as kind, c.checked_at as at, c.crawl_id, c.state, c.status_code, c.final_url,
   c.rule, c.error, null as sha256, c.snapshot_id
@@ -87,7 +152,9 @@ order by at desc, kind
     },
     "referrers": {
         "title": "Pages that link to a URL / 链接来源",
-        "description": "Which pages link to :url, with which anchor text, in which crawls.",
+        "description": "Who cites this URL? The pages that link to :url, with which anchor text, "
+                       "in which crawls.",
+        "params": ["url"],
         "sql": """
 select ls.from_url, ls.anchor_text, min(ls.seen_at) as first_seen, max(ls.seen_at) as last_seen,
   count(distinct ls.crawl_id) as crawls, l.state as from_state
@@ -99,12 +166,305 @@ order by last_seen desc
     },
     "crawl_overview": {
         "title": "Crawls / 抓取记录",
-        "description": "Every crawl with its counters, newest first.",
+        "description": "When was each portal crawled, and how did it go? Every crawl with its "
+                       "counters, newest first.",
         "sql": """
 select c.id, c.site_id, s.name, c.status, c.started_at, c.finished_at, c.pages, c.links_checked,
   c.bytes_received, c.new_broken, c.errors, c.finish_reason
 from crawls c left join sites s on s.id = c.site_id
 order by c.id desc
+""",
+    },
+    # -- annual reports and the checklist -------------------------------------------------
+    "dead_report_links": {
+        "title": "Dead links cited in annual reports / 年度报告中的失效链接",
+        "description": "Which URLs printed in a university's own annual report "
+                       "(清单事项公开情况表) no longer work? Report → checklist item → URL → "
+                       "state, health and since when. Filter with :site and :since (broken "
+                       "since this date).",
+        "params": ["site", "since"],
+        "sql": """
+select r.site_id, r.academic_year, r.id as report_id, ri.item_number, ri.title as item_title,
+  ri.url, l.state, l.health, l.status_code, l.broken_since, l.last_ok, l.last_checked,
+  r.source_url as report_url
+from report_items ri
+join reports r on r.id = ri.report_id
+join links l on l.url = ri.url
+where l.health in ('suspect', 'dead')
+  and (:site = '' or r.site_id = :site)
+  and (:since = '' or l.broken_since >= :since)
+order by r.site_id, r.academic_year desc, ri.item_number, ri.url
+""",
+    },
+    "missing_items": {
+        "title": "Checklist items not published / 未公开的清单事项",
+        "description": "Which of the 50 items of 高等学校信息公开事项清单 (教办函〔2014〕23号) does a "
+                       "university fail to publish? status: missing = neither in a report's "
+                       "清单 table nor linked from the portal; dead = only broken URLs; empty = "
+                       "the list page has no entries; inconclusive/unchecked = we could not tell. "
+                       "Filter with :site and :status.",
+        "params": ["site", "status"],
+        "sql": """
+select s.id as site_id, s.name, ci.number as item_number, ci.category, ci.title,
+  coalesce(i.status, 'missing') as status, i.urls, i.sources
+from sites s cross join checklist_items ci
+left join item_status i on i.site_id = s.id and i.item_number = ci.number
+where coalesce(i.status, 'missing') != 'present'
+  and (:site = '' or s.id = :site)
+  and (:status = '' or coalesce(i.status, 'missing') = :status)
+order by s.id, ci.number
+""",
+    },
+    "scorecard": {
+        "title": "Compliance scorecard / 信息公开评分表",
+        "description": "How does each university do, per academic year? Checklist items present, "
+                       "missing, dead, empty or unknown (of 50; judged on today's link states, "
+                       "so the same on every year's row), whether the annual report was on time "
+                       "(signed date against the 31 October deadline), applications received, "
+                       "broken links now, and the latest automated evaluation's scores (0–100, "
+                       "blank until `xxgk evaluate` has run; its evidence: evaluation_evidence). "
+                       "Filter with :site and :year (e.g. 2021-2022).",
+        "params": ["site", "year"],
+        "sql": """
+with latest_eval as (
+  select * from (
+    select e.*, row_number() over (partition by e.site_id, e.academic_year
+                                   order by e.as_of desc, e.evaluated_at desc, e.id desc) as rn
+    from evaluations e) where rn = 1
+), site_counts as (
+  select site_id, max(name) as name, max(items_present) as items_present,
+    max(items_missing) as items_missing, max(items_dead) as items_dead,
+    max(items_empty) as items_empty, max(items_unknown) as items_unknown
+  from compliance group by site_id
+), keys as (
+  select c.site_id, c.academic_year from compliance c
+  where c.academic_year is not null
+     or not exists (select 1 from latest_eval le where le.site_id = c.site_id)
+  union
+  select site_id, academic_year from latest_eval
+)
+select k.site_id, sc.name, k.academic_year,
+  coalesce(c.timeliness, le.timeliness, 'no report') as timeliness, c.signed_date,
+  coalesce(c.deadline, substr(k.academic_year, 6, 4) || '-10-31') as deadline,
+  sc.items_present, sc.items_missing, sc.items_dead, sc.items_empty, sc.items_unknown,
+  c.applications_received,
+  (select count(*) from links l where l.site_id = k.site_id and l.health = 'dead') as links_dead_now,
+  (select count(*) from links l where l.site_id = k.site_id and l.health = 'suspect') as links_suspect_now,
+  le.score_overall, le.score_checklist, le.score_report, le.score_publication,
+  le.findings as evaluation_findings, le.method_version, c.report_id, le.id as evaluation_id
+from keys k
+join site_counts sc on sc.site_id = k.site_id
+left join compliance c on c.site_id = k.site_id and c.academic_year is k.academic_year
+left join latest_eval le on le.site_id = k.site_id and le.academic_year is k.academic_year
+where (:site = '' or k.site_id = :site)
+  and (:year = '' or k.academic_year = :year)
+order by k.site_id, k.academic_year desc
+""",
+    },
+    "evaluation_evidence": {
+        "title": "Evaluation: every point lost, with evidence / 评估扣分依据",
+        "description": "Why did a university lose points in the automated evaluation? Each finding "
+                       "of the latest evaluation per site and academic year: dimension "
+                       "(checklist, report, publication), item, what was expected and found, "
+                       "points lost, and the URL, snapshot and link check that prove it. Empty "
+                       "until `xxgk evaluate` has run. Filter with :site and :year.",
+        "params": ["site", "year"],
+        "sql": """
+select e.site_id, e.academic_year, f.dimension, f.item, f.kind, f.title, f.expected, f.found,
+  f.points_lost, f.url, f.snapshot_id, f.sha256, f.link_check_id, e.score_overall,
+  e.method_version, e.as_of, e.id as evaluation_id
+from evaluation_findings f join evaluations e on e.id = f.evaluation_id
+where e.id in (select r.evaluation_id from evaluation_ranking r
+               where (:site = '' or r.site_id = :site) and (:year = '' or r.academic_year = :year))
+order by e.site_id, e.academic_year desc, f.points_lost desc, f.dimension, f.item, f.id
+""",
+    },
+    "report_timeline": {
+        "title": "Annual reports: signed date and deadline / 年度报告发布时间",
+        "description": "Did the annual report come out on time? Every 信息公开工作年度报告 found, "
+                       "with its academic year, signed date, the 31 October deadline, days late "
+                       "(negative = early), when we first saw it and where. Reports we could not "
+                       "read are listed with their error; pages that turned out not to be reports "
+                       "are left out. Filter with :site.",
+        "params": ["site"],
+        "sql": """
+select r.site_id, s.name, r.academic_year, r.signed_date, r.deadline, r.timeliness,
+  case when r.signed_date is not null and r.deadline is not null
+       then cast(julianday(r.signed_date) - julianday(r.deadline) as integer) end as days_late,
+  r.first_seen, r.format, r.title, r.source_url, r.id as report_id, r.snapshot_id,
+  r.timeliness_evidence, r.error
+from reports r left join sites s on s.id = r.site_id
+where (r.error is null or r.error not like 'not an annual report%')
+  and (:site = '' or r.site_id = :site)
+order by r.site_id, r.academic_year desc, r.id desc
+""",
+    },
+    # -- changes and search ---------------------------------------------------------------
+    "recent_changes": {
+        "title": "Recent changes / 最近变化",
+        "description": "What changed on the portals? Pages changed (with a diff of the main text), "
+                       "removed, reappeared, and links removed from pages, newest first. "
+                       "prev_snapshot_id/new_snapshot_id open the archived copies. :kind = new, "
+                       "changed, removed, reappeared or link_removed_from_source (blank = all "
+                       "but new); filter with :site and :since.",
+        "params": ["site", "kind", "since"],
+        "sql": """
+select c.detected_at, c.site_id, c.kind, c.url, c.size_of_change, c.diff, c.detail,
+  c.prev_snapshot_id, c.new_snapshot_id, c.crawl_id, c.id as change_id
+from changes c
+where (:site = '' or c.site_id = :site)
+  and (case when :kind = '' then c.kind != 'new' else c.kind = :kind end)
+  and (:since = '' or c.detected_at >= :since)
+order by c.detected_at desc, c.id desc
+limit 1000
+""",
+    },
+    "search": {
+        "title": "Search reports and pages / 全文搜索",
+        "description": "Where is this said? Searches annual report titles and text (full-text "
+                       "index for terms of 3+ characters, a scan for 1–2 characters such as "
+                       "复议) and the main text of archived pages (the newest matching capture "
+                       "of each URL). Chinese works without spaces. :q = the term; filter with "
+                       ":site. The match is shown in 【】.",
+        "params": ["q", "site"],
+        "sql": f"""
+with term as (select trim(:q) as q),
+report_hits as (
+  select rowid as id from reports_fts
+  where length((select q from term)) >= 3
+    and reports_fts match '"' || replace((select q from term), '"', '""') || '"'
+  union
+  select r.id from reports r, term
+  where length(term.q) between 1 and 2
+    and (r.text like {like_pattern('term.q')} escape '\\' or r.title like {like_pattern('term.q')} escape '\\')
+),
+page_hits as (
+  select max(s.id) as id from snapshots s, term
+  where length(term.q) >= 1 and s.main_text like {like_pattern('term.q')} escape '\\'
+    and (:site = '' or s.site_id = :site)
+  group by s.url
+)
+select 'report' as kind, r.site_id, r.academic_year, r.title, r.source_url as url,
+  r.first_seen as seen_at,
+  replace(substr(coalesce(r.text, r.title), max(1, instr(coalesce(r.text, r.title), term.q) - 40),
+                 80 + length(term.q)), term.q, '【' || term.q || '】') as snippet,
+  r.id as report_id, r.snapshot_id
+from reports r join report_hits h on h.id = r.id, term
+where (:site = '' or r.site_id = :site)
+union all
+select 'page', s.site_id, null, s.title, s.url, s.fetched_at,
+  replace(substr(s.main_text, max(1, instr(s.main_text, term.q) - 40), 80 + length(term.q)),
+          term.q, '【' || term.q || '】'),
+  null, s.id
+from snapshots s join page_hits h on h.id = s.id, term
+order by kind desc, site_id, seen_at desc
+limit 500
+""",
+    },
+    "site_overview": {
+        "title": "Universities at a glance / 高校概览",
+        "description": "One row per university: last crawl, broken links now, dead links printed in "
+                       "its reports, checklist items missing, and its latest annual report. "
+                       "The page /-/universities shows the same.",
+        "sql": """
+select s.id as site_id, s.name, s.kind,
+  (select max(c.started_at) from crawls c where c.site_id = s.id) as last_crawl,
+  (select c.status from crawls c where c.site_id = s.id order by c.id desc limit 1) as last_crawl_status,
+  (select count(*) from links l where l.site_id = s.id and l.health = 'dead') as links_dead,
+  (select count(*) from links l where l.site_id = s.id and l.health = 'suspect') as links_suspect,
+  (select count(distinct ri.url) from report_items ri join reports r on r.id = ri.report_id
+     join links l on l.url = ri.url
+   where r.site_id = s.id and l.health in ('suspect', 'dead')) as dead_report_links,
+  (select 50 - count(*) from item_status i where i.site_id = s.id) as items_missing,
+  (select count(*) from item_status i where i.site_id = s.id and i.status = 'dead') as items_dead,
+  (select r.academic_year from reports r where r.site_id = s.id and r.error is null
+   order by r.academic_year desc, r.id desc limit 1) as latest_report_year,
+  (select r.timeliness from reports r where r.site_id = s.id and r.error is null
+   order by r.academic_year desc, r.id desc limit 1) as latest_report_timeliness,
+  (select e.score_overall from evaluations e where e.site_id = s.id
+   order by e.academic_year desc, e.as_of desc, e.evaluated_at desc, e.id desc limit 1) as latest_score
+from sites s
+order by s.id
+""",
+    },
+    # -- Atom feeds (datasette-atom: /xxgk/feed_broken.atom?site=...) ---------------------
+    "feed_broken": {
+        "title": "xxgk-archive: newly broken links / 新增失效链接",
+        "description": "Atom feed (add .atom to the URL) of links that broke: each check that found "
+                       "a URL broken when its previous check was not, newest first (200 entries). "
+                       "Filter with :site and :since.",
+        "params": ["site", "since"],
+        "sql": f"""
+with checks as (
+  select c.id, c.site_id, c.url, c.checked_at, c.state, c.status_code, c.crawl_id,
+    lag(c.state) over (partition by c.url order by c.checked_at, c.id) as previous_state
+  from link_checks c
+  where (:site = '' or c.site_id = :site)
+), events as (
+  select * from checks
+  where state in {BROKEN} and (previous_state is null or previous_state not in {BROKEN})
+    and (:since = '' or checked_at >= :since)
+)
+select '{TAG}broken/' || e.site_id || '/' || e.id as atom_id,
+  '[' || coalesce(s.name, e.site_id) || '] ' || e.state || ': ' || e.url as atom_title,
+  e.checked_at as atom_updated,
+  'URL: ' || e.url || char(10) || 'State: ' || e.state
+    || coalesce(' (HTTP ' || e.status_code || ')', '') || char(10)
+    || 'Previous check: ' || coalesce(e.previous_state, 'none (first check)') || char(10)
+    || 'Checked at: ' || e.checked_at || ' (crawl ' || e.crawl_id || ')' || char(10)
+    || 'Linked from:' || char(10) || coalesce((select group_concat(from_url || ' [' || coalesce(anchor_text, '') || ']', char(10))
+        from (select distinct from_url, anchor_text from link_sources where to_url = e.url
+              order by from_url limit 5)), '(no referrer recorded)') as atom_content,
+  '/xxgk/url_history?url=' || {url_param('e.url')} as atom_link,
+  e.site_id, e.url, e.state, e.previous_state
+from events e left join sites s on s.id = e.site_id
+union all
+select '{TAG}broken/none/' || :site, 'No newly broken links recorded yet',
+  coalesce((select max(started_at) from crawls), '2026-01-01T00:00:00Z'),
+  'xxgk-archive has not found a newly broken link' || case when :site != '' then ' for ' || :site else '' end,
+  '/xxgk/broken_now', :site, null, null, null
+where not exists (select 1 from events)
+order by atom_updated desc, atom_id desc
+limit 200
+""",
+    },
+    "feed_reports": {
+        "title": "xxgk-archive: new annual reports / 新发布的年度报告",
+        "description": "Atom feed (add .atom to the URL) of annual reports as they are found, with "
+                       "their year, signed date, deadline and timeliness. Filter with :site and "
+                       ":since.",
+        "params": ["site", "since"],
+        "sql": f"""
+with entries as (
+  select r.*, s.name from reports r left join sites s on s.id = r.site_id
+  where (r.error is null or r.error not like 'not an annual report%')
+    and (:site = '' or r.site_id = :site)
+    and (:since = '' or r.first_seen >= :since)
+)
+select '{TAG}report/' || e.site_id || '/' || coalesce(e.sha256, e.id) as atom_id,
+  '[' || coalesce(e.name, e.site_id) || '] ' || coalesce(e.academic_year || '学年', '')
+    || '信息公开工作年度报告' || ' — ' || coalesce(e.timeliness, 'unknown') as atom_title,
+  e.first_seen as atom_updated,
+  'Title: ' || coalesce(e.title, '?') || char(10)
+    || 'Academic year: ' || coalesce(e.academic_year, '?') || char(10)
+    || 'Signed: ' || coalesce(e.signed_date, '?') || char(10)
+    || 'Deadline: ' || coalesce(e.deadline, '?') || char(10)
+    || 'Timeliness: ' || coalesce(e.timeliness, 'unknown') || char(10)
+    || 'Applications received: ' || coalesce((select f.value from report_facts f
+         where f.report_id = e.id and f.fact = 'applications_received' limit 1), '?') || char(10)
+    || 'Source: ' || coalesce(e.source_url, '?')
+    || coalesce(char(10) || 'Extraction error: ' || e.error, '') as atom_content,
+  coalesce('/-/snapshot/' || e.snapshot_id, '/xxgk/reports/' || e.id) as atom_link,
+  e.site_id, e.academic_year, e.id as report_id
+from entries e
+union all
+select '{TAG}report/none/' || :site, 'No annual reports found yet',
+  coalesce((select max(started_at) from crawls), '2026-01-01T00:00:00Z'),
+  'xxgk-archive has not found an annual report' || case when :site != '' then ' for ' || :site else '' end,
+  '/xxgk/report_timeline', :site, null, null
+where not exists (select 1 from entries)
+order by atom_updated desc, atom_id desc
+limit 200
 """,
     },
 }

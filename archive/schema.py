@@ -300,6 +300,113 @@ def m005_compliance_view(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_evaluations(db: Database) -> None:
+    """Automated third-party evaluations (``archive/evaluate.py``) with evidence per point lost.
+
+    ``evaluations``: one row per site, academic year and run: a 0-100 score per dimension
+    (checklist, report, publication; NULL = nothing could be judged) and overall, under the
+    versioned method of ``archive/evaluation_method.toml``. ``evaluation_findings``: one row
+    per point lost (and per check that could not be made, with 0 points), with the URL,
+    snapshot and sha256 that prove it. ``sites.applicable_items`` / ``sites.report_column``
+    mirror the registry fields of the same names (JSON lists; NULL = all 50 items / none).
+    Views: ``evaluation_ranking`` (the latest evaluation per site, year and method, ranked
+    within the year) and ``evaluation_changes`` (score deltas since the previous evaluation);
+    "latest" orders by ``as_of``, then ``evaluated_at``, then ``id``.
+    """
+    db.executescript(
+        """
+        ALTER TABLE sites ADD COLUMN applicable_items TEXT;  -- JSON list of item numbers
+        ALTER TABLE sites ADD COLUMN report_column TEXT;     -- JSON list of URLs
+        CREATE TABLE evaluations (
+            id INTEGER PRIMARY KEY,
+            site_id TEXT REFERENCES sites(id),
+            academic_year TEXT,              -- "2020-2021"
+            method_version TEXT NOT NULL,    -- evaluation_method.toml's method_version
+            method_sha256 TEXT,              -- hash of the method file used
+            evaluated_at TEXT NOT NULL,
+            as_of TEXT NOT NULL,             -- the date judged at (YYYY-MM-DD)
+            crawl_id INTEGER REFERENCES crawls(id),  -- the crawl whose evidence was used
+            report_id INTEGER REFERENCES reports(id),
+            timeliness TEXT,                 -- on_time | late | unknown | no report
+            parts_found INTEGER,             -- of the eight report parts
+            items_applicable INTEGER,
+            items_published INTEGER,
+            items_empty INTEGER,
+            items_dead INTEGER,
+            items_missing INTEGER,
+            items_stale INTEGER,
+            items_unverified INTEGER,
+            score_checklist REAL,
+            score_report REAL,
+            score_publication REAL,
+            score_overall REAL,
+            findings INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX idx_evaluations_site ON evaluations(site_id, academic_year, evaluated_at);
+        CREATE TABLE evaluation_findings (
+            id INTEGER PRIMARY KEY,
+            evaluation_id INTEGER NOT NULL REFERENCES evaluations(id),
+            dimension TEXT NOT NULL,         -- checklist | report | publication
+            item TEXT NOT NULL,              -- checklist item 1..50, report part 1..8, report,
+                                             -- on_time, column, home, no_js
+            kind TEXT NOT NULL,              -- missing | dead | empty | stale | undated | late |
+                                             -- unknown | too_deep | js_only | unverified | ...
+            title TEXT,
+            expected TEXT,
+            found TEXT,
+            points_lost REAL NOT NULL DEFAULT 0,  -- of the dimension's 100
+            url TEXT,
+            snapshot_id INTEGER REFERENCES snapshots(id),
+            sha256 TEXT,
+            link_check_id INTEGER REFERENCES link_checks(id)
+        );
+        CREATE INDEX idx_evaluation_findings_evaluation ON evaluation_findings(evaluation_id);
+
+        CREATE VIEW evaluation_ranking AS
+        WITH latest AS (
+          SELECT e.*, ROW_NUMBER() OVER (
+            PARTITION BY e.site_id, e.academic_year, e.method_version
+            ORDER BY e.as_of DESC, e.evaluated_at DESC, e.id DESC) AS rn
+          FROM evaluations e
+        )
+        SELECT l.academic_year, l.method_version,
+          RANK() OVER (PARTITION BY l.academic_year, l.method_version
+                       ORDER BY l.score_overall DESC) AS rank,
+          l.site_id, s.name, l.score_overall, l.score_checklist, l.score_report,
+          l.score_publication, l.timeliness, l.parts_found, l.items_published,
+          l.items_applicable, l.findings, l.as_of, l.evaluated_at, l.id AS evaluation_id
+        FROM latest l LEFT JOIN sites s ON s.id = l.site_id
+        WHERE l.rn = 1
+        ORDER BY l.academic_year DESC, l.method_version, rank;
+
+        CREATE VIEW evaluation_changes AS
+        WITH ordered AS (
+          SELECT e.*,
+            LAG(e.id) OVER (PARTITION BY e.site_id, e.academic_year, e.method_version
+                            ORDER BY e.as_of, e.evaluated_at, e.id) AS previous_id,
+            ROW_NUMBER() OVER (PARTITION BY e.site_id, e.academic_year, e.method_version
+                               ORDER BY e.as_of DESC, e.evaluated_at DESC, e.id DESC) AS rn
+          FROM evaluations e
+        )
+        SELECT o.site_id, s.name, o.academic_year, o.method_version,
+          o.id AS evaluation_id, o.evaluated_at, o.as_of,
+          o.previous_id AS previous_evaluation_id, p.evaluated_at AS previous_evaluated_at,
+          o.score_overall, p.score_overall AS previous_score_overall,
+          ROUND(o.score_overall - p.score_overall, 2) AS delta_overall,
+          ROUND(o.score_checklist - p.score_checklist, 2) AS delta_checklist,
+          ROUND(o.score_report - p.score_report, 2) AS delta_report,
+          ROUND(o.score_publication - p.score_publication, 2) AS delta_publication,
+          o.findings - p.findings AS delta_findings
+        FROM ordered o
+        LEFT JOIN evaluations p ON p.id = o.previous_id
+        LEFT JOIN sites s ON s.id = o.site_id
+        WHERE o.rn = 1
+        ORDER BY o.academic_year DESC, o.site_id;
+        """
+    )
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the current schema (idempotent)."""
     migrations.apply(db)

@@ -156,6 +156,21 @@ class ArchiveWriter:
         )
         return int(cursor.lastrowid)
 
+    def record_evidence(self, item) -> int:
+        """A browser rendering kept as evidence: rendered HTML and a full-page PNG."""
+        self._begin()
+        sha256 = store_blob(self.db, item.body)
+        screenshot = store_blob(self.db, item.screenshot)
+        cursor = self.db.execute(
+            "INSERT INTO snapshots (crawl_id, site_id, url, final_url, fetched_at, status_code,"
+            " content_type, sha256, size, rendered, render_reason, screenshot_sha256)"
+            " VALUES (?,?,?,?,?,?,?,?,?,1,?,?)",
+            [item.crawl_id, item.site_id, item.url, item.final_url, item.fetched_at,
+             item.status_code, item.content_type, sha256, len(item.body), item.reason, screenshot],
+        )
+        self._tick()
+        return int(cursor.lastrowid)
+
     def record_check(self, item) -> tuple[int, int | None]:
         """Record one :class:`crawler.items.LinkCheck`; return (check id, snapshot id)."""
         self._begin()

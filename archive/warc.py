@@ -222,7 +222,7 @@ class IndexEntry:
 
     url: str
     date: str
-    mime: str
+    mime: str | None
     status: str
     digest: str
     offset: int
@@ -231,6 +231,8 @@ class IndexEntry:
     def cdxj(self, filename: str) -> str:
         fields = {"url": self.url, "mime": self.mime, "status": self.status, "digest": self.digest,
                   "length": str(self.length), "offset": str(self.offset), "filename": filename}
+        if self.mime is None:  # as cdxj-indexer does when a response has no Content-Type
+            del fields["mime"]
         return f"{surt_key(self.url)} {cdx_timestamp(self.date)} {json.dumps(fields, ensure_ascii=False)}"
 
 
@@ -263,11 +265,12 @@ class _Exporter:
         self.captures: dict[tuple[str, str], _Capture] = {}
         self._start = out.tell()
 
-    def _write(self, record, *, index_mime: str | None = None, status: str = "-") -> None:
+    def _write(self, record, *, index: bool = False, index_mime: str | None = None,
+               status: str = "-") -> None:
         offset = self.out.tell() - self._start
         self.writer.write_record(record)
         self.result.records += 1
-        if index_mime is None:
+        if not index:
             return
         headers = record.rec_headers
         self.result.index.append(IndexEntry(
@@ -305,7 +308,7 @@ class _Exporter:
         target = row["final_url"] or row["url"]
         date = warc_date(row["fetched_at"])
         snapshot_header = {"WARC-Xxgk-Snapshot-ID": str(row["id"])}
-        ctype = (row["content_type"] or "").split(";")[0].strip().lower() or "unk"
+        ctype = (row["content_type"] or "").split(";")[0].strip().lower() or None
         earlier = self.captures.get((target, row["sha256"]))
         record_id = StatusAndHeadersParser.make_warc_id()
         if earlier is not None:
@@ -320,7 +323,7 @@ class _Exporter:
                 warc_headers_dict={"WARC-Record-ID": record_id, "WARC-Date": date,
                                    "WARC-Refers-To": earlier.record_id, **snapshot_header})
             status = http_headers.get_statuscode()
-            self._write(record, index_mime="warc/revisit", status=status)
+            self._write(record, index=True, index_mime="warc/revisit", status=status)
         else:
             try:
                 body = load_blob(self.db, row["sha256"])
@@ -338,25 +341,25 @@ class _Exporter:
                 http_headers=http_headers,
                 warc_headers_dict={"WARC-Record-ID": record_id, "WARC-Date": date, **snapshot_header})
             digest = record.rec_headers.get_header("WARC-Payload-Digest")
-            self._write(record, index_mime=ctype, status=http_headers.get_statuscode())
+            self._write(record, index=True, index_mime=ctype, status=http_headers.get_statuscode())
             self.captures[(target, row["sha256"])] = _Capture(record_id, date, digest, http_headers)
             status = http_headers.get_statuscode()
         if row["final_url"] and row["final_url"] != row["url"]:
             self.redirect(row["url"], target, date, row["id"])
         self.result.snapshots += 1
-        if "html" in ctype and status.startswith(("2", "3")):
+        if "html" in (ctype or "") and status.startswith(("2", "3")):
             self.result.pages.append({"id": f"snapshot-{row['id']}", "url": target, "ts": date,
                                       "title": row["title"] or target})
 
     def redirect(self, url: str, location: str, date: str, snapshot_id: int) -> None:
-        headers = StatusAndHeaders("302 Found", [("Location", location), ("Content-Length", "0")],
-                                   protocol="HTTP/1.1")
+        headers = StatusAndHeaders("302 Found", [("Location", location), ("Content-Type", "text/html"),
+                                                 ("Content-Length", "0")], protocol="HTTP/1.1")
         record = self.writer.create_warc_record(
             url, "response", payload=BytesIO(b""), length=0, http_headers=headers,
             warc_headers_dict={"WARC-Date": date, "WARC-Xxgk-Snapshot-ID": str(snapshot_id),
                                "WARC-Xxgk-Reconstructed": "redirect to the snapshot's final_url;"
                                                           " original status and headers not archived"})
-        self._write(record, index_mime="unk", status="302")
+        self._write(record, index=True, index_mime="text/html", status="302")
 
 
 def write_warc(db: Database, out: BinaryIO, *, filename: str = "data.warc.gz",

@@ -28,9 +28,11 @@ Order of the rules
          errors (also inside ``ResponseNeverReceived``/``DownloadFailedError``) ->
          ``tls_error``; garbage instead of HTTP -> ``server_error``; refused, reset, lost,
          data loss -> ``connection_error`` (but data loss on an attachment, which Scrapy
-         reports only after its retries, -> ``type_mismatch``: the file arrives truncated); a proxy CONNECT refusal (``TunnelError``) ->
-         ``connection_error`` for 502/503, ``timeout`` for 504, ``blocked`` for 403/407
-         (our proxy said no); unknown errors -> ``connection_error`` (transient, retried).
+         reports only after its retries, -> ``type_mismatch``: the file arrives
+         truncated); a proxy CONNECT refusal (``TunnelError``) -> ``connection_error`` for
+         502/503, ``timeout`` for 504, ``blocked`` for 403/407 (our proxy said no);
+         unknown errors -> ``connection_error`` (transient, retried).
+       * an ``HttpError`` that carries a status is judged by the status (rules 3-5).
     2. **Proxy verdicts** (only when ``fetch.via_proxy``): a proxy's 4xx/5xx page speaks for
        the origin. Squid's ``X-Squid-Error`` (``ERR_DNS_FAIL`` -> dns_error,
        ``ERR_CONNECT_FAIL 111`` -> connection_error, ``ERR_CONNECT_FAIL 110``/
@@ -49,8 +51,10 @@ Order of the rules
        Incapsula...), tiny pages whose script sets ``document.cookie`` and reloads, captcha
        pages (验证码, 安全验证, 滑动验证, captcha); "访问过于频繁" pages -> ``rate_limited``.
        On a 2xx answer these need a small page (a normal article may mention 验证码 or
-       安全狗), and a captcha needs the title/heading to say so (依申请公开 forms have
-       captcha fields).
+       安全狗) and a blocking word (拦截, 阻断, 防火墙, denied...), and a captcha needs the
+       title/heading to say so (依申请公开 forms have captcha fields). On 500/502/504
+       only the unmistakable 加速乐/瑞数 scripts count: an origin's exception page may
+       quote anything (``CaptchaServlet``), and it stays ``server_error``.
     5. **Other statuses**: 429 -> rate_limited; 408 -> timeout; 400, 405, 414, 451 ->
        ``not_found`` (the server refuses this URL itself: a browser fails the same way);
        **401, 403 and the remaining 4xx -> ``blocked``**; 5xx -> ``server_error``; 304 ->
@@ -68,7 +72,8 @@ Order of the rules
     6. **Login walls** -> ``blocked``: redirected to a CAS/SSO/login URL, or a small page
        with a password field titled 登录/login.
     7. **Attachments** (``expect == "attachment"``, 2xx GET): zero bytes, a body shorter
-       than ``Content-Length`` (uncompressed answers only), HTML instead of a document
+       than ``Content-Length`` (uncompressed answers only) or a PDF/ZIP without its end
+       marker (``%%EOF``, end-of-central-directory), HTML instead of a document
        (except Word/Excel "HTML" documents and JS download redirects), or magic bytes that
        fit none of the extensions of the URL, the final URL and the Content-Disposition
        file name -> ``type_mismatch``. A correct PDF served as ``application/octet-stream``
@@ -82,7 +87,8 @@ Order of the rules
        fetch it again with a browser and classify that with ``rendered=True``. Nothing
        after this rule (probe, blank, empty) is trusted on unrendered script pages.
     10. **Probe** (``probe`` given): the page is the site's not-found answer -> soft_404;
-        **blank** page -> soft_404.
+        **blank** page (empty body, 204, or nothing visible: no text, script, image, frame)
+        -> soft_404.
     11. **Empty list**: :func:`crawler.htmlparse.list_entries` found a list container with no
         entries on ``expect == "list"`` or a recognised list URL -> ``empty``; on another
         (non-home) page only when the page has almost no text of its own (a column page
@@ -110,7 +116,7 @@ from crawler.soft404 import (
     text_soft404,
     was_redirected,
 )
-from crawler.urls import attachment_extension, is_list_page
+from crawler.urls import attachment_extension, canonicalize, is_list_page
 
 __all__ = ["NEEDS_RENDER_RULE", "RULES", "Context", "SiteProbe", "classify", "probe_url"]
 
@@ -274,8 +280,9 @@ def net_proxy_tunnel(ctx: Context) -> Verdict | None:
     f = ctx.fetch
     if not ctx.failed or not (f.error_type == "TunnelError" or "CONNECT tunnel" in (f.error or "")):
         return None
-    match = re.search(r"'status':\s*(\d{3})|\b(\d{3})\b", f.error or "")
-    status = int(match.group(1) or match.group(2)) if match else None
+    match = re.search(r"""['"]status['"]:\s*(\d{3})""", f.error or "") or re.search(
+        r"\bHTTP/1\.[01] (\d{3})", f.error or "")
+    status = int(match.group(1)) if match else None
     detail = (f.error or "").strip()
     if status == 504:
         return _v(S.TIMEOUT, "net-proxy-tunnel", detail)
@@ -477,6 +484,7 @@ _WAF_PAGES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                     r"疑似(?:攻击|黑客)|web应用防火墙|waf拦截|网站防火墙|access denied by waf"),
     )
 )
+_BLOCK_WORD_RE = re.compile(r"拦截|阻断|阻止|拒绝|禁止访问|防火墙|不合法|非法|威胁|blocked|denied|rejected|forbidden", re.I)
 _WAF_HEADER_RE = re.compile(r"safedog|yunsuo|360wzb|wzws|\bjsl\b|\bwaf\b|sucuri|incapsula|safeline", re.I)
 _WAF_PRESENCE_HEADERS = ("x-powered-by-360wzb", "x-safe-firewall", "x-waf", "x-yunsuo", "x-safedog")
 _COOKIE_SET_RE = re.compile(r"document\s*\.\s*cookie\s*=")
@@ -540,6 +548,8 @@ def waf_page(ctx: Context) -> Verdict | None:
     f = ctx.fetch
     if ctx.text and _challenge_ok(ctx):
         haystack = f"{ctx.info.title} {ctx.info.text} {ctx.text[:30000] if not ctx.ok_status else ''}"
+        if ctx.ok_status and not _BLOCK_WORD_RE.search(haystack):
+            return None  # a small 2xx page naming a WAF product, e.g. a notice about it
         for vendor, pattern in _WAF_PAGES:
             match = pattern.search(haystack)
             if match:
@@ -625,8 +635,9 @@ def http_status(ctx: Context) -> Verdict | None:
         return _v(S.OK, "http-304", "304 Not Modified")
     if 300 <= status < 400:
         location = f.header("location").strip()
-        seen = {f.url, *(f.redirect_chain or []), f.final_url}
-        if location and any(location == u or (u and u.endswith(location)) for u in seen if u):
+        target = canonicalize(location, f.final_url or f.url) if location else None
+        seen = {canonicalize(u) for u in (f.url, *(f.redirect_chain or []), f.final_url) if u}
+        if target and target in seen:
             return _v(S.REDIRECT_LOOP, "http-3xx-loop", f"{detail} Location: {location}")
         return _v(S.SERVER_ERROR, "http-3xx-unfollowed", f"{detail} Location: {location or '(none)'}")
     return _v(S.SERVER_ERROR, "http-unexpected", detail)
@@ -720,6 +731,24 @@ def attachment_body(ctx: Context) -> Verdict | None:
             S.TYPE_MISMATCH, "attach-magic",
             f"{'/'.join(sorted(exts))} but the bytes are {kind or 'unknown'} ({body[:8]!r})",
         )
+    missing = _missing_trailer(kind, body)
+    if missing:
+        return _v(S.TYPE_MISMATCH, "attach-truncated", f"{kind} of {len(body)} bytes without {missing}")
+    return None
+
+
+def _missing_trailer(kind: str | None, body: bytes) -> str | None:
+    """The end marker a complete file of this kind has and ``body`` lacks, or None.
+
+    Catches truncation when no Content-Length is left to compare (a body re-served from
+    the archive after a 304, a proxy that dropped the header): PDF readers look for
+    ``%%EOF`` in the last KiB (4 KiB tolerated here), ZIP readers for the
+    end-of-central-directory record in the last 64 KiB.
+    """
+    if kind == "pdf" and b"%%EOF" not in body[-4096:]:
+        return "the %%EOF trailer"
+    if kind in ("zip", "docx", "xlsx", "pptx", "ofd", "odf") and b"PK\x05\x06" not in body[-(65536 + 22):]:
+        return "the zip end-of-central-directory record"
     return None
 
 

@@ -4,7 +4,9 @@
     1. a byte-order mark (UTF-8, UTF-16/32, GB18030) decides;
     2. a body that is *strictly valid UTF-8* and not pure ASCII is UTF-8, whatever was
        declared: GBK text is almost never valid UTF-8 by accident, while UTF-8 pages that
-       still declare ``gb2312`` after a CMS migration are common;
+       still declare ``gb2312`` after a CMS migration are common. So is a body that is
+       *nearly* valid UTF-8 (at most one bad sequence per 10 good characters: a body cut
+       inside a character, one stray byte), decoded with replacement characters;
     3. a declared charset (``Content-Type`` header, then ``<meta charset>`` /
        ``http-equiv``) is used when the body decodes strictly with it. GB2312 and GBK are
        read as GB18030 (a superset). A header of ISO-8859-1/Windows-1252/ASCII is *weak*:
@@ -125,6 +127,14 @@ def decode_body(body: bytes, headers: dict[str, bytes] | None = None, url: str =
         return body.decode("ascii"), name
     text = _strict(body, "utf-8")
     if text is not None:
+        return text, "utf-8"
+    text = body.decode("utf-8", errors="replace")
+    for cut in (1, 2, 3):  # a body cut inside its last character
+        if len(body) > cut and _strict(body[:-cut], "utf-8") is not None and not body[:-cut].isascii():
+            return text, "utf-8"
+    errors = text.count("\ufffd")
+    valid = sum(1 for ch in text if ord(ch) > 127) - errors
+    if valid >= 10 * errors:  # UTF-8 with a stray byte (GBK is never this close)
         return text, "utf-8"
     weak = [e for e in declared if e in WEAK_ENCODINGS]
     strong = [e for e in declared if e not in WEAK_ENCODINGS and e != "utf-8"]

@@ -25,8 +25,9 @@ pairs (``href`` resolved against ``url``) or None when no list container is reco
 Paging links (下一页, 尾页, numbers, ``javascript:``) are never entries.
 
 :func:`needs_render` says why a browser should fetch the page again (None when the raw
-HTML is enough): ``script-redirect`` (little text, a script assigns ``location``),
-``script-only-body`` (scripts but almost no visible text: app shells, cookie scripts),
+HTML is enough): ``script-redirect`` (little text, a script assigns ``location`` outside a named function),
+``script-only-body`` (scripts that run — external ones, or inline code outside named
+functions — but almost no visible text: app shells, cookie scripts),
 ``scripted-list`` (an empty list container and an inline script that writes HTML or loads
 data: ``innerHTML``, ``document.write``, ``$.ajax``, JSON arrays...).
 """
@@ -75,7 +76,7 @@ class PageInfo:
     """What a page shows, from raw HTML (no scripts run)."""
 
     title: str = ""
-    headings: list[str] = field(default_factory=list)
+    headings: list[str] = field(default_factory=list)     # h1-h4 text outside links
     blocks: list[str] = field(default_factory=list)       # own text of block elements
     content_blocks: list[str] = field(default_factory=list)  # the same without link text
     text: str = ""                                          # all visible text, collapsed
@@ -180,13 +181,17 @@ def analyze(html: str) -> PageInfo:
         block = el if tag in BLOCK_TAGS else p_block
         in_nav = p_nav or tag in _NAV_TAGS
         state[el] = (block, in_nav, skipped)
-        if tag in ("br", "hr"):
+        if tag in ("br", "hr") and not skipped:
             visible.append(" ")
+            own.setdefault(p_block, []).append(" ")
+            own_content.setdefault(p_block, []).append(" ")
         add(el.text, block, in_nav, skipped)
         if el is not root:
             add(el.tail, p_block, p_nav, p_skip)
         if not skipped and tag in ("h1", "h2", "h3", "h4"):
-            heading = collapse(el.text_content())
+            # own words only: a list entry such as <h3><a>title</a></h3> is not a heading
+            heading = collapse("".join(el.xpath(
+                ".//text()[not(ancestor::a) and not(ancestor::script) and not(ancestor::style)]")))
             if heading:
                 info.headings.append(heading)
     for pieces in own.values():
@@ -241,7 +246,7 @@ _SCRIPT_WRITES_RE = re.compile(
 _SCRIPT_REDIRECT_RE = re.compile(
     r"(?:window|top|self|parent|document)?\.?location(?:\.href)?\s*=(?!=)|location\.(?:replace|assign)\s*\(",
 )
-_LIST_NAME_RE = re.compile(r"list|(?:^|[\s_-])lb(?:$|[\s_-\d])|liebiao", re.I)
+_LIST_NAME_RE = re.compile(r"list|(?:^|[\s_-])lb(?:$|[\s\d_-])|liebiao", re.I)
 
 
 def _entry_anchors(container: Any) -> list[Any]:
@@ -399,6 +404,27 @@ def list_entries(html: str, url: str) -> list[tuple[str, str]] | None:
     return _find_list(html, url)[0]
 
 
+_NAMED_FUNCTION_RE = re.compile(r"\bfunction\s+[\w$]+\s*\([^)]*\)\s*\{")
+
+
+def _without_named_functions(js: str) -> str:
+    """``js`` without the bodies of named function declarations (they run only when called:
+    ``function goPage(n){ location.href = 'list.jsp?page=' + n; }`` is no redirect)."""
+    out = []
+    pos = 0
+    for match in _NAMED_FUNCTION_RE.finditer(js):
+        if match.start() < pos:
+            continue
+        out.append(js[pos:match.start()])
+        depth, i = 1, match.end()
+        while i < len(js) and depth:
+            depth += {"{": 1, "}": -1}.get(js[i], 0)
+            i += 1
+        pos = i
+    out.append(js[pos:])
+    return "".join(out)
+
+
 def needs_render(html: str, url: str) -> str | None:
     """Why the raw HTML is not what a browser shows (a reason string), or None."""
     root = parse(html)
@@ -408,9 +434,11 @@ def needs_render(html: str, url: str) -> str | None:
     if not info.script_count:
         return None
     scripts = "\n".join(info.scripts)
-    if info.content_len < 200 and _SCRIPT_REDIRECT_RE.search(scripts):
+    if info.content_len < 200 and _SCRIPT_REDIRECT_RE.search(_without_named_functions(scripts)):
         return "script-redirect"
-    if info.text_len < 50 and not info.has_media and not info.has_password:
+    active = info.script_count > len(info.scripts) or any(
+        _without_named_functions(js).strip() for js in info.scripts)
+    if active and info.text_len < 50 and not info.has_media and not info.has_password:
         return "script-only-body"
     entries = _find_list(html, url)[0]
     if entries == [] and _SCRIPT_WRITES_RE.search(scripts):

@@ -51,3 +51,19 @@ class LinkSource:
     to_url: str
     anchor_text: str
     seen_at: str
+
+
+@dataclass
+class Evidence:
+    """A browser rendering of a page kept as evidence: full-page PNG plus the rendered HTML."""
+
+    site_id: str
+    crawl_id: int | None
+    url: str
+    final_url: str
+    fetched_at: str
+    status_code: int | None
+    content_type: str | None
+    body: bytes
+    screenshot: bytes
+    reason: str

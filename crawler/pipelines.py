@@ -20,7 +20,7 @@ from scrapy import signals
 
 from archive.db import open_db
 from archive.store import ArchiveWriter, start_crawl, upsert_sites
-from crawler.items import LinkCheck, LinkSource
+from crawler.items import Evidence, LinkCheck, LinkSource
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,8 @@ class ArchivePipeline:
                 self._ingest_report(item, snapshot_id)
         elif isinstance(item, LinkSource):
             writer.record_source(item)
+        elif isinstance(item, Evidence):
+            writer.record_evidence(item)
         return item
 
     def _ingest_report(self, item: LinkCheck, snapshot_id: int) -> None:
@@ -81,7 +83,8 @@ class ArchivePipeline:
         try:
             ingest_report(writer.db, item.site_id, item.body, filename=item.filename,
                           url=item.url, content_type=item.content_type, crawl_id=item.crawl_id,
-                          snapshot_id=snapshot_id, seen_at=item.checked_at)
+                          snapshot_id=snapshot_id, seen_at=item.checked_at,
+                          require_report=item.expect != "attachment")
             self.reports_ingested += 1
         except Exception:  # a bad report must not cost the crawl: the error is logged, crawl goes on
             logger.exception("could not ingest report %s", item.url)

@@ -5,12 +5,15 @@ not-found wording to be *the page's message*, not a word somewhere in a page:
 
 * **title** — a title segment (split on ``-``, ``|``, ``_``, ``—``...) that *is* a
   not-found phrase (the phrase covers at least half of the segment: "页面不存在 - XX大学"
-  yes, "关于'页面不存在'问题的整改说明" no) or is just "404"; and the page has no
-  article-sized content (non-link text under 3000 characters);
-* **message** — a heading, a short block (at most 60 characters, of which the phrase is at
-  least a quarter) or an ``alert()`` text carrying a not-found phrase, on a page whose
+  yes, "关于'页面不存在'问题的整改说明" no; a notice-like title "关于...的通知——旧版页面
+  已下线" is judged whole) or is just "404"; and the page has no content of its own (at
+  most 400 characters of non-link text outside footer lines and headings, no block over
+  50);
+* **message** — a heading (its own words, not a linked list entry), a short block (at most
+  60 characters, of which the phrase is at least a quarter) or an ``alert()`` text (only on
+  pages showing at most 200 characters) carrying a not-found phrase, on a page whose
   *other* non-link content is small (at most 400 characters outside footer lines, no other
-  block over 150 characters). A long article quoting "页面不存在" in a paragraph, a
+  block over 50 characters). A long article quoting "页面不存在" in a paragraph, a
   sentence such as "当用户访问的页面不存在时，系统将给出明确提示", or a short notice with
   real paragraphs never qualifies;
 * **blank** — nothing visible at all (no text, no script, no image, frame or embed);
@@ -97,8 +100,10 @@ _FOOTER_RE = re.compile(
 MESSAGE_MAX = 60
 MESSAGE_COVERAGE = 0.25
 OTHER_CONTENT_MAX = 400
-OTHER_BLOCK_MAX = 150
-ARTICLE_CONTENT = 3000
+OTHER_BLOCK_MAX = 50
+TITLE_OTHER_MAX = 400
+TITLE_BLOCK_MAX = 50
+ALERT_PAGE_MAX = 200
 
 
 def find_phrase(text: str) -> str | None:
@@ -115,9 +120,17 @@ def find_phrase(text: str) -> str | None:
     return None
 
 
+_NOTICE_TITLE_RE = re.compile(r"关于|通知|公告|通报|说明|公示|决定|办法|报告|简介|新闻|动态")
+
+
 def title_says_not_found(title: str) -> str | None:
-    """The title segment that *is* a not-found message, or None."""
-    for segment in [title, *_TITLE_SPLIT_RE.split(title)]:
+    """The title segment that *is* a not-found message, or None.
+
+    A title that reads like a notice ("关于...的通知——旧版页面已下线") only counts when the
+    phrase dominates the whole title, not one of its segments.
+    """
+    segments = [title] if _NOTICE_TITLE_RE.search(title) else [title, *_TITLE_SPLIT_RE.split(title)]
+    for segment in segments:
         segment = segment.strip()
         if not segment:
             continue
@@ -139,11 +152,21 @@ def is_footer_block(block: str) -> bool:
     return len(block) <= 300 and bool(_FOOTER_RE.search(block))
 
 
+def _other_content(info: PageInfo, message: str | None = None) -> tuple[int, int]:
+    """(total, largest block) of the page's non-link text that is not template or message."""
+    others = [
+        dense_len(b) for b in info.content_blocks
+        if b != message and not is_footer_block(b) and not find_phrase(b) and b not in info.headings
+    ]
+    return sum(others), max(others, default=0)
+
+
 def message_says_not_found(info: PageInfo) -> tuple[str, str] | None:
     """(kind, text) of a prominent not-found message on a page with little else, or None."""
     candidates: list[tuple[str, str]] = [("heading", h) for h in info.headings]
     candidates += [("message", b) for b in info.content_blocks]
-    candidates += [("alert", a) for a in info.alerts]
+    if info.text_len <= ALERT_PAGE_MAX:  # alert() only speaks for pages that show nothing else
+        candidates += [("alert", a) for a in info.alerts]
     for kind, text in candidates:
         size = dense_len(text)
         if size > MESSAGE_MAX:
@@ -151,21 +174,18 @@ def message_says_not_found(info: PageInfo) -> tuple[str, str] | None:
         phrase = find_phrase(text)
         if not phrase or dense_len(phrase) < MESSAGE_COVERAGE * size:
             continue
-        others = [
-            b for b in info.content_blocks
-            if b != text and not is_footer_block(b) and not find_phrase(b) and b not in info.headings
-        ]
-        other_len = sum(dense_len(b) for b in others)
-        if other_len <= OTHER_CONTENT_MAX and all(dense_len(b) <= OTHER_BLOCK_MAX for b in others):
+        total, largest = _other_content(info, text)
+        if total <= OTHER_CONTENT_MAX and largest <= OTHER_BLOCK_MAX:
             return kind, text
     return None
 
 
 def text_soft404(info: PageInfo) -> tuple[str, str] | None:
     """(rule, detail) when the page's own words say it is not there; None otherwise."""
-    if info.title and info.content_len < ARTICLE_CONTENT:
+    if info.title:
         segment = title_says_not_found(info.title)
-        if segment:
+        total, largest = _other_content(info)
+        if segment and total <= TITLE_OTHER_MAX and largest <= TITLE_BLOCK_MAX:
             return "soft404-title", f"title {info.title!r}"
     found = message_says_not_found(info)
     if found:
@@ -363,7 +383,8 @@ class SiteProbe:
         if self.redirected and fetch.final_url:
             target = _canon(self.final_url)
             if target == _canon(fetch.final_url) and target != own and was_redirected(fetch):
-                return True
+                # an old entry page sent to the portal home says nothing either way
+                return not (_entry_like(fetch.url) and is_home_url(fetch.final_url, fetch.home_urls))
         if not self.answers_200:
             return False
         info = _page_of(fetch)

@@ -14,8 +14,10 @@ Canonical form (:func:`canonicalize`)
       removed; an invalid host or port gives ``None``;
     * session ids removed: ``;jsessionid=`` style path parameters, query parameters
       ``JSESSIONID``, ``PHPSESSID``, ``sessionid``, ``session_id``, ``ASPSESSIONID*``,
-      ``CFID``/``CFTOKEN``, and ``sid`` **only when its value looks like a token** (16+
-      letters/digits): short ``sid=12`` is a section id in several Chinese CMSs;
+      ``CFID``/``CFTOKEN``, and ``sid`` **only when its value looks like a token** (6+
+      characters with letters, ``sid=8f3a0001``): a numeric ``sid=12`` is a section id in
+      several Chinese CMSs, and the crawler fetches the canonical URL, so dropping a real
+      parameter would fetch another page;
     * tracking parameters removed: ``utm_*``, ``spm``, ``fbclid``, ``gclid``, ``msclkid``,
       ``yclid``, ``mc_cid``/``mc_eid``, ``_hsenc``/``_hsmkt``, ``isappinstalled``, ``_``
       with a numeric value (jQuery cache buster) and ``from`` **only when not numeric**
@@ -36,12 +38,12 @@ Guesses
 
 Trap guard (:class:`TrapGuard`)
     Stops crawler traps with budgets rather than guesses about content: a per-pattern
-    budget (digits collapsed, so ``cal.jsp?y=2031&m=4`` and ``cal.jsp?y=2032&m=1`` share
-    one pattern), at most N query-key combinations per path, a maximum path depth, no
-    segment sequence repeated three times in a row (``/a/b/a/b/a/b``), and calendar-like
-    query values with a year outside 1990..next year. Note that the default pattern budget
-    (50) also caps ordinary article URLs such as VSB ``/info/N/N.htm`` at 50 per site: use
-    the guard for pages you *follow*, or raise ``per_pattern`` for link checks.
+    budget (default 50) where the pattern collapses the digits of *trap-prone* parts —
+    calendar and paging parameters, date-like values, calendar directories — so
+    ``cal.jsp?y=2031&m=4`` and ``cal.jsp?y=2032&m=1`` share one pattern; at most N
+    query-key combinations per path; a maximum path depth (12); no segment sequence
+    repeated three times in a row (``/a/b/a/b/a/b``); calendar years outside 1990..next
+    year. Article URLs are not pattern-budgeted (see :class:`TrapGuard` for why).
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ _WECHAT_PARAMS = frozenset(
         "key", "uin", "poc_token", "share_token",
     }
 )
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-_.!*]{16,}$")
+_TOKEN_RE = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9\-_.!*]{6,}$")
 
 
 def _clean_input(url: str) -> str:
@@ -140,7 +142,7 @@ def _keep_param(key_raw: str, value_raw: str, wechat: bool) -> bool:
         return False
     if key.startswith("aspsessionid"):
         return False
-    if key == "sid" and _TOKEN_RE.match(unquote(value_raw)):
+    if key == "sid" and _TOKEN_RE.match(unquote(value_raw)) and not value_raw.isdigit():
         return False
     if key == "from" and not value_raw.strip().isdigit():
         return False
@@ -354,15 +356,46 @@ _CALENDAR_KEY_RE = re.compile(
     r"calendar|cal|caldate|week|start_?date|end_?date|begin_?date|time|t)$",
     re.I,
 )
+_PAGING_KEY_RE = re.compile(
+    r"^(?:page|pages|pageno|page_no|pagenum|pagenumber|pageindex|page_index|pn|p|pg|curpage|"
+    r"currentpage|current|cpage|start|offset|begin|startrecord|startrow)$",
+    re.I,
+)
+_ID_KEY_RE = re.compile(r"id$|^id|code|no$|num", re.I)
+_DATE_VALUE_RE = re.compile(
+    r"^(?:1[89]|2\d)\d{2}(?:[-/.年]\d{1,2}(?:[-/.月]\d{1,2}日?)?|(?:0[1-9]|1[0-2])(?:[0-3]\d)?)$"
+)
+_CALENDAR_DIR_RE = re.compile(r"^(?:calendar|cal|rili|riqi|date|dates|archives?|日历|校历)$", re.I)
 _YEAR_RE = re.compile(r"(?<!\d)(\d{4})(?:\d{2}|\d{4})?(?!\d)|(?<!\d)(\d{4})(?=[-/年.])")
+
+
+def _trap_param(key: str, value: str) -> bool:
+    """A query parameter whose values can run forever: calendar fields, paging, dates."""
+    key = unquote(key)
+    if _CALENDAR_KEY_RE.match(key) or _PAGING_KEY_RE.match(key):
+        return True
+    return not _ID_KEY_RE.search(key) and bool(_DATE_VALUE_RE.match(unquote(value)))
 
 
 class TrapGuard:
     """Per-crawl budgets that end crawler traps; ``allow(url)`` records and decides.
 
-    A URL seen before is always allowed again (it costs nothing new). ``denied`` counts the
-    reasons of refusals (``depth``, ``repeated-segments``, ``calendar-range``,
-    ``query-variants``, ``pattern-budget``) for crawl stats.
+    Refusal reasons (counted in ``denied``): ``depth`` (more than ``max_depth`` path
+    segments), ``repeated-segments`` (a run of segments repeated more than ``max_repeats``
+    times in a row: ``/xxgk/xxgk/xxgk/``, ``/a/b/a/b/a/b``), ``calendar-range`` (a calendar
+    parameter or calendar directory with a year outside ``min_year..max_year``),
+    ``query-variants`` (more than ``max_query_variants`` different sets of query keys on
+    one path) and ``pattern-budget`` (more than ``per_pattern`` URLs of one pattern).
+
+    The pattern of a URL collapses the digits of its *trap-prone* parts only — calendar
+    and paging parameters (``year``, ``month``, ``date``, ``page``, ``pageNo``, ``start``...),
+    date-like values (``2021-05``, ``20210501``) and segments under a calendar directory —
+    so ``calendar.jsp?year=2031&month=4`` and ``...year=2032&month=1`` share a pattern while
+    ``BigClass.jsp?id=71&page=N`` keeps one pattern per column. Item URLs
+    (``/info/1021/1234.htm``, ``ShowArticle.jsp?id=201``, WebPlus ``.../c2585a300001/
+    page.htm``) have no trap-prone part and no pattern budget: collapsing *all* digits
+    would put every article of a site under one budget of 50, and the site's page budget
+    (``max_pages``) already bounds them. A URL seen before is always allowed again.
     """
 
     def __init__(
@@ -387,12 +420,30 @@ class TrapGuard:
         self.denied: Counter[str] = Counter()
 
     @staticmethod
-    def pattern(url: str) -> str:
-        """The URL with every digit run collapsed to ``0`` and query keys sorted."""
+    def pattern(url: str) -> str | None:
+        """The URL with the digits of its trap-prone parts collapsed; None when it has none."""
         parts = urlsplit(url)
-        query = "&".join(sorted(_DIGITS_RE.sub("0", q) for q in parts.query.split("&") if q))
-        path = _DIGITS_RE.sub("0", parts.path)
-        return f"{parts.hostname or ''}{path}?{query}"
+        trap = False
+        segments = parts.path.split("/")
+        for i in range(1, len(segments)):
+            if _CALENDAR_DIR_RE.match(segments[i - 1]) or (
+                i > 1 and _CALENDAR_DIR_RE.match(segments[i - 2]) and segments[i - 1].isdigit()
+            ):
+                if _DIGITS_RE.search(segments[i]):
+                    segments[i] = _DIGITS_RE.sub("0", segments[i])
+                    trap = True
+        pieces = []
+        for piece in parts.query.split("&"):
+            if not piece:
+                continue
+            key, _, value = piece.partition("=")
+            if _trap_param(key, value) and _DIGITS_RE.search(value):
+                piece = f"{key}={_DIGITS_RE.sub('0', value)}"
+                trap = True
+            pieces.append(piece)
+        if not trap:
+            return None
+        return f"{parts.hostname or ''}{'/'.join(segments)}?{'&'.join(sorted(pieces))}"
 
     def _repeated(self, segments: list[str]) -> bool:
         """True when some run of segments repeats more than ``max_repeats`` times in a row."""
@@ -405,15 +456,24 @@ class TrapGuard:
                     return True
         return False
 
-    def _calendar_out_of_range(self, query: str) -> bool:
+    def _out_of_range(self, text: str) -> bool:
+        for match in _YEAR_RE.finditer(text):
+            year = int(match.group(1) or match.group(2))
+            if not self.min_year <= year <= self.max_year:
+                return True
+        return False
+
+    def _calendar_out_of_range(self, segments: list[str], query: str) -> bool:
         for piece in query.split("&"):
             key, _, value = piece.partition("=")
-            if not _CALENDAR_KEY_RE.match(unquote(key)):
-                continue
-            for match in _YEAR_RE.finditer(unquote(value)):
-                year = int(match.group(1) or match.group(2))
-                if not self.min_year <= year <= self.max_year:
+            if _CALENDAR_KEY_RE.match(unquote(key)) or (
+                not _ID_KEY_RE.search(unquote(key)) and _DATE_VALUE_RE.match(unquote(value))
+            ):
+                if self._out_of_range(unquote(value)):
                     return True
+        for i in range(1, len(segments)):
+            if _CALENDAR_DIR_RE.match(segments[i - 1]) and self._out_of_range(segments[i]):
+                return True
         return False
 
     def check(self, url: str) -> str | None:
@@ -429,7 +489,7 @@ class TrapGuard:
             return "depth"
         if self._repeated(segments):
             return "repeated-segments"
-        if parts.query and self._calendar_out_of_range(parts.query):
+        if self._calendar_out_of_range(segments, parts.query):
             return "calendar-range"
         path_key = f"{parts.hostname or ''}{parts.path}"
         keys = tuple(sorted({q.partition("=")[0] for q in parts.query.split("&") if q}))
@@ -437,10 +497,11 @@ class TrapGuard:
         if keys not in variants and len(variants) >= self.max_query_variants:
             return "query-variants"
         pattern = self.pattern(url)
-        if self._patterns[pattern] >= self.per_pattern:
+        if pattern is not None and self._patterns[pattern] >= self.per_pattern:
             return "pattern-budget"
         variants.add(keys)
-        self._patterns[pattern] += 1
+        if pattern is not None:
+            self._patterns[pattern] += 1
         self._seen.add(url)
         return None
 

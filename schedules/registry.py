@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -76,12 +77,11 @@ def _check_url(url: object, where: str) -> str:
 def _check_cron(expr: object, where: str) -> str:
     if not isinstance(expr, str):
         raise RegistryError(f"{where}: schedule must be a cron string like '0 3 * * 1'")
-    from datetime import timezone
 
     from schedules.scheduler import cron_trigger  # standard cron: 0 and 7 are Sunday
 
     try:
-        cron_trigger(expr, timezone.utc)
+        cron_trigger(expr, UTC)
     except ValueError as exc:
         raise RegistryError(f"{where}: schedule {expr!r} is not a valid cron expression: {exc}") from exc
     return expr

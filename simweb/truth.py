@@ -6,7 +6,8 @@
   URLs under ``TRAP_PREFIXES`` (the infinite calendar) are left out.
 * ``expected_reports(day)`` / ``expected_report_items(site_id)`` – the annual reports.
 * ``JS_ONLY_PAGES`` – list pages whose raw HTML list is empty; rendering reveals these links.
-* ``JS_REDIRECTS`` – 200 pages that only redirect with ``window.location`` (state ``ok``).
+* ``JS_REDIRECTS`` – 200 pages that only redirect with ``window.location`` (state ``redirected``:
+  the site is ``render = "auto"``, so a rendering crawler sees the redirect).
 * ``MISLABELED_CHARSET`` – pages whose ``<meta>`` charset lies (URL -> real encoding).
 * ``DAY2_CHANGES`` – what ``set_day(2)`` changes (computed from the two worlds).
 * ``STATES`` – the link-state vocabulary.

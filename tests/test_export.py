@@ -230,10 +230,12 @@ def test_cdxj_matches_cdxj_indexer(archive, tmp_path):
     warc_path.write_bytes(wacz.read("archive/data.warc.gz"))
     out = io.StringIO()
     cdxj_indexer.CDXJIndexer(output=out, inputs=[str(warc_path)]).process_all()
-    theirs = {(k, t, f["url"], f["offset"], f["length"], f.get("digest"), f.get("status"))
+    theirs = {(k, t, f["url"], f["offset"], f["length"], f.get("digest"), f.get("status"),
+             f.get("mime"))
               for k, t, f in ((k, t, json.loads(f)) for k, t, f in
                               (line.split(" ", 2) for line in out.getvalue().splitlines()))}
-    ours = {(k, t, f["url"], f["offset"], f["length"], f.get("digest"), f.get("status"))
+    ours = {(k, t, f["url"], f["offset"], f["length"], f.get("digest"), f.get("status"),
+             f.get("mime"))
             for k, t, f in ((k, t, json.loads(f)) for k, t, f in (line.split(" ", 2) for line in lines))}
     assert ours == theirs
 
@@ -299,3 +301,24 @@ def test_export_cli(archive, tmp_path, capsys):
     args = parser.parse_args(["export", "warc", "-o", str(tmp_path / "x.warc.gz"),
                               "--db", str(tmp_path / "missing.db")])
     assert run_export_command(args) == 3
+
+
+SURT_CASES = {
+    "http://www.example.com/": "com,example)/",
+    "https://XXGK.s.edu.cn:443/Info/1012/3456.htm?b=2&a=1#frag": "cn,edu,s,xxgk)/info/1012/3456.htm?a=1&b=2",
+    "http://xxgk.s.edu.cn:8080/list/": "cn,edu,s,xxgk:8080)/list",
+    "http://a.cn/信息 公开.pdf": "cn,a)/%e4%bf%a1%e6%81%af%20%e5%85%ac%e5%bc%80.pdf",
+    "http://10.0.0.1/x?e=": "1,0,0,10)/x?e=",
+}
+
+
+def test_surt_fallback_matches_the_surt_package(monkeypatch):
+    """Without the ``surt`` package (it comes with pywb/cdxj-indexer) keys are computed the same way."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "surt", None)
+    fallback = {url: surt_key(url) for url in SURT_CASES}
+    assert fallback == SURT_CASES
+    monkeypatch.undo()
+    surt = pytest.importorskip("surt")
+    assert {url: surt.surt(url) for url in SURT_CASES} == SURT_CASES

@@ -34,8 +34,9 @@ def test_bundled_registry_lists_the_five_seed_universities():
 
 
 def test_bundled_demo_registry_is_valid():
-    import simweb
     from pathlib import Path
+
+    import simweb
 
     sites = load_registry(Path(simweb.__file__).with_name("demo_sites.toml"))
     assert len(sites) >= 3

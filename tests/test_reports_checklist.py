@@ -197,6 +197,22 @@ def test_numbering_restarting_per_category():
     assert _mapping(rows) == _expect(CHECKLIST)
 
 
+def test_urls_broken_over_blank_lines_and_complete_urls_left_alone():
+    text = HEADER + (
+        "1\t基本信息 (6项)\t(1) 办学规模等办学基本情况\thttp://xxgk.a.edu.cn/25\n\n"
+        "98/list.htm\n\n\t\t(2) 学校章程及制定的各项规章制度\thttp://xxgk.a.edu.cn/\n"
+        "2\t招生考试信息 (8项)\t(7) 招生章程及特殊类型招生办法\thttp://zs.a.edu.cn/list.\n\nhtm\n"
+        "\t\t(8) 特殊类型招生入选考生资格及测试结果\thttp://zs.a.edu.cn/a/b/li\nst.jsp?id=8\n"
+    )
+    rows = parse_checklist_table(text)
+    assert [(r.item_number, r.category, r.url) for r in rows] == [
+        (1, "基本信息", "http://xxgk.a.edu.cn/2598/list.htm"),
+        (2, "基本信息", "http://xxgk.a.edu.cn/"),
+        (7, "招生考试信息", "http://zs.a.edu.cn/list.htm"),
+        (8, "招生考试信息", "http://zs.a.edu.cn/a/b/list.jsp?id=8"),
+    ]
+
+
 def test_multiple_urls_give_one_row_each():
     text = HEADER + "1\t基本信息\t(1) 办学规模等办学基本情况\thttp://a.cn/1 http://b.cn/1\n" \
         "\t\t(2) 学校章程及制定的各项规章制度\thttp://a.cn/2\n" \

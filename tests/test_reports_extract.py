@@ -311,6 +311,24 @@ def test_html_report(db, charset):
     assert db.execute("SELECT COUNT(*) FROM site_items WHERE report_id=?", [rid]).fetchone() == (50,)
 
 
+def test_html_page_title_names_the_report(db):
+    nav = "".join(f"<li>栏目{n}</li>" for n in range(60))
+    body = seed("hrbeu_2020-2021").split("\n", 4)[4]  # without its own title lines
+    data = ("<html><head><title>哈尔滨工程大学2020-2021年度信息公开工作报告-信息公开网</title></head>"
+            f"<body><ul>{nav}</ul><div>" + "".join(f"<p>{ln}</p>" for ln in body.split("\n"))
+            + "</div></body></html>").encode()
+    rid = ingest_report(db, "hrbeu", data, filename="info.jsp")
+    row = db["reports"].get(rid)
+    assert row["title"] == "哈尔滨工程大学2020-2021年度信息公开工作报告-信息公开网"
+    assert (row["academic_year"], row["error"]) == ("2020-2021", None)
+
+
+def test_file_name_names_the_report(db):
+    rid = ingest_report(db, "qq", seed("qqhrtc_2021-2022").encode(),
+                        filename="齐齐哈尔高等师范专科学校2021-2022学年信息公开年度报告.txt")
+    assert db["reports"].get(rid)["title"] == "齐齐哈尔高等师范专科学校2021-2022学年信息公开年度报告"
+
+
 def test_html_without_a_report(db):
     data = ("<html><head><title>404</title></head><body><h1>页面不存在</h1>"
             "<p>您访问的页面已删除。</p><a href='/'>返回首页</a></body></html>").encode()

@@ -108,6 +108,19 @@ def test_signed_date_before_an_appendix():
     assert find_signed_date(text)[0] == date(2021, 10, 10)
 
 
+def test_web_page_publication_date_as_evidence():
+    text = ("某大学2020-2021学年信息公开工作报告\n发布时间：2021-10-28 浏览次数：35\n" + BODY)
+    facts = extract_facts(text)
+    assert facts.signed_date is None and facts.published_date == "2021-10-28"
+    assert facts.timeliness == "on_time"
+    assert "2021-10-28" in facts.timeliness_evidence
+    late = extract_facts(text.replace("2021-10-28", "2021-11-05"))
+    assert late.timeliness == "unknown"  # a re-publication proves nothing
+    assert "2021-11-05" in late.timeliness_evidence
+    signed = extract_facts(text.replace("2021-10-28", "2021-11-05") + "某大学\n2021年10月20日\n")
+    assert (signed.signed_date, signed.timeliness) == ("2021-10-20", "on_time")
+
+
 def test_deadline_and_timeliness():
     assert deadline_for("2020-2021") == date(2021, 10, 31)
     assert deadline_for("bad") is None
@@ -150,6 +163,16 @@ def _facts(sentence: str) -> dict[str, int]:
 ])
 def test_count_facts(sentence, expected):
     assert _facts(sentence) == expected
+
+
+def test_letter_spaced_pdf_text():
+    spaced = " ".join("某大学2020-2021学年信息公开工作报告") + "\n" + " ".join(
+        "一、概述\n学校收到信息公开申请2件，均已答复。本年度学校信息公开工作没有受到举报。\n")
+    result = extract_facts(spaced)
+    assert {f.fact: f.value for f in result.facts} == {
+        "applications_received": 2, "applications_answered": 2, "complaints": 0}
+    assert result.academic_year == "2020-2021"
+    assert "学校收到信息公开申请" in reflow(spaced)
 
 
 def test_fact_sentence_is_kept():

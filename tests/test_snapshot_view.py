@@ -27,6 +27,8 @@ HOME_HTML = """<!DOCTYPE html>
 <script>document.title = "pwned"</script></head>
 <body onload="alert(1)"><h1>学校信息公开</h1>
 <a href="news/1.htm#top">新闻一</a>
+<a href="/news/1.htm;jsessionid=ABC123">会话链接</a>
+<a href="news/1.htm?utm_source=home">跟踪链接</a>
 <a href="/later.htm">以后的页面</a>
 <a href="http://live.example/elsewhere">外部链接</a>
 <a href="javascript:alert(2)">脚本链接</a>
@@ -122,6 +124,9 @@ def test_raw_page_is_sandboxed_and_rewritten(archive_path):
     # newest capture at or before this one
     assert links["新闻一"].get("href") == f"/-/snapshot/{ids['news_v1']}"
     assert links["新闻一"].get("target") == "_top"
+    # looked up in the crawler's canonical form (session id dropped)
+    assert links["会话链接"].get("href") == f"/-/snapshot/{ids['news_v1']}"
+    assert links["跟踪链接"].get("href") == f"/-/snapshot/{ids['news_v1']}"
     # captured only later, in another crawl: inert
     assert links["以后的页面"].get("href") is None
     # captured later in the same crawl: linked

@@ -76,9 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     registry_sub = registry.add_subparsers(dest="registry_command", metavar="ACTION")
     validate = registry_sub.add_parser("validate", help="check the registry file and list its sites")
     _add_registry(validate)
+    from archive.export_cli import add_export_parser
     from schedules.cli import add_schedule_parser
 
     add_schedule_parser(sub)
+    add_export_parser(sub)
     return parser
 
 
@@ -177,7 +179,14 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return run_schedule_command(args)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from archive.export_cli import run_export_command
+
+    return run_export_command(args)
+
+
 COMMANDS = {
+    "export": cmd_export,
     "schedule": cmd_schedule,
     "crawl": cmd_crawl, "serve": cmd_serve, "demo": cmd_demo, "ingest-report": cmd_ingest_report,
     "verify": cmd_verify, "registry": cmd_registry,

@@ -56,16 +56,25 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
         "-a", f"registry={Path(registry_path).resolve()}",
         "-a", f"sites={','.join(crawl_ids)}",
         "-a", "crawls=" + ",".join(f"{k}:{v}" for k, v in crawl_ids.items()),
-        "-s", f"XXGK_DB={db_path}", "-s", f"LOG_FILE={log_path}",
+        "-s", f"XXGK_DB={db_path}",
     ]
     for name, value in (settings or {}).items():
         command += ["-s", f"{name}={value}"]
     child_env = {**os.environ, **(env or {}), "SCRAPY_SETTINGS_MODULE": "crawler.settings"}
+    # crawler/settings.py derives Scrapy settings (DOWNLOAD_TIMEOUT, ...) from XXGK_* values
+    # at import time, so those travel as environment variables too.
+    child_env.update({k: str(v) for k, v in (settings or {}).items() if k.startswith("XXGK_")})
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), child_env.get("PYTHONPATH")]))
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=child_env,
-                               stdout=None if echo else subprocess.DEVNULL,
-                               stderr=None if echo else subprocess.DEVNULL,
-                               start_new_session=True)
+    # Everything the child prints (Scrapy's log, and any traceback before logging starts)
+    # goes to the crawl's log file, named on its crawls rows.
+    log_file = None if echo else open(log_path, "ab")
+    try:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=child_env, stdout=log_file,
+                                   stderr=subprocess.STDOUT if log_file else None,
+                                   start_new_session=True)
+    finally:
+        if log_file:
+            log_file.close()
     db.execute(
         f"UPDATE crawls SET pid = ? WHERE id IN ({','.join('?' * len(crawl_ids))})",
         [process.pid, *crawl_ids.values()],
@@ -80,7 +89,7 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
         except subprocess.TimeoutExpired:
             process.kill()
             exit_code = process.wait()
-    for site_id, crawl_id in crawl_ids.items():
+    for _site_id, crawl_id in crawl_ids.items():
         status = db.execute("SELECT status FROM crawls WHERE id = ?", [crawl_id]).fetchone()[0]
         if status == "running":
             outcome = "killed" if exit_code < 0 else "failed"

@@ -97,10 +97,22 @@ def _ascii_header(value: str | None, default: str) -> str:
     return value
 
 
-def _url_variants(url: str) -> list[str]:
-    """The URL as resolved and in Scrapy's percent-encoded form (how the crawler stored it)."""
-    encoded = quote(url, safe=":/?#[]@!$&'()*+,;=%~")
-    return [url] if encoded == url else [url, encoded]
+def _url_variants(url: str, encoding: str | None = None) -> list[str]:
+    """Forms the crawler may have stored ``url`` under: canonical (session ids dropped,
+    query filtered, percent-encoded as Scrapy does), as resolved, and percent-encoded."""
+    variants: list[str] = []
+    try:
+        from crawler.urls import canonicalize
+
+        canonical = canonicalize(url, encoding=encoding)
+        if canonical:
+            variants.append(canonical)
+    except ImportError:  # served without the crawler package
+        pass
+    for variant in (url, quote(url, safe=":/?#[]@!$&'()*+,;=%~")):
+        if variant not in variants:
+            variants.append(variant)
+    return variants
 
 
 # -- HTML rewriting --------------------------------------------------------------------------
@@ -115,11 +127,12 @@ class Rewriter:
     RESOURCE_ATTRS = (("img", "src"), ("link", "href"), ("iframe", "src"), ("frame", "src"),
                       ("input", "src"))
 
-    def __init__(self, text: str, base_url: str) -> None:
+    def __init__(self, text: str, base_url: str, encoding: str | None = None) -> None:
         text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)
         doctype = re.match(r"\s*(?:<!--.*?-->\s*)*(<!DOCTYPE[^>]*>)", text, re.I | re.S)
         self.doctype = doctype.group(1) if doctype else None  # keep the page's rendering mode
         self.base_url = base_url
+        self.encoding = encoding
         try:
             self.doc = lxml_html.document_fromstring(text or "<html></html>")
         except (etree.ParserError, ValueError):
@@ -147,8 +160,9 @@ class Rewriter:
             return None
         return absolute if absolute.startswith(("http://", "https://")) else None
 
-    def urls(self) -> set[str]:
-        return {url for _, _, url in self._refs if url}
+    def urls(self) -> dict[str, list[str]]:
+        """Each resolved URL with the stored forms to look it up under, best first."""
+        return {url: _url_variants(url, self.encoding) for _, _, url in self._refs if url}
 
     def render(self, links: dict[str, int], snapshot_path: str) -> str:
         """The rewritten page; ``snapshot_path`` is ``/-/snapshot`` (with any base_url)."""
@@ -225,14 +239,17 @@ async def load_body(datasette, sha256: str) -> bytes:
     return data
 
 
-async def resolve_links(datasette, urls: set[str], snapshot: dict) -> dict[str, int]:
-    """For each URL we hold: the snapshot newest at or before this capture, else the same crawl's."""
+async def resolve_links(datasette, urls: dict[str, list[str]], snapshot: dict) -> dict[str, int]:
+    """For each URL we hold: the snapshot newest at or before this capture, else the same crawl's.
+
+    ``urls`` maps a link's resolved URL to the forms it may be stored under, best first.
+    """
     db = datasette.get_database(DATABASE)
-    wanted: dict[str, str] = {}
-    for url in urls:
-        for variant in _url_variants(url):
-            wanted.setdefault(variant, url)
-    found: dict[str, int] = {}
+    wanted: dict[str, list[tuple[str, int]]] = {}
+    for url, variants in urls.items():
+        for rank, variant in enumerate(variants):
+            wanted.setdefault(variant, []).append((url, rank))
+    found: dict[str, tuple[int, int]] = {}
     keys = sorted(wanted)
     for column in ("url", "final_url"):
         for start in range(0, len(keys), LOOKUP_CHUNK):
@@ -252,10 +269,11 @@ async def resolve_links(datasette, urls: set[str], snapshot: dict) -> dict[str, 
                     and (fetched_at <= :t or crawl_id = :c)
                 ) where rank = 1"""
             for key, snapshot_id in (await db.execute(sql, params)).rows:
-                original = wanted[key]
-                if original not in found:
-                    found[original] = snapshot_id
-    return found
+                for original, rank in wanted[key]:
+                    rank += 100 if column == "final_url" else 0
+                    if original not in found or rank < found[original][0]:
+                        found[original] = (rank, snapshot_id)
+    return {url: snapshot_id for url, (_, snapshot_id) in found.items()}
 
 
 async def neighbours(datasette, snapshot: dict) -> tuple[int | None, int | None]:
@@ -292,7 +310,7 @@ async def snapshot_raw(datasette, request) -> Response:
         headers["content-disposition"] = content_disposition(attachment_name(snapshot))
         return Response(data, headers=headers, content_type=original_type)
     text = decode_body(data, snapshot["encoding"], snapshot["content_type"])
-    rewriter = Rewriter(text, snapshot["final_url"] or snapshot["url"])
+    rewriter = Rewriter(text, snapshot["final_url"] or snapshot["url"], snapshot["encoding"])
     links = await resolve_links(datasette, rewriter.urls(), snapshot)
     page = rewriter.render(links, datasette.urls.path("/-/snapshot"))
     return Response(page, headers=headers, content_type="text/html; charset=utf-8")
@@ -322,7 +340,7 @@ async def snapshot_page(datasette, request) -> Response:
 
 
 @hookimpl
-def register_routes(datasette) -> list:
+def register_routes(datasette) -> list[tuple[str, Any]]:
     return [
         (r"^/-/snapshot/(?P<id>\d+)$", snapshot_page),
         (r"^/-/snapshot/(?P<id>\d+)/raw$", snapshot_raw),
@@ -330,7 +348,7 @@ def register_routes(datasette) -> list:
 
 
 @hookimpl
-def render_cell(row, value, column, table, database, datasette):
+def render_cell(row, value, column, table, database, datasette) -> markupsafe.Markup | None:
     if database != DATABASE:
         return None
     if isinstance(value, dict):  # a foreign key cell: {"value": ..., "label": ...}

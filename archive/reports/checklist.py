@@ -11,8 +11,10 @@ across lines and items that have a note ("不适用", "无") instead of a URL.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from archive.reports.text import fold_width
 
@@ -192,6 +194,11 @@ _KEYS: dict[int, tuple[str, ...]] = {
     50: ("突发事件", "应急处理预案", "重大事件"),
 }
 
+#: Markers read per table; a real 清单 has 50 items, a hostile text may have millions.
+MAX_MARKERS = 400
+#: Characters read after a marker: a row with its URL and the next row's category cells.
+MAX_SEGMENT = 1500
+
 _NOISE = re.compile(r"[\s,，、;；:：。.·]")
 _LEADING_MARK = re.compile(r"^\s*[(（]?\s*\d{1,2}\s*[)）.、．]?\s*")
 
@@ -200,22 +207,26 @@ def _compact(text: str) -> str:
     return _NOISE.sub("", fold_width(text)).replace("(", "（").replace(")", "）")
 
 
+@lru_cache(maxsize=1)
+def _compacted() -> tuple[dict[str, int], dict[int, tuple[str, ...]]]:
+    titles = {_compact(item.title): item.number for item in CHECKLIST}
+    keys = {n: tuple(_compact(k) for k in ks) for n, ks in _KEYS.items()}
+    return titles, keys
+
+
 def match_item(title: str) -> int | None:
     """The checklist number (1..50) a free-text item title refers to, or None.
 
     Scores each item by the total length of its key phrases found in the title (spaces,
     width and punctuation ignored); the best score wins, ties go to None.
     """
-    text = _compact(_LEADING_MARK.sub("", fold_width(title)))
+    text = _compact(_LEADING_MARK.sub("", fold_width(title)))[:200]
     if not text:
         return None
-    for item in CHECKLIST:
-        if _compact(item.title) == text:
-            return item.number
-    scores = {
-        number: sum(len(_compact(k)) for k in keys if _compact(k) in text)
-        for number, keys in _KEYS.items()
-    }
+    titles, keys = _compacted()
+    if text in titles:
+        return titles[text]
+    scores = {number: sum(len(k) for k in ks if k in text) for number, ks in keys.items()}
     best = max(scores.values())
     if best < 2:
         return None
@@ -275,32 +286,37 @@ def _url_continues(url: str, token: str) -> bool:
     """Whether ``token`` (the start of the next line) is the rest of a broken ``url``."""
     if not token or not _URL_TOKEN.match(token) or _is_url_start(token):
         return False
+    if token.isdigit():  # "2" is the next row's number; "2603" may be a path
+        return len(token) > 2 and url[-1] in "/._-=?&%#"
     if _COMPLETE.search(url):
         return token[0] in "/?#&="
     if url[-1] in "/._-=?&%#":
         return True
     if any(ch in token for ch in "/.=?&"):
-        return not token.isdigit()
+        return True
     m = re.search(r"\.([A-Za-z]{1,4})$", url)
     return bool(m) and any((m.group(1) + token).lower() in (e, e + "l") for e in _EXTS)
 
 
 def _join_broken_urls(text: str) -> str:
-    lines = text.split("\n")
+    """Put URLs broken across lines (blank lines between allowed) back together."""
     out: list[str] = []
-    for line in lines:
-        if out:
-            prev = out[-1].rstrip()
+    last_text = -1  # index in ``out`` of the last non-blank line
+    for line in text.split("\n"):
+        if not line.strip():
+            out.append(line)
+            continue
+        if last_text >= 0:
+            prev = out[last_text].rstrip()
             last = prev.rsplit(None, 1)[-1] if prev.split() else ""
             m = _URL_RE.search(last)
-            first = line.strip().split(None, 1)[0] if line.strip() else ""
+            first = line.strip().split(None, 1)[0]
             if m and m.end() == len(last) and _url_continues(m.group(0), first):
-                out[-1] = prev + line.strip()
-                continue
-            if not line.strip():
-                out.append(line)
+                out[last_text] = prev + line.strip()
+                del out[last_text + 1:]
                 continue
         out.append(line)
+        last_text = len(out) - 1
     return "\n".join(out)
 
 
@@ -398,11 +414,14 @@ def _runs(numbers: list[int]) -> list[list[int]]:
 def _segments(region: str, with_header: bool) -> tuple[str, list[_Segment], str] | None:
     """Split the region at item markers: (preamble, segments, form) or None."""
     minimum = 3 if with_header else 10
+    url_spans = [(m.start(), m.end()) for m in _URL_RE.finditer(region)]
+    url_starts = [s for s, _ in url_spans]
     for form, regex in (("A", _MARKER_A), ("B", _MARKER_B)):
         matches = [m for m in regex.finditer(region) if 1 <= int(m.group(1)) <= 50]
         if form == "A":
-            # a "(2021)" or "(1)" inside a URL is no marker
-            matches = [m for m in matches if not _inside_url(region, m.start())]
+            # a "(1)" inside a URL is no marker
+            matches = [m for m in matches if not _inside(url_spans, url_starts, m.start())]
+        matches = matches[:MAX_MARKERS]
         if not matches:
             continue
         numbers = [int(m.group(1)) for m in matches]
@@ -421,14 +440,15 @@ def _segments(region: str, with_header: bool) -> tuple[str, list[_Segment], str]
         segs = []
         for i, m in enumerate(chosen):
             end = chosen[i + 1].start() if i + 1 < len(chosen) else len(region)
+            end = min(end, m.end() + MAX_SEGMENT)
             segs.append(_Segment(int(m.group(1)) if numbered else None, region[m.end():end]))
         return region[: chosen[0].start()], segs, form
     return None
 
 
-def _inside_url(text: str, pos: int) -> bool:
-    start = text.rfind("\n", 0, pos) + 1
-    return any(m.start() < pos < m.end() for m in _URL_RE.finditer(text, start, pos + 1))
+def _inside(spans: list[tuple[int, int]], starts: list[int], pos: int) -> bool:
+    i = bisect.bisect_left(starts, pos) - 1
+    return i >= 0 and spans[i][0] < pos < spans[i][1]
 
 
 def _parse_segment(seg: str, form: str) -> tuple[str | None, str, list[str], str | None, str | None]:

@@ -5,8 +5,8 @@ the sentence each fact came from, so a reader can check it. A statement of absen
 ("未收到信息公开申请", "没有受到举报", "未收取任何费用") is a fact with value 0; a topic the
 report does not mention yields no fact at all.
 
-The deadline is 31 October after the academic year: 《高等学校信息公开办法》 第二十九条 asks
-schools to publish the report for the previous academic year before 10月底.
+The deadline is 31 October after the academic year: 《高等学校信息公开办法》 (教育部令第29号)
+asks schools to publish the report on the previous academic year by the end of October.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from archive.reports.text import (
     DATE_RE,
     cn_to_int,
     fold_width,
+    is_heading_start,
     parse_number,
     reflow,
+    squeeze_cjk,
 )
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "extract_title",
     "find_academic_year",
     "find_period",
+    "find_published_date",
     "find_signed_date",
     "is_annual_report_title",
     "normalise_academic_year",
@@ -74,6 +77,7 @@ class ReportFacts:
     period_start: str | None = None
     period_end: str | None = None
     signed_date: str | None = None
+    published_date: str | None = None  # a web page's "发布时间", when the text has one
     deadline: str | None = None
     timeliness: str = "unknown"
     timeliness_evidence: str = ""
@@ -168,10 +172,11 @@ def is_annual_report_title(title: str) -> bool:
 
 def extract_title(text: str) -> str | None:
     """The report's title: a short line near the top naming the report, else the top lines."""
-    lines = [ln.strip() for ln in reflow(text).split("\n")[:15]]
+    lines = [ln.strip() for ln in reflow(text).split("\n")[:40]]
     for i, line in enumerate(lines):
         compact = re.sub(r"\s", "", line)
         if (len(compact) <= 60 and "报告" in compact and "。" not in compact
+                and not is_heading_start(compact) and "\t" not in line
                 and ("信息公开" in compact or "年度" in compact)
                 and not compact.startswith(("按照", "根据", "本"))):
             if i > 0:
@@ -294,6 +299,24 @@ def find_signed_date(text: str) -> tuple[date, str] | None:
     return found
 
 
+_PUBLISHED_RE = re.compile(
+    rf"(?:发布|发表|发文|上传|更新|公开)(?:时间|日期)\s*[:：]?\s*"
+    rf"(?:{DATE_RE.pattern}|(?P<iy>(?:19|20)\d{{2}})[-./](?P<im>\d{{1,2}})[-./](?P<id>\d{{1,2}}))"
+)
+
+
+def find_published_date(text: str) -> tuple[date, str] | None:
+    """A web page's own publication date ("发布时间：2021-10-28"): (date, match) or None."""
+    m = _PUBLISHED_RE.search(fold_width(text))
+    if not m:
+        return None
+    y, mo, d = (m["y"], m["m"], m["d"]) if m["y"] else (m["iy"], m["im"], m["id"])
+    try:
+        return date(int(y), int(mo), int(d)), m.group(0)
+    except ValueError:
+        return None
+
+
 def deadline_for(academic_year: str) -> date | None:
     """31 October of the academic year's end year ("2020-2021" -> 2021-10-31)."""
     m = re.fullmatch(r"(\d{4})-(\d{4})", academic_year or "")
@@ -394,7 +417,7 @@ def _find_count_facts(sentences: list[str]) -> list[Fact]:
             facts[name] = Fact(name, value, original[:300])
 
     for original in sentences:
-        s = fold_width(original)
+        s = squeeze_cjk(fold_width(original))
         has_application = "申请" in s and "公开" in s
         if has_application:
             for regex in _RECEIVED:
@@ -467,5 +490,17 @@ def extract_facts(text: str) -> ReportFacts:
     result.timeliness, result.timeliness_evidence = timeliness(
         signed[0] if signed else None, deadline
     )
+    published = find_published_date(text)
+    if published:
+        result.published_date = published[0].isoformat()
+        if signed is None and deadline is not None:
+            if published[0] <= deadline:
+                result.timeliness = "on_time"
+                result.timeliness_evidence = (
+                    f"no signed date; page says {published[1]!r}, on or before deadline "
+                    f"{deadline.isoformat()}"
+                )
+            else:  # the page may be a later re-publication: not proof of lateness
+                result.timeliness_evidence += f"; page says {published[1]!r}"
     result.facts = _find_count_facts(_sentences(flat))
     return result

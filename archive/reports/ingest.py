@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
+from archive.blobs import store_blob
 from archive.db import utcnow
 from archive.reports.checklist import CHECKLIST, parse_checklist_table
 from archive.reports.extract import extract_text
@@ -22,23 +23,6 @@ from archive.reports.parts import detect_parts
 from archive.reports.text import reflow
 
 __all__ = ["ensure_checklist", "ingest_report", "is_report_text"]
-
-try:
-    from archive.blobs import store_blob
-except ImportError:  # pragma: no cover - archive.blobs is written in parallel
-    import hashlib
-    import zlib
-
-    def store_blob(db: Database, data: bytes) -> str:
-        """Minimal stand-in for archive.blobs.store_blob (zlib bytes in ``blobs``)."""
-        digest = hashlib.sha256(data).hexdigest()
-        packed = zlib.compress(data, 6)
-        db.execute(
-            "INSERT OR IGNORE INTO blobs (sha256, size, stored_size, compression, content,"
-            " created_at) VALUES (?, ?, ?, 'zlib', ?, ?)",
-            [digest, len(data), len(packed), packed, utcnow()],
-        )
-        return digest
 
 
 def ensure_checklist(db: Database) -> int:
@@ -81,15 +65,21 @@ def ingest_report(
     crawl_id: int | None = None,
     snapshot_id: int | None = None,
     seen_at: str | None = None,
-) -> int:
+    require_report: bool = False,
+) -> int | None:
     """Store one report file for ``site_id`` and return its ``reports.id``.
+
+    With ``require_report`` (crawls, for pages that merely *might* be a report: a column
+    page, an article announcing one) nothing is written and None returned unless the
+    content reads as an annual report; ``xxgk ingest-report`` records every failure.
 
     ``seen_at`` (ISO-8601 UTC, default now) is ``first_seen`` and, when the report has no
     signed date, the evidence for timeliness: a report already online on or before the
     deadline was on time; first seen later proves nothing, so it stays unknown.
     """
     seen_at = seen_at or utcnow()
-    ensure_checklist(db)
+    if db.execute("SELECT COUNT(*) FROM checklist_items").fetchone()[0] != len(CHECKLIST):
+        ensure_checklist(db)
     with db.atomic():
         sha256 = store_blob(db, data)
         row = db.execute(
@@ -112,15 +102,18 @@ def ingest_report(
             report_like = is_report_text(raw, facts.title or extracted.title)
             if not report_like and error is None:
                 error = "not an annual report (no report headings or title found)"
+        if require_report and not report_like:
+            return None
         if report_like and facts.timeliness == "unknown" and facts.deadline and \
                 facts.signed_date is None and _seen_date(seen_at) <= facts.deadline:
             facts.timeliness = "on_time"
             facts.timeliness_evidence = (
                 f"no signed date; first seen {seen_at}, on or before deadline {facts.deadline}"
             )
-        title = facts.title or extracted.title
-        if title is None and filename:
-            title = filename
+        stem = filename.rsplit("/", 1)[-1].rsplit(".", 1)[0] if filename else None
+        candidates = [t for t in (facts.title, extracted.title, stem) if t]
+        title = next((t for t in candidates if is_annual_report_title(t)),
+                     candidates[0] if candidates else None)
         report_id = db["reports"].insert(
             {
                 "site_id": site_id,

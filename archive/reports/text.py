@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from functools import lru_cache
 
 __all__ = [
     "CN_DATE_RE",
@@ -22,6 +23,7 @@ __all__ = [
     "parse_date",
     "parse_number",
     "reflow",
+    "squeeze_cjk",
 ]
 
 _CN_DIGIT = {
@@ -160,6 +162,25 @@ def _joiner(prev: str, nxt: str) -> str:
     return ""
 
 
+_CJK = "\u4e00-\u9fff\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\u201c\u201d\u2018\u2019"
+_CJK_GAP = re.compile(rf"(?<=[{_CJK}])[ \u3000\xa0]+(?=[{_CJK}])")
+
+
+def squeeze_cjk(text: str) -> str:
+    """Drop spaces between two Chinese characters ("信 息 公 开" -> "信息公开")."""
+    return _CJK_GAP.sub("", text)
+
+
+_LETTER_GAP = re.compile(r"(?<=[^\sA-Za-z]) (?=[^\sA-Za-z])")
+
+
+def _letter_spaced(text: str) -> bool:
+    """Whether most Chinese characters are followed by a space (PDF character spacing)."""
+    cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
+    return cjk >= 20 and len(_CJK_GAP.findall(text)) > 0.4 * cjk
+
+
+@lru_cache(maxsize=8)
 def reflow(text: str) -> str:
     """Undo PDF line wrapping: join visual lines back into paragraphs.
 
@@ -167,9 +188,13 @@ def reflow(text: str) -> str:
     a full line (or long), or leaves a 《 or （ open; never when the next line starts a
     heading, either is a table row (contains a tab) or a date line. A full-width heading
     only takes a short tail. Blank lines are PDF noise in many extractions, so they carry
-    no meaning here. The result has one paragraph per line.
+    no meaning here. Letter-spaced text ("信 息 公 开", from justified PDFs) is closed up.
+    The result has one paragraph per line. Linear in the text's length
+    (and cached: the report modules all start from the reflowed text).
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x0c", "\n")
+    if _letter_spaced(text):
+        text = _LETTER_GAP.sub("", squeeze_cjk(text))
     lines = [ln.strip(" \u3000\xa0\u200b").rstrip() for ln in text.split("\n")]
     lines = [ln for ln in lines if ln.strip()]
     if not lines:
@@ -177,29 +202,50 @@ def reflow(text: str) -> str:
     widths = sorted(display_width(ln) for ln in lines if "\t" not in ln)
     full = widths[int(len(widths) * 0.75)] if widths else 0
     out: list[str] = []
+    para: _Paragraph | None = None
     prev = ""
     for line in lines:
-        if out and _continues(out, prev, line, full):
-            out[-1] += _joiner(prev, line) + line
+        if para is not None and _continues(para, len(out), prev, line, full):
+            para.add(_joiner(prev, line) + line)
         else:
-            out.append(line)
+            if para is not None:
+                out.append("".join(para.parts))
+            para = _Paragraph(line)
         prev = line
+    if para is not None:
+        out.append("".join(para.parts))
     return "\n".join(out)
 
 
-def _continues(out: list[str], prev: str, line: str, full: int) -> bool:
+class _Paragraph:
+    """A paragraph being built: its parts, bracket balance and heading shape."""
+
+    def __init__(self, first: str) -> None:
+        self.parts = [first]
+        self.heading = bool(_CN_SECTION_START.match(first))
+        self.stopped = any(p in first for p in "。：:")
+        self.balance = {a: first.count(a) - first.count(b) for a, b in _PAIRS}
+
+    def add(self, chunk: str) -> None:
+        self.parts.append(chunk)
+        self.stopped = self.stopped or any(p in chunk for p in "。：:")
+        for a, b in _PAIRS:
+            self.balance[a] += chunk.count(a) - chunk.count(b)
+
+
+def _continues(para: _Paragraph, done: int, prev: str, line: str, full: int) -> bool:
     if "\t" in prev or "\t" in line:
         return False
     if prev[-1] in _SENTENCE_END or is_heading_start(line):
         return False
-    if any(out[-1].count(a) > out[-1].count(b) for a, b in _PAIRS):
+    if any(v > 0 for v in para.balance.values()):
         return True  # an open 《 or （ : the paragraph cannot have ended
     width = display_width(prev)
     if width < 0.8 * full and width < 50:
         return False
-    if len(out) <= 3 and prev.endswith("报告") and width <= 100:
+    if done < 3 and prev.endswith("报告") and width <= 100:
         return False  # a title line that happens to be as wide as the text
-    if _CN_SECTION_START.match(out[-1]) and not any(p in out[-1] for p in "。：:"):
+    if para.heading and not para.stopped:
         # a wrapped heading continues with a short tail, not with a full body line
         return display_width(line) < 0.6 * width and "。" not in line
     return not (DATE_RE.fullmatch(fold_width(line)) or DATE_RE.fullmatch(fold_width(prev)))

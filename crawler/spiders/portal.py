@@ -20,20 +20,22 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import scrapy
 from scrapy.http import Response, TextResponse
+from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
-from archive.states import EXCLUDED, GOOD_STATES
+from archive.states import BLOCKED, EMPTY, EXCLUDED, GOOD_STATES, SOFT_404
 from crawler.classify import SiteProbe, classify, probe_url
 from crawler.decode import decode_body, filename_from_content_disposition
 from crawler.fetch import Fetch, Verdict
 from crawler.htmlparse import needs_render
-from crawler.items import LinkCheck, LinkSource
+from crawler.items import Evidence, LinkCheck, LinkSource
 from crawler.maintext import main_text
 from crawler.urls import TrapGuard, canonicalize, in_scope, is_list_page, looks_like_attachment
 from schedules.registry import Site, load_registry, select_sites
@@ -43,10 +45,15 @@ LINK_XPATH = "//a[@href] | //area[@href] | //iframe[@src] | //frame[@src]"
 HTML_TYPES = ("text/html", "application/xhtml")
 #: Statuses for which a HEAD answer is not trusted and the link is re-checked with GET.
 HEAD_RETRY_STATUSES = frozenset({400, 403, 404, 405, 406, 409, 412, 429, 500, 501, 502, 503, 521})
+#: Verdicts a watchdog may cite as a failure of the page itself: keep a screenshot.
+EVIDENCE_STATES = frozenset({SOFT_404, EMPTY})
+#: Challenge rules a real browser may pass (cookie-setting scripts), retried once in Chromium.
+BROWSER_PASSABLE_RULES = ("challenge-jsl", "challenge-ruishu", "challenge-cookie-script",
+                          "challenge-cloudflare")
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def is_report_text(text: str) -> bool:
@@ -87,6 +94,8 @@ class PortalSpider(scrapy.Spider):
         registry = spider.registry_path or crawler.settings.get("XXGK_REGISTRY") or None
         spider.sites = select_sites(load_registry(registry), spider.site_ids)
         spider.probe_enabled = crawler.settings.getbool("XXGK_PROBE_SOFT404", True)
+        spider.render_settle_ms = crawler.settings.getint("XXGK_RENDER_SETTLE_MS", 5000)
+        spider.evidence_urls = _evidence_urls(crawler.settings.get("XXGK_DB"))
         return spider
 
     # -- start ---------------------------------------------------------------------------
@@ -138,10 +147,20 @@ class PortalSpider(scrapy.Spider):
                 return None
         run.scheduled += 1
         if render or (site.render == "always" and expect != "attachment"):
-            meta["playwright"] = True
-            meta["xxgk"]["render_reason"] = render or "render=always"
+            # Pages rendered because auto mode needed it are few: keep their screenshot.
+            self._render(meta, render or "render=always", screenshot=bool(render))
         return scrapy.Request(url, callback=self.parse, errback=self.on_failure, meta=meta,
                               priority=-1 if expect == "attachment" else 0)
+
+    def _render(self, meta: dict, reason: str, *, screenshot: bool) -> dict:
+        """Mark a request for Chromium; wait for script redirects and late lists to settle."""
+        methods = [PageMethod("wait_for_load_state", "networkidle", timeout=self.render_settle_ms)]
+        if screenshot:
+            methods.append(PageMethod("screenshot", full_page=True, type="png"))
+        meta.update(playwright=True, playwright_page_methods=methods,
+                    playwright_page_goto_kwargs={"wait_until": "load"})
+        meta["xxgk"]["render_reason"] = reason
+        return meta
 
     def _exclusion(self, run: SiteRun, url: str, expect: str, rule: str, detail: str) -> LinkCheck:
         return LinkCheck(site_id=run.site.id, crawl_id=run.crawl_id, url=url, checked_at=now_iso(),
@@ -153,6 +172,11 @@ class PortalSpider(scrapy.Spider):
         meta = response.meta
         site = self.runs[meta["xxgk"]["site"]].site
         chain = [u for u in meta.get("redirect_urls", [])]
+        if meta.get("playwright") and response.request is not None:
+            # A script redirect (window.location) shows as the page ending elsewhere.
+            asked = chain[0] if chain else response.request.url
+            if canonicalize(response.url) != canonicalize(asked) and asked not in chain:
+                chain = [asked, *chain]
         original = chain[0] if chain else response.url
         latency = meta.get("download_latency")
         return Fetch(
@@ -213,14 +237,67 @@ class PortalSpider(scrapy.Spider):
                     request.dont_filter = True
                     yield request
                     return
-        verdict = classify(fetch, probe=run.probe)
+        rendered = bool(response.meta.get("playwright"))
+        verdict = classify(fetch, probe=run.probe, rendered=rendered)
         if fetch.url in run.judged:
             return
+        retry = self._challenge_retry(run, response, verdict)
+        if retry is not None:
+            yield retry
+            return
+        if xxgk.get("challenge_retry"):
+            verdict = _annotate_retry(verdict)
         run.judged.add(fetch.url)
-        yield self._check_item(run, fetch, verdict, archive_body=True, text=text, encoding=encoding,
-                               meta=response.meta)
+        check = self._check_item(run, fetch, verdict, archive_body=True, text=text,
+                                 encoding=encoding, meta=response.meta)
+        check.screenshot = _screenshot(response)
+        yield check
+        if check.screenshot is None and self._wants_evidence(run, fetch.url, verdict, check):
+            yield self._evidence_request(run, fetch.url, verdict)
         if is_html and text is not None and verdict.state in GOOD_STATES and expect != "attachment":
             yield from self._follow(run, response, text, report_context=bool(xxgk.get("report_hint")))
+
+    # -- browser: challenges and evidence --------------------------------------------------
+    def _challenge_retry(self, run: SiteRun, response: Response, verdict: Verdict) -> scrapy.Request | None:
+        """Retry a cookie-script challenge once in Chromium (never twice: no loops)."""
+        meta = response.meta
+        if (verdict.state != BLOCKED or meta.get("playwright") or run.site.render == "never"
+                or meta["xxgk"].get("challenge_retry") or not verdict.rule.startswith(BROWSER_PASSABLE_RULES)):
+            return None
+        new_meta = {"xxgk": {**meta["xxgk"], "challenge_retry": True,
+                             "challenge_verdict": (verdict.state, verdict.rule, verdict.detail)}}
+        self._render(new_meta, f"challenge: {verdict.rule}", screenshot=False)
+        callback = self.parse if meta["xxgk"].get("expect") != "external" else self.parse_external
+        url = (meta.get("redirect_urls") or [response.request.url])[0]
+        return scrapy.Request(url, callback=callback, errback=self.on_failure, meta=new_meta,
+                              dont_filter=True)
+
+    def _wants_evidence(self, run: SiteRun, url: str, verdict: Verdict, check: LinkCheck) -> bool:
+        if run.site.render == "never" or check.expect in ("attachment", "external"):
+            return False
+        return (verdict.state in EVIDENCE_STATES or bool(check.report_hint)
+                or url in self.evidence_urls)
+
+    def _evidence_request(self, run: SiteRun, url: str, verdict: Verdict) -> scrapy.Request:
+        meta = self._render({"xxgk": {"site": run.site.id, "evidence": verdict.state}},
+                            f"evidence: {verdict.state}", screenshot=True)
+        return scrapy.Request(url, callback=self.on_evidence, errback=self.on_evidence_failure,
+                              meta=meta, dont_filter=True, priority=-5)
+
+    def on_evidence(self, response: Response) -> Iterator[Evidence]:
+        run = self.runs[response.meta["xxgk"]["site"]]
+        screenshot = _screenshot(response)
+        if screenshot is None:
+            return
+        url = (response.meta.get("redirect_urls") or [response.request.url])[0]
+        yield Evidence(site_id=run.site.id, crawl_id=run.crawl_id, url=url, final_url=response.url,
+                       fetched_at=now_iso(), status_code=response.status,
+                       content_type=response.headers.get(b"Content-Type", b"").decode("latin-1") or None,
+                       body=response.body, screenshot=screenshot,
+                       reason=response.meta["xxgk"]["render_reason"])
+
+    def on_evidence_failure(self, failure: Failure) -> None:
+        self.logger.warning("no screenshot for %s: %s", failure.request.url, failure.value)
 
     def parse_external(self, response: Response) -> Iterator[Any]:
         xxgk = response.meta["xxgk"]
@@ -232,9 +309,15 @@ class PortalSpider(scrapy.Spider):
         fetch = self._fetch_from_response(response, "external")
         if fetch.url in run.judged:
             return
+        verdict = classify(fetch, probe=None, rendered=bool(response.meta.get("playwright")))
+        retry = self._challenge_retry(run, response, verdict)
+        if retry is not None:
+            yield retry
+            return
+        if response.meta["xxgk"].get("challenge_retry"):
+            verdict = _annotate_retry(verdict)
         run.judged.add(fetch.url)
-        yield self._check_item(run, fetch, classify(fetch, probe=None), archive_body=False,
-                               meta=response.meta)
+        yield self._check_item(run, fetch, verdict, archive_body=False, meta=response.meta)
 
     def on_failure(self, failure: Failure) -> Iterator[Any]:
         request = failure.request
@@ -250,8 +333,13 @@ class PortalSpider(scrapy.Spider):
                       expect=xxgk.get("expect", "page"), method=request.method,
                       home_urls=tuple(run.site.portal),
                       via_proxy=bool(request.meta.get("proxy") or request.meta.get("_auth_proxy")))
-        yield self._check_item(run, fetch, classify(fetch, probe=run.probe), archive_body=False,
-                               meta=request.meta)
+        verdict = classify(fetch, probe=run.probe)
+        if xxgk.get("challenge_verdict"):
+            # The browser could not get past the challenge (it reloads forever, times out):
+            # the page is still behind a challenge, not gone.
+            state, rule, detail = xxgk["challenge_verdict"]
+            verdict = Verdict(state, rule, f"browser retry failed ({fetch.error_type}); {detail}")
+        yield self._check_item(run, fetch, verdict, archive_body=False, meta=request.meta)
 
     # -- links ---------------------------------------------------------------------------
     def _follow(self, run: SiteRun, response: Response, text: str, *, report_context: bool) -> Iterator[Any]:
@@ -296,6 +384,31 @@ class PortalSpider(scrapy.Spider):
                                   else "URL pattern budget, depth or repetition limit")
             return
         yield request
+
+
+def _screenshot(response: Response) -> bytes | None:
+    for method in response.meta.get("playwright_page_methods") or []:
+        if getattr(method, "method", None) == "screenshot" and isinstance(method.result, bytes):
+            return method.result
+    return None
+
+
+def _annotate_retry(verdict: Verdict) -> Verdict:
+    outcome = "still blocked" if verdict.state == BLOCKED else "passed"
+    return Verdict(verdict.state, verdict.rule, f"browser retry {outcome}; {verdict.detail}".strip("; "))
+
+
+def _evidence_urls(db_path: str | None) -> frozenset[str]:
+    """Checklist item URLs already known (from reports, portals): worth a screenshot."""
+    if not db_path:
+        return frozenset()
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as conn:
+            return frozenset(u for (u,) in conn.execute("SELECT DISTINCT url FROM site_items") if u)
+    except sqlite3.Error:
+        return frozenset()
 
 
 def _is_html(response: Response) -> bool:

@@ -391,7 +391,9 @@ class _Site:
         js = html_page(
             "信息公开", '<script type="text/javascript">window.location.href="xxgk/xxgkml.htm";</script>'
         )
-        b.page("/xxgk.htm", js, modified=date(2020, 6, 1), follow_to=BASE + "/xxgk/xxgkml.htm")
+        # A crawler that renders (this site is render = "auto") records the script redirect.
+        b.page("/xxgk.htm", js, modified=date(2020, 6, 1), follow_to=BASE + "/xxgk/xxgkml.htm",
+               state="redirected")
         b.world.js_redirects[JS_REDIRECT] = BASE + "/xxgk/xxgkml.htm"
         # 301 -> 302 -> 200
         b.redirect("/old/xxgk.htm", BASE + "/xxgk/xxgk_old.htm", status=301)

@@ -1,0 +1,31 @@
+"""Datasette plugin: the served archive is read-only at the HTTP level too.
+
+The database is opened ``mode=ro`` and no canned query writes, but Datasette 0.65 still
+routes POSTs (to canned queries, debug forms) and answers some with a 500. This wrapper
+answers every request that is not GET, HEAD or OPTIONS with ``405 Method Not Allowed``
+before it reaches Datasette.
+"""
+
+from __future__ import annotations
+
+from datasette import hookimpl
+
+ALLOWED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MESSAGE = b"This archive is read-only: only GET and HEAD requests are served.\n"
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    def wrap(app):
+        async def read_only(scope, receive, send):
+            if scope["type"] == "http" and scope.get("method", "GET").upper() not in ALLOWED_METHODS:
+                await send({"type": "http.response.start", "status": 405,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                        (b"allow", b"GET, HEAD, OPTIONS")]})
+                await send({"type": "http.response.body", "body": MESSAGE})
+                return
+            await app(scope, receive, send)
+
+        return read_only
+
+    return wrap

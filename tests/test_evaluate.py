@@ -1,0 +1,511 @@
+"""The automated third-party evaluation (``archive/evaluate.py``), checked against scorecards
+written by hand.
+
+* The simulated web, crawled on day 1 and day 2: every finding of every simulated
+  university was derived by reading ``simweb/sites/*.py`` (which items each site leaves out
+  of its report, which pages answer 404/soft 404/500/empty/anti-bot, which reports are
+  late or lack parts, and the dates of each yearly item's newest list entry), not by
+  running the evaluator. Only one thing is taken from the crawl: item pages the *crawler*
+  chose not to fetch (its trap guard's per-pattern budget, state ``excluded``) cannot be
+  judged, so their expected finding becomes ``unverified``; the adjustments are printed.
+* The five real seed reports: which of the eight parts each has, as a careful reader sees it.
+* Hand-built archives for the publication checks the simulated portals all pass (a report
+  outside the annual-report column, too deep, behind JavaScript, not linked at all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from archive.db import open_db
+from archive.evaluate import (
+    MethodError,
+    due_academic_year,
+    evaluate,
+    evaluation_diff,
+    load_method,
+    newest_date,
+    posted_date,
+)
+from archive.evaluate_cli import add_evaluate_parser, run_evaluate_command
+from archive.reports.ingest import ingest_report
+
+SEEDS = Path(__file__).parent / "fixtures" / "reports" / "seeds"
+DELAY_SCALE = 0.05
+CRAWL_SETTINGS = {"XXGK_DOWNLOAD_TIMEOUT": "1"}
+DAY = {1: date(2022, 11, 20), 2: date(2022, 11, 21)}  # simweb.content.SIM_TODAY
+METHOD = load_method()
+
+# -- the hand-written scorecard of the simulated web -----------------------------------------
+#
+# Checklist (the same for every academic year of a site). Kinds: missing = no link from the
+# portal and no URL in the report; dead = every URL broken; empty = an empty list;
+# unverified = an anti-bot challenge answers; stale = a yearly item whose newest list entry
+# is more than 365 days before the evaluation date (2021-11-20 on day 1, 2021-11-21 on day 2).
+CHECKLIST: dict[str, dict[int, str]] = {
+    # webplus.py: RUISHU_ITEM 7 on zsb.* (412 challenge); EMPTY_ITEM 23; SOFT404_ITEM 26;
+    # NOTFOUND_ITEM 46 (404 on day 1). MISSING_ITEMS 45, 49 are left out of the reports'
+    # table but the 信息公开目录 page links every item, so they are published.
+    "webplus": {
+        7: "unverified", 23: "empty", 26: "dead", 46: "dead",
+        # newest entries: 12 2021-02-07, 16 2021-10-04, 20 2021-09-29, 21 2021-09-22,
+        # 27 2021-10-02, 28 2021-07-22, 29 2021-07-29, 32 2021-11-04, 33 2021-09-04, 35 2021-03-12
+        12: "stale", 16: "stale", 20: "stale", 21: "stale", 27: "stale", 28: "stale",
+        29: "stale", 32: "stale", 33: "stale", 35: "stale",
+    },
+    # vsb.py: JSL_ITEMS 15, 16 on cwc.* (521 challenge); SOFT404_ITEM 30; NOTFOUND_ITEM 40;
+    # EMPTY_ITEM 33; MISSING_ITEMS 22, 47, 48 are linked from /xxgk/xxgkml.htm (published).
+    "vsb": {
+        15: "unverified", 16: "unverified", 30: "dead", 40: "dead", 33: "empty",
+        # 6 (/xxgk/ndbg.htm) 2021-11-15 until day 2 adds the 2022-11-18 report;
+        # 11 2021-07-21, 27 2021-04-17, 34 2021-05-08, 35 2021-08-29
+        6: "stale", 11: "stale", 27: "stale", 34: "stale", 35: "stale",
+    },
+    # jspcollege.py (专科): SOFT404_ITEM 5; ERROR_ITEM 20 (Tomcat 500); NOTFOUND_ITEM 29;
+    # EMPTY_ITEM 38; MISSING_ITEMS 11-14, 45, 46 are in neither the report nor the directory.
+    "jsp": {
+        5: "dead", 20: "dead", 29: "dead", 38: "empty",
+        11: "missing", 12: "missing", 13: "missing", 14: "missing", 45: "missing", 46: "missing",
+        # 4 2021-11-11, 8 2021-03-25, 9 2021-06-25, 27 2021-01-22, 32 2021-06-29, 34 2021-11-01
+        4: "stale", 8: "stale", 9: "stale", 27: "stale", 32: "stale", 34: "stale",
+    },
+    # trs.py: ERROR_ITEM 18 (503); NOTFOUND_ITEM 24; SOFT404_ITEM 31; REDIRECT_HOME_ITEM 35
+    # (302 to the home page: soft 404). MISSING_ITEMS 10, 23 are linked from /xxgk/qd/.
+    "trs": {
+        18: "dead", 24: "dead", 31: "dead", 35: "dead",
+        # 5 2021-04-02, 11 2021-11-16, 12 2020-11-20, 19 2021-10-23, 20 2021-03-11,
+        # 30 2021-07-05, 33 2020-12-17
+        5: "stale", 11: "stale", 12: "stale", 19: "stale", 20: "stale", 30: "stale", 33: "stale",
+    },
+}
+CHECKLIST_DAY2_FIXED = {"webplus": {46}, "vsb": {6}}  # 46 answers again; vsb posts its 2021-2022 report
+JSP_NOT_APPLICABLE = (11, 12, 13, 14, 45, 46)  # graduate-school items: the 专科 registry leaves them out
+
+NO_REPORT = {("report", "report", "missing"), ("publication", "report", "missing")}
+# Report and publication findings per site and academic year (2021-2022 is due on both days).
+REPORTS: dict[int, dict[tuple[str, str], set[tuple[str, str, str]]]] = {
+    1: {
+        ("webplus", "2020-2021"): set(),  # signed 2021-10-10, all eight parts
+        ("webplus", "2021-2022"): set(),  # signed 2022-10-28, variant part titles
+        # signed 2021-11-15: late; all eight parts (the table is an 附件 after the signature)
+        ("vsb", "2020-2021"): {("publication", "on_time", "late")},
+        ("vsb", "2021-2022"): NO_REPORT,  # only published on day 2
+        # parts [1, 2, 3, 5, 6, 8]; no date line, but its article says 发布日期 2021-11-26
+        ("jsp", "2020-2021"): {("report", "4", "missing"), ("report", "7", "missing"),
+                               ("publication", "on_time", "late")},
+        ("jsp", "2021-2022"): NO_REPORT,
+        ("trs", "2021-2022"): set(),  # HTML report signed 2022-10-20, all parts
+    },
+}
+REPORTS[2] = {**REPORTS[1], ("vsb", "2021-2022"): {("publication", "on_time", "late")}}  # 2022-11-18
+# Late: late_base 25 + 5 per full 30 days (15, 26 and 18 days late).
+LATE_POINTS = {("vsb", "2020-2021"): 25.0, ("jsp", "2020-2021"): 25.0, ("vsb", "2021-2022"): 25.0}
+
+
+def expected_checklist(site: str, day: int, excluded: set[int], applicable: tuple[int, ...]) -> dict[int, str]:
+    out = dict(CHECKLIST[site])
+    if day == 2:
+        for n in CHECKLIST_DAY2_FIXED.get(site, ()):
+            out.pop(n, None)
+    for n in excluded:
+        out[n] = "unverified"
+    return {n: k for n, k in out.items() if n in applicable}
+
+
+def expected_score(findings: set[tuple[str, str, str]], dimension: str, applicable: int,
+                   late_points: float = 0.0) -> float:
+    """The method's arithmetic, written out: what the findings should cost."""
+    lost = 0.0
+    for dim, item, kind in findings:
+        if dim != dimension:
+            continue
+        if dim == "checklist":
+            lost += METHOD.checklist[kind] * 100 / applicable
+        elif item == "report":
+            lost += 100
+        elif dim == "report":
+            lost += METHOD.parts[int(item)]
+        elif kind == "late":
+            lost += late_points
+        else:
+            lost += METHOD.publication[item]
+    return round(100 - lost, 2)
+
+
+# -- the simulated web, crawled ------------------------------------------------------------------
+
+
+def _demo_registry() -> Path:
+    import simweb
+
+    return Path(simweb.__file__).with_name("demo_sites.toml")
+
+
+def _crawl_day2(db_path: Path) -> list[int]:
+    """Day 2 as :func:`xxgk.demo.crawl_simweb` does it, after the day-1 evaluation."""
+    from archive.postcrawl import after_crawl
+    from schedules.registry import load_registry
+    from simweb import SimWeb
+    from xxgk.demo import DEMO_SETTINGS
+    from xxgk.runcrawl import run_crawl
+
+    registry = _demo_registry()
+    with SimWeb(port=0, day=2, delay_scale=DELAY_SCALE) as web:
+        env = {"http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "HTTP_PROXY": web.proxy_url,
+               "HTTPS_PROXY": web.proxy_url, "no_proxy": "", "NO_PROXY": ""}
+        result = run_crawl(load_registry(registry), db_path=db_path, registry_path=registry,
+                           settings={**DEMO_SETTINGS, **CRAWL_SETTINGS}, env=env)
+    ids = list(result.crawl_ids.values())
+    after_crawl(open_db(db_path), ids)
+    return ids
+
+
+def _crawler_exclusions(db, crawl_ids: list[int], day: int) -> dict[str, set[int]]:
+    """Items whose page the crawler itself chose not to fetch (truth: not excluded)."""
+    from simweb.sites import jspcollege, trs, vsb, webplus
+    from simweb.truth import canonical_url, expected_links
+
+    truth = expected_links(day)
+    marks = ",".join("?" * len(crawl_ids))
+    crawled = dict(db.execute(
+        f"SELECT url, state FROM link_checks WHERE crawl_id IN ({marks}) ORDER BY id", crawl_ids).fetchall())
+    out: dict[str, set[int]] = {}
+    for module in (webplus, vsb, jspcollege, trs):
+        for n in range(1, 51):
+            url = module.item_url(n)
+            if crawled.get(url) == "excluded" and truth.get(canonical_url(url)) != "excluded":
+                out.setdefault(module.SITE_ID, set()).add(n)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    from xxgk.demo import crawl_simweb
+
+    root = tmp_path_factory.mktemp("evaluate")
+    db_path = root / "archive.db"
+    registry = root / "sites.toml"
+    registry.write_text(_demo_registry().read_text(encoding="utf-8").replace(
+        'kind = "专科"', 'kind = "专科"\napplicable_items = '
+        + json.dumps([n for n in range(1, 51) if n not in JSP_NOT_APPLICABLE])), encoding="utf-8")
+    day1_crawls = crawl_simweb(db_path, days=1, delay_scale=DELAY_SCALE, settings=CRAWL_SETTINGS)
+    db = open_db(db_path)
+    run = {"db": db, "path": db_path, "registry": registry}
+    run["all50"] = evaluate(db, registry_path=_demo_registry(), now=DAY[1])
+    run[1] = evaluate(db, registry_path=registry, now=DAY[1])
+    run["excluded1"] = _crawler_exclusions(db, day1_crawls, 1)
+    day2_crawls = _crawl_day2(db_path)
+    run[2] = evaluate(db, registry_path=registry, now=DAY[2])
+    run["excluded2"] = _crawler_exclusions(db, day2_crawls, 2)
+    print("crawler exclusions (expected findings become 'unverified'):",
+          run["excluded1"], run["excluded2"])
+    yield run
+    db.conn.close()
+
+
+def _evaluations(db, ids: list[int]) -> dict[tuple[str, str], dict]:
+    marks = ",".join("?" * len(ids))
+    return {(r["site_id"], r["academic_year"]): r
+            for r in db.query(f"SELECT * FROM evaluations WHERE id IN ({marks})", ids)}
+
+
+def _findings(db, evaluation_id: int) -> set[tuple[str, str, str]]:
+    return {tuple(r) for r in db.execute(
+        "SELECT dimension, item, kind FROM evaluation_findings WHERE evaluation_id = ?", [evaluation_id])}
+
+
+@pytest.mark.parametrize("run_key,day,jsp_items", [
+    ("all50", 1, tuple(range(1, 51))),
+    (1, 1, tuple(n for n in range(1, 51) if n not in JSP_NOT_APPLICABLE)),
+    (2, 2, tuple(n for n in range(1, 51) if n not in JSP_NOT_APPLICABLE)),
+])
+def test_simulated_scorecards(sim, run_key, day, jsp_items):
+    db = sim["db"]
+    evaluations = _evaluations(db, sim[run_key])
+    assert set(evaluations) == set(REPORTS[day])
+    excluded = sim[f"excluded{day}"]
+    for (site, year), row in sorted(evaluations.items()):
+        applicable = jsp_items if site == "jsp" else tuple(range(1, 51))
+        checklist = expected_checklist(site, day, excluded.get(site, set()), applicable)
+        expected = {("checklist", str(n), kind) for n, kind in checklist.items()} | REPORTS[day][(site, year)]
+        found = _findings(db, row["id"])
+        assert found == expected, (site, year, "unexpected:", sorted(found - expected),
+                                   "not found:", sorted(expected - found))
+        assert row["items_applicable"] == len(applicable)
+        assert row["items_missing"] == sum(k == "missing" for k in checklist.values())
+        assert row["items_dead"] == sum(k == "dead" for k in checklist.values())
+        assert row["items_stale"] == sum(k == "stale" for k in checklist.values())
+        late = LATE_POINTS.get((site, year), 0.0)
+        assert row["score_checklist"] == expected_score(expected, "checklist", len(applicable))
+        assert row["score_report"] == expected_score(expected, "report", len(applicable))
+        assert row["score_publication"] == expected_score(expected, "publication", len(applicable), late)
+
+
+def test_trs_scores_by_hand(sim):
+    """模拟综合大学 on day 1: 4 dead items (2 points each) and 7 stale ones (1 point each)."""
+    if sim["excluded1"].get("trs"):
+        pytest.skip("the crawler skipped some of trs's item pages")
+    row = _evaluations(sim["db"], sim[1])[("trs", "2021-2022")]
+    assert (row["score_checklist"], row["score_report"], row["score_publication"]) == (85.0, 100.0, 100.0)
+    assert row["score_overall"] == 92.5  # 0.5 * 85 + 0.3 * 100 + 0.2 * 100
+    assert row["timeliness"] == "on_time" and row["parts_found"] == 8
+
+
+def test_findings_carry_evidence(sim):
+    db = sim["db"]
+    ids = _evaluations(db, sim[1])
+    jsp = ids[("jsp", "2020-2021")]["id"]
+    rows = {(r["dimension"], r["item"]): r for r in db.query(
+        "SELECT * FROM evaluation_findings WHERE evaluation_id = ?", [jsp])}
+    dead = rows[("checklist", "29")]  # Tomcat 404 page for BigClass.jsp?id=129
+    assert dead["url"] == "http://info.jsp-college.edu.cn/BigClass.jsp?id=129"
+    check = db.execute("SELECT state, status_code FROM link_checks WHERE id = ?",
+                       [dead["link_check_id"]]).fetchone()
+    assert tuple(check) == ("not_found", 404)
+    stale = rows[("checklist", "4")]  # 学术委员会: newest entry 2021-11-11
+    assert "2021-11-11" in stale["found"]
+    text, sha = db.execute("SELECT main_text, sha256 FROM snapshots WHERE id = ?",
+                           [stale["snapshot_id"]]).fetchone()
+    assert "2021-11-11" in text and sha == stale["sha256"]
+    part = rows[("report", "4")]  # the report itself proves the part is missing
+    report = db.execute("SELECT source_url, sha256 FROM reports WHERE id = ?",
+                        [ids[("jsp", "2020-2021")]["report_id"]]).fetchone()
+    assert (part["url"], part["sha256"]) == tuple(report) and part["points_lost"] == 10
+    late = rows[("publication", "on_time")]  # the article page whose 发布日期 shows it was late
+    assert "2021-11-26" in late["found"] and "ShowArticle.jsp?id=180" in late["url"]
+    assert late["snapshot_id"] is not None and late["sha256"] is not None
+
+
+def test_ranking_and_changes(sim):
+    db = sim["db"]
+    mine = sim["all50"] + sim[1] + sim[2]
+    # Leave only this test's evaluations (a crawl's postcrawl step may have added its own).
+    db.execute(f"DELETE FROM evaluation_findings WHERE evaluation_id NOT IN ({','.join('?' * len(mine))})", mine)
+    db.execute(f"DELETE FROM evaluations WHERE id NOT IN ({','.join('?' * len(mine))})", mine)
+    day1, day2 = _evaluations(db, sim[1]), _evaluations(db, sim[2])
+    ranking = [dict(r) for r in db.query(
+        "SELECT * FROM evaluation_ranking WHERE academic_year = '2021-2022'")]
+    assert {r["evaluation_id"] for r in ranking} == {r["id"] for r in day2.values()}
+    scores = [r["score_overall"] for r in ranking]
+    assert scores == sorted(scores, reverse=True) and [r["rank"] for r in ranking][0] == 1
+    changes = {r["site_id"]: dict(r) for r in db.query(
+        "SELECT * FROM evaluation_changes WHERE academic_year = '2021-2022'")}
+    for site, change in changes.items():
+        before, after = day1[(site, "2021-2022")], day2[(site, "2021-2022")]
+        assert change["evaluation_id"] == after["id"]
+        assert change["previous_evaluation_id"] == before["id"]
+        assert change["delta_overall"] == round(after["score_overall"] - before["score_overall"], 2)
+    # 模拟师范大学 published its 2021-2022 report on day 2 (late): 0 -> 100 and 0 -> 75.
+    assert (changes["vsb"]["delta_report"], changes["vsb"]["delta_publication"]) == (100.0, 75.0)
+    diff = evaluation_diff(db, day2[("vsb", "2021-2022")]["id"])
+    assert ("report", "report", "missing") in diff["resolved"]
+    assert ("publication", "on_time", "late") in diff["gained"]
+    if 46 not in sim["excluded1"].get("webplus", set()) | sim["excluded2"].get("webplus", set()):
+        assert changes["webplus"]["delta_checklist"] == 2.0  # item 46 answers again
+        assert ("checklist", "46", "dead") in evaluation_diff(db, day2[("webplus", "2021-2022")]["id"])["resolved"]
+
+
+def test_cli(sim, capsys):
+    parser = argparse.ArgumentParser()
+    add_evaluate_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["evaluate", "--db", str(sim["path"]), "--site", "trs", "--year", "2021-2022",
+                              "--as-of", "2022-11-21"])
+    assert run_evaluate_command(args) == 0
+    out = capsys.readouterr().out
+    assert "trs" in out and "2021-2022" in out and "1 evaluation(s) recorded" in out
+    for bad in (["--year", "2021-2023"], ["--site", "nowhere"], ["--as-of", "yesterday"]):
+        assert run_evaluate_command(parser.parse_args(["evaluate", "--db", str(sim["path"]), *bad])) == 2
+    assert run_evaluate_command(parser.parse_args(["evaluate", "--db", str(sim["path"]) + ".none"])) == 3
+
+
+# -- the five seed reports --------------------------------------------------------------------
+
+# Parts each seed report has, read off its headings (see also tests/test_reports_seeds.py).
+SEED_PARTS = {
+    # 一概述 二主动公开 三专项信息公开 四评议 六举报 七经验、问题和改进; the 依申请公开 and 其他
+    # parts its introduction announces were never written; no 清单 table.
+    ("hrbcvc", "2023-2024"): {1, 2, 4, 5, 6},
+    # 一 to 七 (概述 … 其他需要报告的事项); "等7个部分": no 清单事项公开情况表.
+    ("hrbeu", "2020-2021"): {1, 2, 3, 4, 5, 6, 7},
+    # 一概述 二信息公开情况 [（一）主动公开 （二）依申请公开和不予公开 （三）评议 （四）举报]
+    # 三不足和改进措施; the 附件 清单 it announces is not in the text.
+    ("qqhrtc", "2021-2022"): {1, 2, 3, 4, 5, 6},
+    ("wust", "2020-2021"): {1, 2, 3, 4, 5, 6, 7, 8},  # 一 to 八 and the 50-row table
+    ("zjut", "2021-2022"): {1, 2, 3, 4, 5, 6},  # 一 to 六; no 其他 part, no table
+}
+SEED_TIMELINESS = {  # the date line at the end against 31 October
+    "hrbcvc": ("late", 25.0),  # 2024年11月1日: one day late
+    "hrbeu": ("unknown", METHOD.publication["unknown"]),  # no date line, first seen long after
+    "qqhrtc": (None, 0.0),  # 2022年10月25日
+    "wust": (None, 0.0),  # 2021年10月10日
+    "zjut": ("unknown", METHOD.publication["unknown"]),
+}
+
+
+def test_seed_reports(db):
+    for path in sorted(SEEDS.glob("*.txt")):
+        ingest_report(db, path.stem.split("_")[0], path.read_bytes(), filename=path.name,
+                      seen_at="2026-11-23T14:55:41Z")
+    ids = evaluate(db, now="2026-11-23")
+    evaluations = _evaluations(db, ids)
+    assert set(evaluations) == set(SEED_PARTS)  # never crawled: no "due year" is invented
+    for (site, year), parts in SEED_PARTS.items():
+        row = evaluations[(site, year)]
+        found = _findings(db, row["id"])
+        missing = {("report", str(n), "missing") for n in range(1, 9) if n not in parts}
+        assert {f for f in found if f[0] == "report"} == missing, site
+        assert row["parts_found"] == len(parts)
+        assert row["score_report"] == 100 - sum(METHOD.parts[n] for n in range(1, 9) if n not in parts)
+        kind, points = SEED_TIMELINESS[site]
+        timeliness = {f for f in found if f[:2] == ("publication", "on_time")}
+        assert timeliness == ({("publication", "on_time", kind)} if kind else set()), site
+        # The portals were never crawled: place and checklist cannot be judged, and cost nothing.
+        assert {f for f in found if f[0] == "publication" and f[1] != "on_time"} == {
+            ("publication", "column", "unverified"), ("publication", "home", "unverified"),
+            ("publication", "no_js", "unverified")}
+        assert {f[2] for f in found if f[0] == "checklist"} == {"unverified"}
+        assert row["score_checklist"] is None
+        assert row["score_publication"] == 100 - points
+
+
+# -- hand-built archives for the publication checks --------------------------------------------
+
+BASE = "http://xxgk.example.edu.cn"
+WUST = (SEEDS / "wust_2020-2021.txt").read_text(encoding="utf-8")
+
+
+def _archive(db, pages: dict[str, tuple[str, list[tuple[str, str]], bool]], report_url: str,
+             *, signed: str | None = "2021-10-10", timeliness: str = "on_time") -> None:
+    """A crawled site: ``pages`` url -> (main text, [(link, anchor)], rendered)."""
+    t = "2022-11-20T00:00:00Z"
+    db["sites"].insert({"id": "demo", "name": "演示大学", "portal": json.dumps([BASE + "/"])})
+    crawl = db["crawls"].insert({"site_id": "demo", "started_at": t, "status": "finished"}).last_pk
+    for url, (text, links, rendered) in pages.items():
+        snapshot = db["snapshots"].insert({
+            "crawl_id": crawl, "site_id": "demo", "url": url, "fetched_at": t, "status_code": 200,
+            "content_type": "text/html", "sha256": f"{len(url):064d}", "rendered": int(rendered),
+            "main_text": text, "title": text.split("\n")[0]}).last_pk
+        db["link_checks"].insert({"crawl_id": crawl, "site_id": "demo", "url": url, "checked_at": t,
+                                  "state": "ok", "status_code": 200, "snapshot_id": snapshot})
+        for target, anchor in links:
+            db["link_sources"].insert({"crawl_id": crawl, "site_id": "demo", "from_url": url,
+                                       "to_url": target, "anchor_text": anchor, "seen_at": t})
+    db["reports"].insert({"site_id": "demo", "academic_year": "2020-2021", "format": "pdf",
+                          "source_url": report_url, "signed_date": signed, "deadline": "2021-10-31",
+                          "timeliness": timeliness, "first_seen": t, "crawl_id": crawl,
+                          "sha256": "f" * 64, "text": WUST})
+
+
+def _publication(db) -> set[tuple[str, str, str]]:
+    [evaluation_id] = evaluate(db, academic_year="2020-2021", now="2022-11-20")
+    return {f for f in _findings(db, evaluation_id) if f[0] == "publication"}
+
+
+PDF = BASE + "/_upload/report.pdf"
+ARTICLE = (BASE + "/info/1001.htm", ("学校2020-2021学年信息公开工作年度报告\n发布时间：2021-10-12", [(PDF, "报告.pdf")], False))
+
+
+def test_report_in_the_column_two_clicks_from_home(db):
+    _archive(db, {BASE + "/": ("首页", [(BASE + "/ndbg.htm", "信息公开年度报告")], False),
+                  BASE + "/ndbg.htm": ("年度报告", [(ARTICLE[0], "学校2020-2021学年信息公开工作年度报告")], False),
+                  ARTICLE[0]: ARTICLE[1]}, PDF)
+    assert _publication(db) == set()
+
+
+def test_report_only_in_the_news(db):
+    _archive(db, {BASE + "/": ("首页", [(BASE + "/tzgg.htm", "通知公告")], False),
+                  BASE + "/tzgg.htm": ("通知公告", [(ARTICLE[0], "关于公布2020-2021学年信息公开工作年度报告的通知")], False),
+                  ARTICLE[0]: ARTICLE[1]}, PDF)
+    assert _publication(db) == {("publication", "column", "missing")}
+
+
+def test_report_too_deep(db):
+    _archive(db, {BASE + "/": ("首页", [(BASE + "/xxgk.htm", "信息公开")], False),
+                  BASE + "/xxgk.htm": ("信息公开", [(BASE + "/more.htm", "更多")], False),
+                  BASE + "/more.htm": ("更多", [(BASE + "/col/nb.htm", "年度报告")], False),
+                  BASE + "/col/nb.htm": ("年度报告", [(ARTICLE[0], "2020-2021学年报告")], False),
+                  ARTICLE[0]: ARTICLE[1]}, PDF)
+    assert _publication(db) == {("publication", "home", "too_deep")}
+
+
+def test_report_behind_javascript(db):
+    _archive(db, {BASE + "/": ("首页", [(BASE + "/ndbg.htm", "年度报告")], False),
+                  BASE + "/ndbg.htm": ("年度报告", [(ARTICLE[0], "2020-2021学年报告")], True),
+                  ARTICLE[0]: ARTICLE[1]}, PDF)
+    assert _publication(db) == {("publication", "no_js", "js_only")}
+
+
+def test_report_not_linked_and_undated(db):
+    """No date line: the article's 发布时间 decides; a report no page links loses its place."""
+    _archive(db, {BASE + "/": ("首页", [(BASE + "/ndbg.htm", "年度报告")], False),
+                  BASE + "/ndbg.htm": ("年度报告", [(ARTICLE[0], "报告")], False),
+                  ARTICLE[0]: ("报告\n发布时间：2021-11-05", [(PDF, "报告.pdf")], False)},
+             PDF, signed=None, timeliness="unknown")
+    findings = _publication(db)
+    assert findings == {("publication", "on_time", "late")}  # posted 5 days after 31 October
+    db.execute("UPDATE reports SET source_url = ?", [BASE + "/elsewhere.pdf"])
+    assert _publication(db) == {("publication", "column", "missing"), ("publication", "home", "unreachable"),
+                                ("publication", "no_js", "unreachable"), ("publication", "on_time", "unknown")}
+
+
+def test_registry_applicable_items(db, tmp_path):
+    _archive(db, {BASE + "/": ("首页", [], False)}, PDF)
+    registry = tmp_path / "sites.toml"
+    registry.write_text(f'[[site]]\nid = "demo"\nportal = "{BASE}/"\napplicable_items = [1, 2, 3]\n'
+                        f'report_column = "{BASE}/special.htm"\n', encoding="utf-8")
+    [evaluation_id] = evaluate(db, registry_path=registry, now="2022-11-20", academic_year="2020-2021")
+    row = db.execute("SELECT items_applicable, items_missing, score_checklist FROM evaluations WHERE id = ?",
+                     [evaluation_id]).fetchone()
+    assert tuple(row) == (3, 3, 0.0)
+    points = {r[0] for r in db.execute(
+        "SELECT points_lost FROM evaluation_findings WHERE evaluation_id = ? AND dimension = 'checklist'",
+        [evaluation_id])}
+    assert points == {round(100 / 3, 4)}
+    stored = db.execute("SELECT applicable_items, report_column FROM sites WHERE id = 'demo'").fetchone()
+    assert json.loads(stored[0]) == [1, 2, 3] and json.loads(stored[1]) == [BASE + "/special.htm"]
+
+
+# -- safety and the small pieces ----------------------------------------------------------------
+
+
+def test_nothing_to_evaluate(db):
+    assert evaluate(db) == []
+    db["sites"].insert({"id": "empty", "name": "空", "portal": json.dumps([BASE + "/"])})
+    assert evaluate(db) == []  # never crawled, no report: no evidence, no evaluation
+
+
+def test_crawled_site_without_report(db):
+    t = "2022-11-20T00:00:00Z"
+    db["sites"].insert({"id": "bare", "name": "无报告", "portal": json.dumps([BASE + "/"])})
+    crawl = db["crawls"].insert({"site_id": "bare", "started_at": t, "status": "finished"}).last_pk
+    db["link_checks"].insert({"crawl_id": crawl, "site_id": "bare", "url": BASE + "/", "checked_at": t,
+                              "state": "ok"})
+    [evaluation_id] = evaluate(db, now="2022-11-20")
+    row = db.execute("SELECT academic_year, score_checklist, score_report, score_publication, score_overall"
+                     " FROM evaluations WHERE id = ?", [evaluation_id]).fetchone()
+    assert tuple(row) == ("2021-2022", 0.0, 0.0, 0.0, 0.0)
+    assert len(_findings(db, evaluation_id)) == 52  # 50 missing items, no report (twice)
+
+
+def test_dates():
+    today = date(2022, 11, 20)
+    assert newest_date("列表\n[2021-03-05]\n2021年10月10日\n2021.1.5\n电话：027-87654321", today) == date(2021, 10, 10)
+    assert newest_date("2023-01-01 未来\n2022-13-01\n1989-01-01", today) is None
+    assert posted_date("标题\n发布时间：2021-10-12 点击：3") == date(2021, 10, 12)
+    assert posted_date("发布日期：2021年11月26日") == date(2021, 11, 26)
+    assert due_academic_year(date(2022, 11, 1)) == "2021-2022"
+    assert due_academic_year(date(2022, 10, 31)) == "2020-2021"
+
+
+def test_method_file_is_checked(tmp_path):
+    assert METHOD.version == "2026.1" and sum(METHOD.parts.values()) == 100
+    text = (Path(__file__).parent.parent / "archive" / "evaluation_method.toml").read_text(encoding="utf-8")
+    bad = tmp_path / "method.toml"
+    bad.write_text(text.replace('"8" = 20', '"8" = 25'), encoding="utf-8")
+    with pytest.raises(MethodError, match="sum to 100"):
+        load_method(bad)
