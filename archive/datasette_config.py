@@ -419,7 +419,8 @@ def metadata() -> dict:
         "databases": {DATABASE_NAME: {
             "description_html": _INDEX_HTML,
             "tables": tables,
-            "queries": {name: dict(query) for name, query in CANNED_QUERIES.items()},
+            # results first for readers who do not write SQL; "show" reveals the SQL
+            "queries": {name: {**query, "hide_sql": True} for name, query in CANNED_QUERIES.items()},
         }},
     }
 

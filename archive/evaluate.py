@@ -21,7 +21,8 @@ publication
     report that the registry's ``report_column`` names, the report's own 清单 table gives
     for item 6, or whose URL, title or anchor text says 年度报告); the page linking it within
     ``max_clicks`` of a start URL; reachable from a start URL without JavaScript (through
-    pages whose snapshot was not ``rendered``).
+    pages whose links did not need rendering: ``rendered`` snapshots other than evidence
+    screenshots do not count).
 
 Evidence is the newest crawl of the site that reached a page (finished crawls first): each
 URL's latest ``link_checks`` row up to that crawl, and that crawl's ``link_sources``. Years
@@ -44,7 +45,7 @@ import json
 import re
 import tomllib
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -257,7 +258,7 @@ class _Graph:
     out: dict[str, set[str]] = field(default_factory=dict)
     anchors: dict[str, set[str]] = field(default_factory=dict)
     pages: dict[str, tuple[int, str | None, str | None, bool]] = field(default_factory=dict)
-    # url -> (snapshot id, sha256, title, rendered)
+    # url -> (snapshot id, sha256, title, links needed JavaScript)
 
 
 def _chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
@@ -357,6 +358,15 @@ def _site_info(db: Database, site_id: str, registry: dict[str, tuple[list[int], 
     return _SiteInfo(site_id, starts, applicable, set(columns), _usable_crawl(db, site_id))
 
 
+def _needed_js(rendered: int | None, reason: str | None) -> bool:
+    """Whether a snapshot's links came out of a browser because the raw HTML lacked them.
+
+    Screenshots taken as evidence (``render_reason`` "evidence: ...") are rendered too, but
+    the links were followed from the raw HTML.
+    """
+    return bool(rendered) and not (reason or "").startswith("evidence")
+
+
 def _load_graph(db: Database, crawl_id: int) -> _Graph:
     graph = _Graph()
     for src, dst, anchor in db.execute(
@@ -366,31 +376,34 @@ def _load_graph(db: Database, crawl_id: int) -> _Graph:
         graph.into.setdefault(dst, set()).add(src)
         if anchor:
             graph.anchors.setdefault(dst, set()).add(anchor)
+    # The snapshot each check of the crawl archived is the one its links were read from.
     reused: dict[str, int] = {}
-    for sid, url, final, sha, title, rendered, not_modified in db.execute(
-        "SELECT id, url, final_url, sha256, title, rendered, not_modified FROM snapshots"
-        " WHERE crawl_id = ? ORDER BY id", [crawl_id]
+    for url, final, sid, sha, title, rendered, reason, not_modified in db.execute(
+        "SELECT lc.url, lc.final_url, s.id, s.sha256, s.title, s.rendered, s.render_reason,"
+        " s.not_modified FROM link_checks lc JOIN snapshots s ON s.id = lc.snapshot_id"
+        " WHERE lc.crawl_id = ? ORDER BY lc.id", [crawl_id]
     ):
         for key in {url, final or url}:
-            graph.pages[key] = (sid, sha, title, bool(rendered))
+            graph.pages[key] = (sid, sha, title, _needed_js(rendered, reason))
             if not_modified:
                 reused[key] = sid
-    # A 304's snapshot repeats earlier content: whether that content was rendered is
-    # recorded on the earlier snapshot with a body.
+    # A 304's snapshot repeats earlier content: whether that content needed a browser is
+    # recorded on the earlier snapshot that has a body.
     urls = sorted(reused)
     for chunk in _chunks(urls):
         marks = ",".join("?" * len(chunk))
-        for url, rendered in db.execute(
-            f"SELECT url, rendered FROM snapshots WHERE url IN ({marks}) AND not_modified = 0"
-            " AND crawl_id <= ? ORDER BY id", [*chunk, crawl_id]
+        for url, rendered, reason in db.execute(
+            f"SELECT url, rendered, render_reason FROM snapshots WHERE url IN ({marks})"
+            " AND not_modified = 0 AND crawl_id <= ? AND (render_reason IS NULL"
+            " OR render_reason NOT LIKE 'evidence%') ORDER BY id", [*chunk, crawl_id]
         ):
             sid, sha, title, _ = graph.pages[url]
-            graph.pages[url] = (sid, sha, title, bool(rendered))
+            graph.pages[url] = (sid, sha, title, _needed_js(rendered, reason))
     return graph
 
 
 def _distances(starts: Iterable[str], out: dict[str, set[str]],
-               expand: Any = None) -> dict[str, int]:
+               expand: Callable[[str], bool] | None = None) -> dict[str, int]:
     """Clicks from the nearest start URL (breadth first); ``expand(url)`` False = a page
     whose links do not count."""
     dist = {s: 0 for s in starts}
@@ -735,6 +748,9 @@ def evaluate(db: Database, *, site_id: str | None = None, academic_year: str | N
     (default: today, UTC) is the date judged at: freshness and whether a report is due.
     ``registry_path`` supplies ``applicable_items`` and ``report_column`` per site (and
     stores them in ``sites`` for later runs); without it the stored values, else all 50.
+    ``method_path`` replaces ``archive/evaluation_method.toml``. Raises :class:`MethodError`
+    for a broken method file, ``RegistryError`` for a broken registry, ``ValueError`` for a
+    malformed ``academic_year``; missing data is never an error.
     """
     from archive.reports.ingest import ensure_checklist
 

@@ -1,6 +1,7 @@
 """Work done once a crawl has finished: what can only be computed over the whole crawl.
 
 * ``changes``: what changed, broke, appeared or lost a link since the previous crawl;
+* ``evaluations``: the automated third-party evaluation of every site (issue #12);
 * ``site_items`` from portal navigation: a link whose anchor text names a checklist item
   (e.g. "招生章程及特殊类型招生办法") tells where the site publishes that item.
 """
@@ -45,6 +46,8 @@ def portal_site_items(db: Database, crawl_ids: list[int]) -> int:
 def after_crawl(db: Database, crawl_ids: list[int]) -> None:
     """Everything that runs after each crawl, in order."""
     from archive.changes import detect_changes
+    from archive.evaluate import evaluate
 
     portal_site_items(db, crawl_ids)
     detect_changes(db, crawl_ids)
+    evaluate(db)

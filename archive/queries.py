@@ -395,15 +395,16 @@ order by s.id
                        "Filter with :site and :since.",
         "params": ["site", "since"],
         "sql": f"""
-with checks as (
+with broken_checks as (
   select c.id, c.site_id, c.url, c.checked_at, c.state, c.status_code, c.crawl_id,
-    lag(c.state) over (partition by c.url order by c.checked_at, c.id) as previous_state
+    (select p.state from link_checks p where p.url = c.url and p.checked_at < c.checked_at
+     order by p.checked_at desc, p.id desc limit 1) as previous_state
   from link_checks c
-  where (:site = '' or c.site_id = :site)
+  where c.state in {BROKEN}
+    and (:site = '' or c.site_id = :site)
+    and (:since = '' or c.checked_at >= :since)
 ), events as (
-  select * from checks
-  where state in {BROKEN} and (previous_state is null or previous_state not in {BROKEN})
-    and (:since = '' or checked_at >= :since)
+  select * from broken_checks where previous_state is null or previous_state not in {BROKEN}
 )
 select '{TAG}broken/' || e.site_id || '/' || e.id as atom_id,
   '[' || coalesce(s.name, e.site_id) || '] ' || e.state || ': ' || e.url as atom_title,

@@ -11,6 +11,8 @@ same name, which ``xxgk crawl`` passes through):
 ``XXGK_CONTACT_URL``        contact URL named in the User-Agent
 ``XXGK_PROBE_SOFT404``      probe each site with a random URL to learn its not-found page (default on)
 ``XXGK_COMMIT_EVERY``       items per database transaction (default 200)
+``XXGK_RENDER_TIMEOUT``     seconds a browser-rendered request may take in all (see crawler.rendering)
+``XXGK_RENDER_SETTLE_MS``   how long a rendered page may take to reach network idle (default 5000)
 
 Politeness: robots.txt obeyed, per-host concurrency 4 with a 0.25 s delay, AutoThrottle
 on, ``Retry-After`` respected for 429/503, transient failures retried twice with backoff.
@@ -32,8 +34,8 @@ ROBOTSTXT_OBEY = True
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 DOWNLOAD_HANDLERS = {
-    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
-    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    "http": "crawler.rendering.BoundedPlaywrightDownloadHandler",
+    "https": "crawler.rendering.BoundedPlaywrightDownloadHandler",
 }
 
 CONCURRENT_REQUESTS = 16

@@ -1,16 +1,17 @@
 """The automated third-party evaluation (``archive/evaluate.py``), checked against scorecards
 written by hand.
 
-* The simulated web, crawled on day 1 and day 2: every finding of every simulated
-  university was derived by reading ``simweb/sites/*.py`` (which items each site leaves out
-  of its report, which pages answer 404/soft 404/500/empty/anti-bot, which reports are
-  late or lack parts, and the dates of each yearly item's newest list entry), not by
-  running the evaluator. Only one thing is taken from the crawl: item pages the *crawler*
-  chose not to fetch (its trap guard's per-pattern budget, state ``excluded``) cannot be
-  judged, so their expected finding becomes ``unverified``; the adjustments are printed.
+* The simulated web, crawled (day 1): every finding of every simulated university was
+  derived by reading ``simweb/sites/*.py`` (which items each site leaves out of its report,
+  which pages answer 404/soft 404/500/empty/anti-bot, which reports are late or lack parts,
+  and the date of each yearly item's newest list entry), not by running the evaluator. Only
+  one thing is taken from the crawl: item pages the *crawler* chose not to fetch (state
+  ``excluded`` where simweb's truth has a page: a crawl budget) cannot be judged, so their
+  expected finding becomes ``unverified``; the adjustments are printed.
 * The five real seed reports: which of the eight parts each has, as a careful reader sees it.
-* Hand-built archives for the publication checks the simulated portals all pass (a report
-  outside the annual-report column, too deep, behind JavaScript, not linked at all).
+* Hand-built archives for what the simulated portals do not show: a report outside the
+  annual-report column, too deep, behind JavaScript, not linked at all; a fixed item and a
+  new report between two evaluations ("change since the last evaluation").
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from archive.reports.ingest import ingest_report
 SEEDS = Path(__file__).parent / "fixtures" / "reports" / "seeds"
 DELAY_SCALE = 0.05
 CRAWL_SETTINGS = {"XXGK_DOWNLOAD_TIMEOUT": "1"}
-DAY = {1: date(2022, 11, 20), 2: date(2022, 11, 21)}  # simweb.content.SIM_TODAY
+DAY = date(2022, 11, 20)  # simweb.content.SIM_TODAY[1]
 METHOD = load_method()
 
 # -- the hand-written scorecard of the simulated web -----------------------------------------
@@ -46,7 +47,7 @@ METHOD = load_method()
 # Checklist (the same for every academic year of a site). Kinds: missing = no link from the
 # portal and no URL in the report; dead = every URL broken; empty = an empty list;
 # unverified = an anti-bot challenge answers; stale = a yearly item whose newest list entry
-# is more than 365 days before the evaluation date (2021-11-20 on day 1, 2021-11-21 on day 2).
+# is more than 365 days before the evaluation date 2022-11-20 (before 2021-11-20).
 CHECKLIST: dict[str, dict[int, str]] = {
     # webplus.py: RUISHU_ITEM 7 on zsb.* (412 challenge); EMPTY_ITEM 23; SOFT404_ITEM 26;
     # NOTFOUND_ITEM 46 (404 on day 1). MISSING_ITEMS 45, 49 are left out of the reports'
@@ -62,7 +63,7 @@ CHECKLIST: dict[str, dict[int, str]] = {
     # EMPTY_ITEM 33; MISSING_ITEMS 22, 47, 48 are linked from /xxgk/xxgkml.htm (published).
     "vsb": {
         15: "unverified", 16: "unverified", 30: "dead", 40: "dead", 33: "empty",
-        # 6 (/xxgk/ndbg.htm) 2021-11-15 until day 2 adds the 2022-11-18 report;
+        # 6 (/xxgk/ndbg.htm) 2021-11-15 (the 2021-2022 report comes on day 2);
         # 11 2021-07-21, 27 2021-04-17, 34 2021-05-08, 35 2021-08-29
         6: "stale", 11: "stale", 27: "stale", 34: "stale", 35: "stale",
     },
@@ -83,35 +84,29 @@ CHECKLIST: dict[str, dict[int, str]] = {
         5: "stale", 11: "stale", 12: "stale", 19: "stale", 20: "stale", 30: "stale", 33: "stale",
     },
 }
-CHECKLIST_DAY2_FIXED = {"webplus": {46}, "vsb": {6}}  # 46 answers again; vsb posts its 2021-2022 report
 JSP_NOT_APPLICABLE = (11, 12, 13, 14, 45, 46)  # graduate-school items: the 专科 registry leaves them out
 
 NO_REPORT = {("report", "report", "missing"), ("publication", "report", "missing")}
-# Report and publication findings per site and academic year (2021-2022 is due on both days).
-REPORTS: dict[int, dict[tuple[str, str], set[tuple[str, str, str]]]] = {
-    1: {
-        ("webplus", "2020-2021"): set(),  # signed 2021-10-10, all eight parts
-        ("webplus", "2021-2022"): set(),  # signed 2022-10-28, variant part titles
-        # signed 2021-11-15: late; all eight parts (the table is an 附件 after the signature)
-        ("vsb", "2020-2021"): {("publication", "on_time", "late")},
-        ("vsb", "2021-2022"): NO_REPORT,  # only published on day 2
-        # parts [1, 2, 3, 5, 6, 8]; no date line, but its article says 发布日期 2021-11-26
-        ("jsp", "2020-2021"): {("report", "4", "missing"), ("report", "7", "missing"),
-                               ("publication", "on_time", "late")},
-        ("jsp", "2021-2022"): NO_REPORT,
-        ("trs", "2021-2022"): set(),  # HTML report signed 2022-10-20, all parts
-    },
+# Report and publication findings per site and academic year (on 2022-11-20 the 2021-2022
+# report is due: 31 October has passed).
+REPORTS: dict[tuple[str, str], set[tuple[str, str, str]]] = {
+    ("webplus", "2020-2021"): set(),  # signed 2021-10-10, all eight parts
+    ("webplus", "2021-2022"): set(),  # signed 2022-10-28, variant part titles
+    # signed 2021-11-15: late; all eight parts (the table is an 附件 after the signature)
+    ("vsb", "2020-2021"): {("publication", "on_time", "late")},
+    ("vsb", "2021-2022"): NO_REPORT,  # published only on day 2
+    # parts [1, 2, 3, 5, 6, 8]; no date line, but its article says 发布日期 2021-11-26
+    ("jsp", "2020-2021"): {("report", "4", "missing"), ("report", "7", "missing"),
+                           ("publication", "on_time", "late")},
+    ("jsp", "2021-2022"): NO_REPORT,
+    ("trs", "2021-2022"): set(),  # HTML report signed 2022-10-20, all parts
 }
-REPORTS[2] = {**REPORTS[1], ("vsb", "2021-2022"): {("publication", "on_time", "late")}}  # 2022-11-18
-# Late: late_base 25 + 5 per full 30 days (15, 26 and 18 days late).
-LATE_POINTS = {("vsb", "2020-2021"): 25.0, ("jsp", "2020-2021"): 25.0, ("vsb", "2021-2022"): 25.0}
+# Late: late_base 25 + 5 per full 30 days (15 and 26 days late).
+LATE_POINTS = {("vsb", "2020-2021"): 25.0, ("jsp", "2020-2021"): 25.0}
 
 
-def expected_checklist(site: str, day: int, excluded: set[int], applicable: tuple[int, ...]) -> dict[int, str]:
+def expected_checklist(site: str, excluded: set[int], applicable: tuple[int, ...]) -> dict[int, str]:
     out = dict(CHECKLIST[site])
-    if day == 2:
-        for n in CHECKLIST_DAY2_FIXED.get(site, ()):
-            out.pop(n, None)
     for n in excluded:
         out[n] = "unverified"
     return {n: k for n, k in out.items() if n in applicable}
@@ -146,31 +141,12 @@ def _demo_registry() -> Path:
     return Path(simweb.__file__).with_name("demo_sites.toml")
 
 
-def _crawl_day2(db_path: Path) -> list[int]:
-    """Day 2 as :func:`xxgk.demo.crawl_simweb` does it, after the day-1 evaluation."""
-    from archive.postcrawl import after_crawl
-    from schedules.registry import load_registry
-    from simweb import SimWeb
-    from xxgk.demo import DEMO_SETTINGS
-    from xxgk.runcrawl import run_crawl
-
-    registry = _demo_registry()
-    with SimWeb(port=0, day=2, delay_scale=DELAY_SCALE) as web:
-        env = {"http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "HTTP_PROXY": web.proxy_url,
-               "HTTPS_PROXY": web.proxy_url, "no_proxy": "", "NO_PROXY": ""}
-        result = run_crawl(load_registry(registry), db_path=db_path, registry_path=registry,
-                           settings={**DEMO_SETTINGS, **CRAWL_SETTINGS}, env=env)
-    ids = list(result.crawl_ids.values())
-    after_crawl(open_db(db_path), ids)
-    return ids
-
-
-def _crawler_exclusions(db, crawl_ids: list[int], day: int) -> dict[str, set[int]]:
+def _crawler_exclusions(db, crawl_ids: list[int]) -> dict[str, set[int]]:
     """Items whose page the crawler itself chose not to fetch (truth: not excluded)."""
     from simweb.sites import jspcollege, trs, vsb, webplus
     from simweb.truth import canonical_url, expected_links
 
-    truth = expected_links(day)
+    truth = expected_links(1)
     marks = ",".join("?" * len(crawl_ids))
     crawled = dict(db.execute(
         f"SELECT url, state FROM link_checks WHERE crawl_id IN ({marks}) ORDER BY id", crawl_ids).fetchall())
@@ -189,21 +165,17 @@ def sim(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("evaluate")
     db_path = root / "archive.db"
-    registry = root / "sites.toml"
+    registry = root / "sites.toml"  # the demo registry, with the 专科 college's applicable items
     registry.write_text(_demo_registry().read_text(encoding="utf-8").replace(
         'kind = "专科"', 'kind = "专科"\napplicable_items = '
         + json.dumps([n for n in range(1, 51) if n not in JSP_NOT_APPLICABLE])), encoding="utf-8")
-    day1_crawls = crawl_simweb(db_path, days=1, delay_scale=DELAY_SCALE, settings=CRAWL_SETTINGS)
+    crawls = crawl_simweb(db_path, days=1, delay_scale=DELAY_SCALE, settings=CRAWL_SETTINGS)
     db = open_db(db_path)
     run = {"db": db, "path": db_path, "registry": registry}
-    run["all50"] = evaluate(db, registry_path=_demo_registry(), now=DAY[1])
-    run[1] = evaluate(db, registry_path=registry, now=DAY[1])
-    run["excluded1"] = _crawler_exclusions(db, day1_crawls, 1)
-    day2_crawls = _crawl_day2(db_path)
-    run[2] = evaluate(db, registry_path=registry, now=DAY[2])
-    run["excluded2"] = _crawler_exclusions(db, day2_crawls, 2)
-    print("crawler exclusions (expected findings become 'unverified'):",
-          run["excluded1"], run["excluded2"])
+    run["all50"] = evaluate(db, registry_path=_demo_registry(), now=DAY)
+    run["registry"] = evaluate(db, registry_path=registry, now=DAY)
+    run["excluded"] = _crawler_exclusions(db, crawls)
+    print("crawler exclusions (expected findings become 'unverified'):", run["excluded"])
     yield run
     db.conn.close()
 
@@ -219,20 +191,18 @@ def _findings(db, evaluation_id: int) -> set[tuple[str, str, str]]:
         "SELECT dimension, item, kind FROM evaluation_findings WHERE evaluation_id = ?", [evaluation_id])}
 
 
-@pytest.mark.parametrize("run_key,day,jsp_items", [
-    ("all50", 1, tuple(range(1, 51))),
-    (1, 1, tuple(n for n in range(1, 51) if n not in JSP_NOT_APPLICABLE)),
-    (2, 2, tuple(n for n in range(1, 51) if n not in JSP_NOT_APPLICABLE)),
+@pytest.mark.parametrize("run_key,jsp_items", [
+    ("all50", tuple(range(1, 51))),  # the demo registry: every item applies
+    ("registry", tuple(n for n in range(1, 51) if n not in JSP_NOT_APPLICABLE)),
 ])
-def test_simulated_scorecards(sim, run_key, day, jsp_items):
+def test_simulated_scorecards(sim, run_key, jsp_items):
     db = sim["db"]
     evaluations = _evaluations(db, sim[run_key])
-    assert set(evaluations) == set(REPORTS[day])
-    excluded = sim[f"excluded{day}"]
+    assert set(evaluations) == set(REPORTS)
     for (site, year), row in sorted(evaluations.items()):
         applicable = jsp_items if site == "jsp" else tuple(range(1, 51))
-        checklist = expected_checklist(site, day, excluded.get(site, set()), applicable)
-        expected = {("checklist", str(n), kind) for n, kind in checklist.items()} | REPORTS[day][(site, year)]
+        checklist = expected_checklist(site, sim["excluded"].get(site, set()), applicable)
+        expected = {("checklist", str(n), kind) for n, kind in checklist.items()} | REPORTS[(site, year)]
         found = _findings(db, row["id"])
         assert found == expected, (site, year, "unexpected:", sorted(found - expected),
                                    "not found:", sorted(expected - found))
@@ -248,9 +218,9 @@ def test_simulated_scorecards(sim, run_key, day, jsp_items):
 
 def test_trs_scores_by_hand(sim):
     """模拟综合大学 on day 1: 4 dead items (2 points each) and 7 stale ones (1 point each)."""
-    if sim["excluded1"].get("trs"):
+    if sim["excluded"].get("trs"):
         pytest.skip("the crawler skipped some of trs's item pages")
-    row = _evaluations(sim["db"], sim[1])[("trs", "2021-2022")]
+    row = _evaluations(sim["db"], sim["registry"])[("trs", "2021-2022")]
     assert (row["score_checklist"], row["score_report"], row["score_publication"]) == (85.0, 100.0, 100.0)
     assert row["score_overall"] == 92.5  # 0.5 * 85 + 0.3 * 100 + 0.2 * 100
     assert row["timeliness"] == "on_time" and row["parts_found"] == 8
@@ -258,7 +228,7 @@ def test_trs_scores_by_hand(sim):
 
 def test_findings_carry_evidence(sim):
     db = sim["db"]
-    ids = _evaluations(db, sim[1])
+    ids = _evaluations(db, sim["registry"])
     jsp = ids[("jsp", "2020-2021")]["id"]
     rows = {(r["dimension"], r["item"]): r for r in db.query(
         "SELECT * FROM evaluation_findings WHERE evaluation_id = ?", [jsp])}
@@ -283,31 +253,31 @@ def test_findings_carry_evidence(sim):
 
 def test_ranking_and_changes(sim):
     db = sim["db"]
-    mine = sim["all50"] + sim[1] + sim[2]
+    mine = sim["all50"] + sim["registry"]
     # Leave only this test's evaluations (a crawl's postcrawl step may have added its own).
     db.execute(f"DELETE FROM evaluation_findings WHERE evaluation_id NOT IN ({','.join('?' * len(mine))})", mine)
     db.execute(f"DELETE FROM evaluations WHERE id NOT IN ({','.join('?' * len(mine))})", mine)
-    day1, day2 = _evaluations(db, sim[1]), _evaluations(db, sim[2])
+    before, after = _evaluations(db, sim["all50"]), _evaluations(db, sim["registry"])
     ranking = [dict(r) for r in db.query(
         "SELECT * FROM evaluation_ranking WHERE academic_year = '2021-2022'")]
-    assert {r["evaluation_id"] for r in ranking} == {r["id"] for r in day2.values()}
+    assert {r["evaluation_id"] for r in ranking} == {after[(s, "2021-2022")]["id"] for s in
+                                                       ("webplus", "vsb", "jsp", "trs")}
     scores = [r["score_overall"] for r in ranking]
-    assert scores == sorted(scores, reverse=True) and [r["rank"] for r in ranking][0] == 1
-    changes = {r["site_id"]: dict(r) for r in db.query(
-        "SELECT * FROM evaluation_changes WHERE academic_year = '2021-2022'")}
-    for site, change in changes.items():
-        before, after = day1[(site, "2021-2022")], day2[(site, "2021-2022")]
-        assert change["evaluation_id"] == after["id"]
-        assert change["previous_evaluation_id"] == before["id"]
-        assert change["delta_overall"] == round(after["score_overall"] - before["score_overall"], 2)
-    # 模拟师范大学 published its 2021-2022 report on day 2 (late): 0 -> 100 and 0 -> 75.
-    assert (changes["vsb"]["delta_report"], changes["vsb"]["delta_publication"]) == (100.0, 75.0)
-    diff = evaluation_diff(db, day2[("vsb", "2021-2022")]["id"])
-    assert ("report", "report", "missing") in diff["resolved"]
-    assert ("publication", "on_time", "late") in diff["gained"]
-    if 46 not in sim["excluded1"].get("webplus", set()) | sim["excluded2"].get("webplus", set()):
-        assert changes["webplus"]["delta_checklist"] == 2.0  # item 46 answers again
-        assert ("checklist", "46", "dead") in evaluation_diff(db, day2[("webplus", "2021-2022")]["id"])["resolved"]
+    assert scores == sorted(scores, reverse=True) and ranking[0]["rank"] == 1
+    # The two 2021-2022 reports that were due and never published rank last.
+    assert {r["site_id"] for r in ranking[-2:]} == {"vsb", "jsp"}
+    changes = {(r["site_id"], r["academic_year"]): dict(r) for r in db.query("SELECT * FROM evaluation_changes")}
+    assert set(changes) == set(REPORTS)
+    for key, change in changes.items():
+        assert (change["evaluation_id"], change["previous_evaluation_id"]) == (after[key]["id"], before[key]["id"])
+        # Only the 专科 college changed: six graduate-school items no longer apply to it.
+        expected = 0.0 if key[0] != "jsp" else round(
+            after[key]["score_checklist"] - before[key]["score_checklist"], 2)
+        assert change["delta_checklist"] == expected and change["delta_report"] == 0.0
+    assert changes[("jsp", "2020-2021")]["delta_checklist"] > 0
+    diff = evaluation_diff(db, after[("jsp", "2020-2021")]["id"])
+    assert diff["resolved"] == sorted(("checklist", str(n), "missing") for n in JSP_NOT_APPLICABLE)
+    assert diff["gained"] == []
 
 
 def test_cli(sim, capsys):
@@ -468,6 +438,30 @@ def test_registry_applicable_items(db, tmp_path):
     assert points == {round(100 / 3, 4)}
     stored = db.execute("SELECT applicable_items, report_column FROM sites WHERE id = 'demo'").fetchone()
     assert json.loads(stored[0]) == [1, 2, 3] and json.loads(stored[1]) == [BASE + "/special.htm"]
+
+
+def test_change_since_last_evaluation(db, tmp_path):
+    """Item 1 comes back between two evaluations; item 2 stays missing."""
+    item1 = BASE + "/jbxx.htm"
+    _archive(db, {BASE + "/": ("首页", [(BASE + "/ndbg.htm", "年度报告"), (item1, "办学基本情况")], False),
+                  BASE + "/ndbg.htm": ("年度报告", [(ARTICLE[0], "报告")], False), ARTICLE[0]: ARTICLE[1]}, PDF)
+    db["link_checks"].insert({"crawl_id": 1, "site_id": "demo", "url": item1, "checked_at": "2022-11-20T00:00:00Z",
+                              "state": "not_found", "status_code": 404})
+    db["site_items"].insert({"site_id": "demo", "item_number": 1, "url": item1, "source": "portal",
+                             "first_seen": "2022-11-20T00:00:00Z", "last_seen": "2022-11-20T00:00:00Z"})
+    registry = tmp_path / "sites.toml"
+    registry.write_text(f'[[site]]\nid = "demo"\nportal = "{BASE}/"\napplicable_items = [1, 2]\n', encoding="utf-8")
+    [first] = evaluate(db, registry_path=registry, academic_year="2020-2021", now="2022-11-20")
+    assert _findings(db, first) == {("checklist", "1", "dead"), ("checklist", "2", "missing")}
+    db["link_checks"].insert({"crawl_id": 1, "site_id": "demo", "url": item1, "checked_at": "2022-11-21T00:00:00Z",
+                              "state": "ok", "status_code": 200})
+    [second] = evaluate(db, academic_year="2020-2021", now="2022-11-21")  # applicable items as stored
+    assert _findings(db, second) == {("checklist", "2", "missing")}
+    change = dict(next(db.query("SELECT * FROM evaluation_changes")))
+    assert (change["evaluation_id"], change["previous_evaluation_id"]) == (second, first)
+    assert (change["delta_checklist"], change["delta_overall"], change["delta_findings"]) == (50.0, 25.0, -1)
+    assert evaluation_diff(db, second) == {"previous_id": first, "delta_overall": 25.0, "gained": [],
+                                           "resolved": [("checklist", "1", "dead")]}
 
 
 # -- safety and the small pieces ----------------------------------------------------------------

@@ -76,11 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     registry_sub = registry.add_subparsers(dest="registry_command", metavar="ACTION")
     validate = registry_sub.add_parser("validate", help="check the registry file and list its sites")
     _add_registry(validate)
+    from archive.evaluate_cli import add_evaluate_parser
     from archive.export_cli import add_export_parser
     from schedules.cli import add_schedule_parser
 
     add_schedule_parser(sub)
     add_export_parser(sub)
+    add_evaluate_parser(sub)
     return parser
 
 
@@ -185,7 +187,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return run_export_command(args)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from archive.evaluate_cli import run_evaluate_command
+
+    return run_evaluate_command(args)
+
+
 COMMANDS = {
+    "evaluate": cmd_evaluate,
     "export": cmd_export,
     "schedule": cmd_schedule,
     "crawl": cmd_crawl, "serve": cmd_serve, "demo": cmd_demo, "ingest-report": cmd_ingest_report,

@@ -22,6 +22,16 @@ from schedules.registry import Site
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the crawl if its parent dies, so no orphan crawls on after a kill."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 @dataclass
 class CrawlResult:
     crawl_ids: dict[str, int]
@@ -71,7 +81,7 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
     try:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=child_env, stdout=log_file,
                                    stderr=subprocess.STDOUT if log_file else None,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=_die_with_parent)
     finally:
         if log_file:
             log_file.close()

@@ -3,7 +3,8 @@
 The database is opened ``mode=ro`` and no canned query writes, but Datasette 0.65 still
 routes POSTs (to canned queries, debug forms) and answers some with a 500. This wrapper
 answers every request that is not GET, HEAD or OPTIONS with ``405 Method Not Allowed``
-before it reaches Datasette.
+before it reaches Datasette. Datasette's scratch ``_memory`` database (added when no file is
+given on the command line, as ``archive.serve`` does) is removed: only the archive is served.
 """
 
 from __future__ import annotations
@@ -29,3 +30,9 @@ def asgi_wrapper(datasette):
         return read_only
 
     return wrap
+
+
+@hookimpl
+def startup(datasette):
+    if "_memory" in datasette.databases and len(datasette.databases) > 1:
+        datasette.remove_database("_memory")

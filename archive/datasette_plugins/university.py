@@ -7,7 +7,7 @@
   latest annual report with its facts, recent changes with diffs, links to the archived
   snapshots (``/-/snapshot/<id>``), to every canned query filtered on the site, and to its
   two Atom feeds (``/xxgk/feed_broken.atom?site=…``, ``/xxgk/feed_reports.atom?site=…``).
-* ``/-/xxgk-static/<file>`` — the stylesheet in ``archive/static/``.
+* ``/-/xxgk-static/<file>`` — the stylesheet in ``archive/static/``, added to every page.
 * ``render_cell`` links ``site_id`` cells of query results to the university page, adds a
   "history" link to URL cells, and links ``sites.name`` to the page; ``menu_links`` adds
   "Universities" to the navigation menu.
@@ -95,6 +95,11 @@ def history_url(datasette, url: str) -> str:
     return datasette.urls.database(DATABASE) + "/url_history?url=" + quote(url, safe="")
 
 
+def live_href(url: str | None) -> str | None:
+    """``url`` as a link to the live site, only if it is http(s) (never ``javascript:``)."""
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
+
+
 def snapshot_url(datasette, snapshot_id: int | None) -> str | None:
     return datasette.urls.path(f"/-/snapshot/{snapshot_id}") if snapshot_id else None
 
@@ -176,7 +181,6 @@ async def universities_page(datasette, request) -> Response:
                                  "report_timeline", "recent_changes", "search")],
         "feed_broken": query_url(datasette, "feed_broken", "atom"),
         "feed_reports": query_url(datasette, "feed_reports", "atom"),
-        "stylesheet": datasette.urls.path("/-/xxgk-static/xxgk.css"),
     }
     html = await datasette.render_template("universities.html", context, request=request)
     return Response.html(html)
@@ -200,22 +204,26 @@ async def university_page(datasette, request) -> Response:
     for row in broken:
         by_state[row["state"]] = by_state.get(row["state"], 0) + 1
         row["history_url"] = history_url(datasette, row["url"])
+        row["href"] = live_href(row["url"])
         row["referrers"] = [line for line in (row["linked_from"] or "").split("\n") if line]
     newly = await run_query(datasette, "newly_broken", site=site_id)
     fixed = await run_query(datasette, "fixed_since", site=site_id)
     dead_in_reports = await run_query(datasette, "dead_report_links", site=site_id)
     for row in dead_in_reports:
         row["history_url"] = history_url(datasette, row["url"])
+        row["href"] = live_href(row["url"])
     missing = await run_query(datasette, "missing_items", site=site_id)
     reports = await run_query(datasette, "report_timeline", site=site_id)
     for row in reports:
         row["snapshot_url"] = snapshot_url(datasette, row["snapshot_id"])
         row["row_url"] = datasette.urls.row(DATABASE, "reports", str(row["report_id"]))
+        row["source_href"] = live_href(row["source_url"])
     changes = (await run_query(datasette, "recent_changes", site=site_id))[:20]
     for row in changes:
         row["prev_url"] = snapshot_url(datasette, row["prev_snapshot_id"])
         row["new_url"] = snapshot_url(datasette, row["new_snapshot_id"])
         row["history_url"] = history_url(datasette, row["url"])
+        row["href"] = live_href(row["url"])
         if row["kind"] == "link_removed_from_source" and row["detail"]:
             try:
                 detail = json.loads(row["detail"])
@@ -251,7 +259,7 @@ async def university_page(datasette, request) -> Response:
 
     context = {
         "site": site,
-        "portals": portals,
+        "portals": [(portal, live_href(portal)) for portal in portals],
         "last_crawl": dict(last_crawl) if last_crawl else None,
         "crawl_count": crawl_count,
         "scorecard": scorecard,
@@ -282,7 +290,6 @@ async def university_page(datasette, request) -> Response:
         "crawls_url": datasette.urls.table(DATABASE, "crawls") + "?site_id=" + quote(site_id),
         "universities_url": datasette.urls.path("/-/universities"),
         "database_url": datasette.urls.database(DATABASE),
-        "stylesheet": datasette.urls.path("/-/xxgk-static/xxgk.css"),
     }
     html = await datasette.render_template("university.html", context, request=request)
     return Response.html(html)
@@ -308,6 +315,11 @@ def register_routes(datasette) -> list[tuple[str, Any]]:
         (rf"^/-/university/(?P<site_id>{SITE_ID_PATTERN})$", university_page),
         (r"^/-/xxgk-static/(?P<name>[A-Za-z0-9_.-]+)$", static_file),
     ]
+
+
+@hookimpl
+def extra_css_urls(datasette) -> list[str]:
+    return [datasette.urls.path("/-/xxgk-static/xxgk.css")]
 
 
 @hookimpl

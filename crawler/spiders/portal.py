@@ -95,6 +95,7 @@ class PortalSpider(scrapy.Spider):
         spider.sites = select_sites(load_registry(registry), spider.site_ids)
         spider.probe_enabled = crawler.settings.getbool("XXGK_PROBE_SOFT404", True)
         spider.render_settle_ms = crawler.settings.getint("XXGK_RENDER_SETTLE_MS", 5000)
+        spider.challenge_timeout = crawler.settings.getfloat("DOWNLOAD_TIMEOUT", 30) + 5
         spider.evidence_urls = _evidence_urls(crawler.settings.get("XXGK_DB"))
         return spider
 
@@ -157,7 +158,8 @@ class PortalSpider(scrapy.Spider):
         methods = [PageMethod("wait_for_load_state", "networkidle", timeout=self.render_settle_ms)]
         if screenshot:
             methods.append(PageMethod("screenshot", full_page=True, type="png"))
-        meta.update(playwright=True, playwright_page_methods=methods,
+        # The raw fetch was already retried; a page that will not render is not transient.
+        meta.update(playwright=True, playwright_page_methods=methods, dont_retry=True,
                     playwright_page_goto_kwargs={"wait_until": "load"})
         meta["xxgk"]["render_reason"] = reason
         return meta
@@ -267,6 +269,8 @@ class PortalSpider(scrapy.Spider):
         new_meta = {"xxgk": {**meta["xxgk"], "challenge_retry": True,
                              "challenge_verdict": (verdict.state, verdict.rule, verdict.detail)}}
         self._render(new_meta, f"challenge: {verdict.rule}", screenshot=False)
+        # A browser passes a cookie challenge in a second or two, or never (it reloads forever).
+        new_meta["xxgk_render_timeout"] = self.challenge_timeout
         callback = self.parse if meta["xxgk"].get("expect") != "external" else self.parse_external
         url = (meta.get("redirect_urls") or [response.request.url])[0]
         return scrapy.Request(url, callback=callback, errback=self.on_failure, meta=new_meta,
