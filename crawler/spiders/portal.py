@@ -236,6 +236,9 @@ class PortalSpider(scrapy.Spider):
                                             home=bool(xxgk.get("home")), bypass_budget=True,
                                             report_hint=xxgk.get("report_hint"))
                 if request is not None:
+                    # If the browser fails, the raw answer still stands (the server did answer).
+                    raw = classify(fetch, probe=run.probe)
+                    request.meta["xxgk"]["raw_verdict"] = (raw.state, raw.rule, raw.detail)
                     request.dont_filter = True
                     yield request
                     return
@@ -338,7 +341,10 @@ class PortalSpider(scrapy.Spider):
                       home_urls=tuple(run.site.portal),
                       via_proxy=bool(request.meta.get("proxy") or request.meta.get("_auth_proxy")))
         verdict = classify(fetch, probe=run.probe)
-        if xxgk.get("challenge_verdict"):
+        if xxgk.get("raw_verdict"):
+            state, rule, detail = xxgk["raw_verdict"]
+            verdict = Verdict(state, rule, f"rendering failed ({fetch.error_type}); {detail}")
+        elif xxgk.get("challenge_verdict"):
             # The browser could not get past the challenge (it reloads forever, times out):
             # the page is still behind a challenge, not gone.
             state, rule, detail = xxgk["challenge_verdict"]
