@@ -29,5 +29,26 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+@pytest.fixture(scope="session")
+def simweb_archive(tmp_path_factory) -> Path:
+    """The simulated web crawled on day 1 and day 2 with ``xxgk demo``'s code path (crawls,
+    then changes and evaluations), shared by the Datasette tests. ``XXGK_TEST_ARCHIVE=path``
+    copies an archive crawled earlier instead (to iterate on pages quickly)."""
+    import sqlite3
+
+    from xxgk.demo import crawl_simweb
+
+    path = tmp_path_factory.getbasetemp() / "datasette-simweb" / "archive.db"
+    if not path.with_name("crawled").exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if os.environ.get("XXGK_TEST_ARCHIVE"):
+            with sqlite3.connect(os.environ["XXGK_TEST_ARCHIVE"]) as src, sqlite3.connect(path) as dst:
+                src.backup(dst)
+        else:
+            crawl_simweb(path, days=2, delay_scale=0.05, settings={"XXGK_DOWNLOAD_TIMEOUT": "1"})
+        path.with_name("crawled").touch()
+    return path
+
+
 def pytest_configure(config):
     os.environ.setdefault("XXGK_LOG_LEVEL", "INFO")

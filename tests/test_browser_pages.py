@@ -6,14 +6,12 @@ error, no failed request; full-page screenshots go to ``tests/artifacts/``.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
-import warnings
 from pathlib import Path
 
 import pytest
@@ -24,36 +22,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed")
-
-
-@pytest.fixture(scope="session")
-def simweb_archive(tmp_path_factory):
-    """The simulated web crawled on day 1 and day 2, then evaluated; shared on disk by
-    test_queries, test_datasette and test_browser_pages. ``XXGK_TEST_ARCHIVE=path`` copies
-    an archive crawled earlier instead (to iterate on the pages quickly)."""
-    from archive.db import open_db
-    from xxgk.demo import crawl_simweb
-
-    path = tmp_path_factory.getbasetemp() / "datasette-simweb" / "archive.db"
-    done = path.with_name("crawled")
-    if not done.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if os.environ.get("XXGK_TEST_ARCHIVE"):
-            with sqlite3.connect(os.environ["XXGK_TEST_ARCHIVE"]) as src, sqlite3.connect(path) as dst:
-                src.backup(dst)
-        else:
-            crawl_simweb(path, days=2, delay_scale=0.05, settings={"XXGK_DOWNLOAD_TIMEOUT": "1"})
-        db = open_db(path)
-        if not db.execute("select count(*) from evaluations").fetchone()[0]:
-            try:
-                from archive.evaluate import evaluate
-
-                evaluate(db)
-            except Exception as exc:  # evaluation has its own tests; the pages work without it
-                warnings.warn(f"archive not evaluated: {exc!r}", stacklevel=1)
-        db.conn.close()
-        done.touch()
-    return path
 
 
 def free_port() -> int:

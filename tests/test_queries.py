@@ -8,8 +8,6 @@ import asyncio
 import csv
 import functools
 import io
-import os
-import warnings
 from urllib.parse import urlencode
 
 import markupsafe
@@ -28,38 +26,6 @@ SAMPLE_PARAMS = {
     "referrers": {"url": "http://xxgk.webplus-univ.edu.cn/main.htm"},
     "search": {"q": "信息公开"},
 }
-
-
-@pytest.fixture(scope="session")
-def simweb_archive(tmp_path_factory):
-    """The simulated web crawled on day 1 and day 2, then evaluated; shared on disk by
-    test_queries, test_datasette and test_browser_pages. ``XXGK_TEST_ARCHIVE=path`` copies
-    an archive crawled earlier instead (to iterate on the pages quickly)."""
-    import sqlite3
-
-    from archive.db import open_db
-    from xxgk.demo import crawl_simweb
-
-    path = tmp_path_factory.getbasetemp() / "datasette-simweb" / "archive.db"
-    done = path.with_name("crawled")
-    if not done.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if os.environ.get("XXGK_TEST_ARCHIVE"):
-            with sqlite3.connect(os.environ["XXGK_TEST_ARCHIVE"]) as src, sqlite3.connect(path) as dst:
-                src.backup(dst)
-        else:
-            crawl_simweb(path, days=2, delay_scale=0.05, settings={"XXGK_DOWNLOAD_TIMEOUT": "1"})
-        db = open_db(path)
-        if not db.execute("select count(*) from evaluations").fetchone()[0]:
-            try:
-                from archive.evaluate import evaluate
-
-                evaluate(db)
-            except Exception as exc:  # evaluation has its own tests; the pages work without it
-                warnings.warn(f"archive not evaluated: {exc!r}", stacklevel=1)
-        db.conn.close()
-        done.touch()
-    return path
 
 
 @pytest.fixture(scope="module")

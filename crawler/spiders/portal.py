@@ -6,7 +6,9 @@ directly::
     scrapy crawl portal -a registry=schedules/sites.toml -a sites=wust -s XXGK_DB=xxgk.db
 
 Spider arguments: ``registry`` (TOML path), ``sites`` (comma-separated ids, default all),
-``crawls`` (``site:crawl_id,...``).
+``crawls`` (``site:crawl_id,...``). With the ``XXGK_REDIS_URL`` setting the spider is one
+worker of a distributed crawl (:mod:`crawler.distributed`): sites and crawl ids come from
+the job in Redis, and the per-site budget, trap guard and probe are shared by all workers.
 
 What it does, per site: probe a random non-existent URL once (to learn the site's
 "not found" answer), then crawl from the portal URLs within ``allowed_domains``; every
@@ -73,6 +75,28 @@ class SiteRun:
     scheduled: int = 0
     judged: set[str] = field(default_factory=set)
 
+    # Budget, trap guard and probe go through these methods so that a distributed crawl
+    # (crawler.distributed.DistributedSiteRun) can keep them in Redis for all workers.
+    def admit(self, url: str) -> bool:
+        """Budget and trap guard for a new in-scope URL; counts it when admitted."""
+        if self.scheduled >= self.site.max_pages or not self.guard.allow(url):
+            return False
+        self.scheduled += 1
+        return True
+
+    def count(self) -> None:
+        """Count a request that bypasses the budget (start URLs, re-renders)."""
+        self.scheduled += 1
+
+    def over_budget(self) -> bool:
+        return self.scheduled >= self.site.max_pages
+
+    def current_probe(self) -> SiteProbe | None:
+        return self.probe
+
+    def set_probe(self, probe: SiteProbe | None) -> None:
+        self.probe = probe
+
 
 class PortalSpider(scrapy.Spider):
     name = "portal"
@@ -87,12 +111,26 @@ class PortalSpider(scrapy.Spider):
             self.crawl_ids = {k: int(v) for k, v in (pair.split(":", 1) for pair in crawls.split(","))}
         self.sites: list[Site] = []
         self.runs: dict[str, SiteRun] = {}
+        self.distributed: Any = None
+
+    @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        super().update_settings(settings)
+        if settings.get("XXGK_REDIS_URL"):
+            from crawler.distributed import configure_settings
+
+            configure_settings(settings)
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> PortalSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
-        registry = spider.registry_path or crawler.settings.get("XXGK_REGISTRY") or None
-        spider.sites = select_sites(load_registry(registry), spider.site_ids)
+        if crawler.settings.get("XXGK_REDIS_URL"):
+            from crawler.distributed import attach
+
+            spider.distributed = attach(crawler, spider)
+        else:
+            registry = spider.registry_path or crawler.settings.get("XXGK_REGISTRY") or None
+            spider.sites = select_sites(load_registry(registry), spider.site_ids)
         spider.probe_enabled = crawler.settings.getbool("XXGK_PROBE_SOFT404", True)
         spider.render_settle_ms = crawler.settings.getint("XXGK_RENDER_SETTLE_MS", 5000)
         spider.challenge_timeout = crawler.settings.getfloat("DOWNLOAD_TIMEOUT", 30) + 5
@@ -101,19 +139,28 @@ class PortalSpider(scrapy.Spider):
 
     # -- start ---------------------------------------------------------------------------
     async def start(self) -> AsyncIterator[Any]:
+        if self.distributed is not None:  # runs exist already; one worker queues the seeds
+            for request in self.distributed.seed_requests(self):
+                yield request
+            return
         for site in self.sites:
             run = SiteRun(site, (self.crawl_ids or {}).get(site.id))
             self.runs[site.id] = run
-            if self.probe_enabled:
-                seed = hashlib.sha256(f"{site.id}{now_iso()}".encode()).hexdigest()[:12]
-                yield scrapy.Request(
-                    probe_url(site.portal[0], seed), callback=self.on_probe,
-                    errback=self.on_probe_failure, dont_filter=True, priority=100,
-                    meta={"xxgk": {"site": site.id, "probe": True}, "dont_retry": True},
-                )
-            else:
-                for request in self._start_requests(run):
-                    yield request
+            for request in self._seeds(run):
+                yield request
+
+    def _seeds(self, run: SiteRun) -> Iterator[scrapy.Request]:
+        """The not-found probe (whose callback queues the start URLs), or the start URLs."""
+        site = run.site
+        if self.probe_enabled:
+            seed = hashlib.sha256(f"{site.id}{now_iso()}".encode()).hexdigest()[:12]
+            yield scrapy.Request(
+                probe_url(site.portal[0], seed), callback=self.on_probe,
+                errback=self.on_probe_failure, dont_filter=True, priority=100,
+                meta={"xxgk": {"site": site.id, "probe": True}, "dont_retry": True},
+            )
+        else:
+            yield from self._start_requests(run)
 
     def _start_requests(self, run: SiteRun) -> Iterator[scrapy.Request]:
         for url in run.site.portal:
@@ -124,11 +171,12 @@ class PortalSpider(scrapy.Spider):
 
     def on_probe(self, response: Response) -> Iterator[scrapy.Request]:
         run = self.runs[response.meta["xxgk"]["site"]]
-        run.probe = SiteProbe.from_fetch(self._fetch_from_response(response, "page"))
+        run.set_probe(SiteProbe.from_fetch(self._fetch_from_response(response, "page")))
         yield from self._start_requests(run)
 
     def on_probe_failure(self, failure: Failure) -> Iterator[scrapy.Request]:
         run = self.runs[failure.request.meta["xxgk"]["site"]]
+        run.set_probe(None)
         yield from self._start_requests(run)
 
     # -- requests ------------------------------------------------------------------------
@@ -141,12 +189,10 @@ class PortalSpider(scrapy.Spider):
         if expect == "external":
             return scrapy.Request(url, method="HEAD", callback=self.parse_external,
                                   errback=self.on_failure, meta=meta)
-        if not (home or bypass_budget):
-            if run.scheduled >= site.max_pages:
-                return None
-            if not run.guard.allow(url):
-                return None
-        run.scheduled += 1
+        if home or bypass_budget:
+            run.count()
+        elif not run.admit(url):
+            return None
         if render or (site.render == "always" and expect != "attachment"):
             # Pages rendered because auto mode needed it are few: keep their screenshot.
             self._render(meta, render or "render=always", screenshot=bool(render))
@@ -237,13 +283,13 @@ class PortalSpider(scrapy.Spider):
                                             report_hint=xxgk.get("report_hint"))
                 if request is not None:
                     # If the browser fails, the raw answer still stands (the server did answer).
-                    raw = classify(fetch, probe=run.probe)
+                    raw = classify(fetch, probe=run.current_probe())
                     request.meta["xxgk"]["raw_verdict"] = (raw.state, raw.rule, raw.detail)
                     request.dont_filter = True
                     yield request
                     return
         rendered = bool(response.meta.get("playwright"))
-        verdict = classify(fetch, probe=run.probe, rendered=rendered)
+        verdict = classify(fetch, probe=run.current_probe(), rendered=rendered)
         if fetch.url in run.judged:
             return
         retry = self._challenge_retry(run, response, verdict)
@@ -282,6 +328,8 @@ class PortalSpider(scrapy.Spider):
     def _wants_evidence(self, run: SiteRun, url: str, verdict: Verdict, check: LinkCheck) -> bool:
         if run.site.render == "never" or check.expect in ("attachment", "external"):
             return False
+        if check.not_modified:
+            return False  # same bytes as the previous capture, whose evidence still stands
         return (verdict.state in EVIDENCE_STATES or bool(check.report_hint)
                 or url in self.evidence_urls)
 
@@ -340,7 +388,7 @@ class PortalSpider(scrapy.Spider):
                       expect=xxgk.get("expect", "page"), method=request.method,
                       home_urls=tuple(run.site.portal),
                       via_proxy=bool(request.meta.get("proxy") or request.meta.get("_auth_proxy")))
-        verdict = classify(fetch, probe=run.probe)
+        verdict = classify(fetch, probe=run.current_probe())
         if xxgk.get("raw_verdict"):
             state, rule, detail = xxgk["raw_verdict"]
             verdict = Verdict(state, rule, f"rendering failed ({fetch.error_type}); {detail}")
@@ -388,7 +436,7 @@ class PortalSpider(scrapy.Spider):
         request = self._request_for(run, url, expect=expect, report_hint=hint)
         if request is None:
             run.judged.add(url)
-            over_budget = run.scheduled >= run.site.max_pages
+            over_budget = run.over_budget()
             yield self._exclusion(run, url, expect, "budget" if over_budget else "trap-guard",
                                   f"max_pages={run.site.max_pages} reached" if over_budget
                                   else "URL pattern budget, depth or repetition limit")

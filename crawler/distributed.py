@@ -1,0 +1,832 @@
+"""Distributed crawling: many ``xxgk crawl --workers redis://...`` processes, one crawl.
+
+Imported only when the ``XXGK_REDIS_URL`` setting is given (single-machine crawls never
+import redis). :meth:`crawler.spiders.portal.PortalSpider.update_settings` then calls
+:func:`configure_settings`, which swaps in:
+
+* a shared request queue and duplicate filter in Redis (scrapy-redis:
+  ``SCHEDULER = crawler.distributed.LeasedScheduler``, a ``scrapy_redis.scheduler.Scheduler``;
+  ``DUPEFILTER_CLASS = scrapy_redis.dupefilter.RFPDupeFilter``; ``SCHEDULER_PERSIST``);
+* leases: a request popped from the queue is moved, in the same Redis script, into the
+  worker's in-flight hash; it leaves it only once Scrapy has finished with it (downloaded,
+  its callback run, every request and item it produced queued). A worker that stops
+  heart-beating (killed, machine gone) is reaped by the others: its in-flight requests go
+  back to the queue. Marking a request seen and queueing it is one script too, so nothing
+  is ever "seen" but not queued;
+* :class:`GlobalPolitenessMiddleware`: per-host concurrency and delay enforced across all
+  workers (a Redis lease per request and host, next-start time per host, on Redis' clock);
+* :class:`RedisItemPipeline`: items go to the Redis list drained by ``xxgk archive-writer``
+  (:mod:`archive.itemqueue`), never to SQLite;
+* :class:`WorkerExtension`: heartbeat, acknowledgements, reaping, and the end of the crawl
+  (seeds enqueued, queue empty, nothing in flight anywhere: one worker wins, atomically
+  marks the job done and queues the ``finish_crawls`` message behind every item).
+
+Per-site state shared by the workers (:class:`DistributedSiteRun`): the page budget, the
+trap guard's counters, and the site's not-found probe. The set of URLs already judged stays
+per worker; the single writer keeps one verdict per URL and crawl.
+
+Settings (``-s NAME=VALUE``; ``xxgk crawl --workers`` sets the first three):
+
+``XXGK_REDIS_URL``          ``redis://host:port/db``: distributed mode
+``XXGK_JOB``                the job (one distributed crawl of some sites) to work on
+``XXGK_REDIS_PREFIX``       key prefix (default ``xxgk``): one prefix per archive
+``XXGK_WORKER_TTL``         seconds without heartbeat before a worker is presumed dead (15)
+``XXGK_HOST_CONCURRENCY``   requests in flight per host, all workers together
+                            (default ``CONCURRENT_REQUESTS_PER_DOMAIN``)
+``XXGK_HOST_DELAY``         seconds between request starts per host, all workers together
+                            (default ``DOWNLOAD_DELAY``)
+``XXGK_HOST_LEASE_TTL``     seconds after which a host slot is freed even if never released
+                            (default 2 x ``DOWNLOAD_TIMEOUT`` + 60)
+``XXGK_ITEM_BACKLOG``       items waiting for the writer above which workers pause (50000)
+
+Redis must be trusted and private (requests travel pickled, as in scrapy-redis); a
+standalone Redis (scripts touch keys they compute), version 5 or later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import itertools
+import json
+import logging
+import os
+import pickle
+import random
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request, signals
+from scrapy.exceptions import DontCloseSpider, NotConfigured
+from scrapy.http import Response
+from scrapy.utils.httpobj import urlparse_cached
+from scrapy_redis.queue import PriorityQueue
+from scrapy_redis.scheduler import Scheduler
+
+from archive.itemqueue import DEFAULT_PREFIX, ItemQueue, connect, encode_control, encode_item, job_key
+from crawler.spiders.portal import SiteRun
+from schedules.registry import Site
+
+logger = logging.getLogger(__name__)
+
+#: Request meta that belongs to one worker's attempt, not to the request.
+_TRANSIENT_META = ("xxgk_lease", "xxgk_host_slot")
+_PROXY_META = ("proxy", "_auth_proxy", "_scheme_proxy")
+
+# -- Redis scripts -----------------------------------------------------------------------------
+# Requests are stored as in scrapy-redis' PriorityQueue (a sorted set scored -priority); an
+# in-flight entry keeps "score\ndata" so that it can go back exactly as it was.
+_POP = """
+local r = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #r == 0 then return false end
+redis.call('ZREM', KEYS[1], r[1])
+redis.call('HSET', KEYS[2], ARGV[1], r[2] .. '\\n' .. r[1])
+redis.call('SADD', KEYS[3], ARGV[2])
+return r[1]
+"""
+_PUSH_UNIQUE = """
+if ARGV[3] ~= '' and redis.call('SADD', KEYS[2], ARGV[3]) == 0 then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+"""
+_REQUEUE_ONE = """
+local kv = redis.call('HGETALL', KEYS[1])
+for i = 2, #kv, 2 do
+  local v = kv[i]
+  local p = string.find(v, '\\n', 1, true)
+  redis.call('ZADD', KEYS[2], tonumber(string.sub(v, 1, p - 1)), string.sub(v, p + 1))
+end
+redis.call('DEL', KEYS[1])
+if #kv > 0 then redis.call('HINCRBY', KEYS[3], 'requeued', #kv / 2) end
+return #kv / 2
+"""
+# KEYS: workers, queue, stats, seeded. ARGV: job key prefix, worker heartbeat prefix.
+_REAP = """
+local n, dead = 0, 0
+for _, w in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', ARGV[2] .. w) == 0 then
+    local inflight = ARGV[1] .. 'inflight:' .. w
+    local kv = redis.call('HGETALL', inflight)
+    for i = 2, #kv, 2 do
+      local v = kv[i]
+      local p = string.find(v, '\\n', 1, true)
+      redis.call('ZADD', KEYS[2], tonumber(string.sub(v, 1, p - 1)), string.sub(v, p + 1))
+      n = n + 1
+    end
+    redis.call('DEL', inflight)
+    redis.call('SREM', KEYS[1], w)
+    dead = dead + 1
+  end
+end
+if n > 0 then redis.call('HINCRBY', KEYS[3], 'requeued', n) end
+if dead > 0 then redis.call('HINCRBY', KEYS[3], 'dead_workers', dead) end
+local s = redis.call('GET', KEYS[4])
+if s and s ~= 'done' and redis.call('EXISTS', ARGV[2] .. s) == 0 then redis.call('DEL', KEYS[4]) end
+return {dead, n}
+"""
+# KEYS: seeded, queue, workers, state, items. ARGV: job key prefix, finish payload.
+_DONE = """
+if redis.call('GET', KEYS[1]) ~= 'done' then return 0 end
+if redis.call('ZCARD', KEYS[2]) > 0 then return 0 end
+for _, w in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  if redis.call('HLEN', ARGV[1] .. 'inflight:' .. w) > 0 then return 0 end
+end
+if redis.call('GET', KEYS[4]) == 'running' then
+  redis.call('SET', KEYS[4], 'done')
+  redis.call('RPUSH', KEYS[5], ARGV[2])
+  return 1
+end
+return 2
+"""
+# Budget and the stateful half of the trap guard, for one new URL of one site.
+# KEYS: seen, query-variant set of the URL's path, pattern counts, budget.
+# ARGV: url, query keys, pattern ('' when none), max query variants, per-pattern budget, max pages.
+_ADMIT = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
+if tonumber(redis.call('GET', KEYS[4]) or '0') >= tonumber(ARGV[6]) then return -1 end
+if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 0 and redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[4]) then
+  return -2
+end
+if ARGV[3] ~= '' and tonumber(redis.call('HGET', KEYS[3], ARGV[3]) or '0') >= tonumber(ARGV[5]) then
+  return -3
+end
+redis.call('SADD', KEYS[2], ARGV[2])
+if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[3], 1) end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('INCR', KEYS[4])
+return 1
+"""
+_ADMIT_REASONS = {-1: "budget", -2: "query-variants", -3: "pattern-budget"}
+# Per-host slot. KEYS: slots (zset token -> expiry ms), next start (ms).
+# ARGV: token, limit, delay ms, lease ms, worker heartbeat prefix. Returns 0 or ms to wait.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local limit = tonumber(ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    local w = string.match(m, '^(.*)|[^|]*$')
+    if w and redis.call('EXISTS', ARGV[5] .. w) == 0 then redis.call('ZREM', KEYS[1], m) end
+  end
+  if redis.call('ZCARD', KEYS[1]) >= limit then return 20 end
+end
+local nxt = tonumber(redis.call('GET', KEYS[2]) or '0')
+if now < nxt then return nxt - now end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]) * 2)
+local delay = tonumber(ARGV[3])
+if delay > 0 then redis.call('SET', KEYS[2], now + delay, 'PX', delay + 1000) end
+return 0
+"""
+# KEYS: current job, job counter. ARGV: job key prefix ("<prefix>:job:"), mode, starting TTL s.
+_OPEN_JOB = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local st = redis.call('GET', ARGV[1] .. cur .. ':state')
+  if st == 'starting' or st == 'running' then
+    if ARGV[2] == 'create' then return {-1, cur, st} end
+    return {0, cur, st}
+  end
+end
+if ARGV[2] == 'join' then return {-2, cur or '', ''} end
+local n = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], n)
+redis.call('SET', ARGV[1] .. n .. ':state', 'starting', 'EX', tonumber(ARGV[3]))
+return {1, tostring(n), 'starting'}
+"""
+
+
+# -- settings ----------------------------------------------------------------------------------
+def configure_settings(settings: Any) -> None:
+    """Switch a crawl's settings to distributed mode (called before the crawler starts)."""
+    url = settings.get("XXGK_REDIS_URL")
+    job = settings.get("XXGK_JOB")
+    if not url or not job:
+        raise NotConfigured("distributed mode needs XXGK_REDIS_URL and XXGK_JOB")
+    prefix = settings.get("XXGK_REDIS_PREFIX") or DEFAULT_PREFIX
+    priority = "spider"
+    settings.set("REDIS_URL", url, priority=priority)
+    settings.set("SCHEDULER", "crawler.distributed.LeasedScheduler", priority=priority)
+    settings.set("SCHEDULER_QUEUE_CLASS", "crawler.distributed.LeasedPriorityQueue", priority=priority)
+    settings.set("DUPEFILTER_CLASS", "scrapy_redis.dupefilter.RFPDupeFilter", priority=priority)
+    settings.set("SCHEDULER_PERSIST", True, priority=priority)
+    settings.set("SCHEDULER_FLUSH_ON_START", False, priority=priority)
+    settings.set("SCHEDULER_IDLE_BEFORE_CLOSE", 0, priority=priority)
+    settings.set("SCHEDULER_QUEUE_KEY", job_key(prefix, job, "requests"), priority=priority)
+    settings.set("SCHEDULER_DUPEFILTER_KEY", job_key(prefix, job, "dupefilter"), priority=priority)
+    middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
+    # Last before the download handler: after robots.txt, proxies and conditional requests.
+    middlewares["crawler.distributed.GlobalPolitenessMiddleware"] = 950
+    settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority=priority)
+    settings.set("ITEM_PIPELINES", {"crawler.distributed.RedisItemPipeline": 300}, priority=priority)
+    extensions = dict(settings.getdict("EXTENSIONS"))
+    extensions["crawler.distributed.WorkerExtension"] = 100
+    settings.set("EXTENSIONS", extensions, priority=priority)
+
+
+def site_to_json(site: Site) -> dict[str, Any]:
+    """A registry site as JSON (workers on other machines need no registry file)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(site).items()}
+
+
+def site_from_json(data: dict[str, Any]) -> Site:
+    names = {f.name for f in dataclasses.fields(Site)}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
+    return Site(**values)
+
+
+def new_worker_id() -> str:
+    host = socket.gethostname().replace("|", "-").replace(":", "-")
+    return f"{host}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+# -- jobs (used by the CLI and by workers) -----------------------------------------------------
+class JobError(RuntimeError):
+    """A distributed job cannot be created, joined or used."""
+
+
+class Jobs:
+    """Create, join, inspect and abort distributed crawl jobs under one key prefix."""
+
+    def __init__(self, server: Any, prefix: str = DEFAULT_PREFIX) -> None:
+        self.server = server
+        self.prefix = prefix
+        self._open = server.register_script(_OPEN_JOB)
+
+    def key(self, job: int | str, name: str) -> str:
+        return job_key(self.prefix, job, name)
+
+    def open(self, mode: str, *, starting_ttl: int = 600) -> tuple[str, int, str]:
+        """``mode``: ``create`` | ``join`` | ``auto``. Returns (role, job, state), where role
+        is ``coordinator`` (a new job, state ``starting``) or ``worker``."""
+        code, job, state = self._open(keys=[f"{self.prefix}:job:current", f"{self.prefix}:job:seq"],
+                                      args=[f"{self.prefix}:job:", mode, starting_ttl])
+        code = int(code)
+        job_s = job.decode() if isinstance(job, bytes) else str(job)
+        state_s = state.decode() if isinstance(state, bytes) else str(state)
+        if code == -1:
+            raise JobError(f"job {job_s} is {state_s}: wait for it, join it (without --coordinator) "
+                           "or abandon it with --abort")
+        if code == -2:
+            raise JobError("no distributed crawl is running to join")
+        return ("coordinator" if code == 1 else "worker"), int(job_s), state_s
+
+    def current(self) -> int | None:
+        raw = self.server.get(f"{self.prefix}:job:current")
+        return int(raw) if raw else None
+
+    def state(self, job: int) -> str | None:
+        raw = self.server.get(self.key(job, "state"))
+        return raw.decode() if raw else None
+
+    def publish(self, job: int, sites: list[Site], settings: dict[str, str], coordinator: str,
+                scheduled_at: str | None = None) -> None:
+        """Record what the job crawls, and ask the archive writer for its ``crawls`` rows."""
+        meta = {"sites": json.dumps([site_to_json(s) for s in sites], ensure_ascii=False),
+                "settings": json.dumps(settings), "coordinator": coordinator,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        self.server.hset(self.key(job, "meta"), mapping=meta)
+        rows = [s.to_row() for s in sites]
+        ItemQueue(self.server, self.prefix).push(
+            encode_control("start_crawls", job=job, sites=rows, scheduled_at=scheduled_at))
+
+    def crawl_ids(self, job: int) -> dict[str, int]:
+        return {k.decode(): int(v) for k, v in self.server.hgetall(self.key(job, "crawls")).items()}
+
+    def wait_for_crawl_ids(self, job: int, expected: int, timeout: float,
+                           progress: Any = None) -> dict[str, int]:
+        deadline = time.monotonic() + timeout
+        next_note = time.monotonic() + 5
+        while True:
+            ids = self.crawl_ids(job)
+            if len(ids) >= expected:
+                return ids
+            if time.monotonic() >= deadline:
+                raise JobError(f"job {job}: no crawls rows after {timeout:.0f} s: is "
+                               f"`xxgk archive-writer --redis ...` running for prefix {self.prefix!r}?")
+            if progress and time.monotonic() >= next_note:
+                progress(f"job {job}: waiting for the archive writer to create the crawls rows ...")
+                next_note = time.monotonic() + 15
+            time.sleep(0.1)
+
+    def set_running(self, job: int) -> None:
+        self.server.set(self.key(job, "state"), "running")
+
+    def wait_running(self, job: int, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state(job)
+            if state != "starting":
+                return state or "gone"
+            if time.monotonic() >= deadline:
+                raise JobError(f"job {job} is still starting after {timeout:.0f} s")
+            time.sleep(0.1)
+
+    def settings(self, job: int) -> dict[str, str]:
+        raw = self.server.hget(self.key(job, "meta"), "settings")
+        return json.loads(raw) if raw else {}
+
+    def wait_closed(self, job: int, timeout: float | None = None, poll: float = 0.2) -> str | None:
+        """Wait until the writer closed the job; return its summary (None on timeout)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while deadline is None or time.monotonic() < deadline:
+            if self.state(job) in ("closed", None):
+                summary = self.server.get(self.key(job, "summary"))
+                return summary.decode("utf-8") if summary else ""
+            time.sleep(poll)
+        return None
+
+    def abort(self, job: int) -> bool:
+        """Stop a job: workers close, the writer closes its crawls as ``incomplete``."""
+        state = self.state(job)
+        if state not in ("starting", "running", "done"):
+            return False
+        self.server.set(self.key(job, "state"), "aborted")
+        ItemQueue(self.server, self.prefix).push(
+            encode_control("finish_crawls", job=job, status="incomplete", reason="aborted"))
+        return True
+
+    def stats(self, job: int) -> dict[str, int]:
+        return {k.decode(): int(v) for k, v in self.server.hgetall(self.key(job, "stats")).items()}
+
+    def workers(self, job: int) -> dict[str, dict[str, Any]]:
+        """Registered workers of a job: id -> {host, pid, alive, in_flight}."""
+        info = {k.decode(): json.loads(v) for k, v in self.server.hgetall(self.key(job, "workerinfo")).items()}
+        for worker, data in info.items():
+            data["alive"] = bool(self.server.exists(f"{self.prefix}:worker:{worker}"))
+            data["in_flight"] = int(self.server.hlen(self.key(job, f"inflight:{worker}")))
+        return info
+
+
+# -- the worker's view of the job --------------------------------------------------------------
+class DistributedCrawl:
+    """One worker process's handle on its job: sites, crawl ids, leases, heartbeat, the end."""
+
+    def __init__(self, server: Any, *, prefix: str, job: int, worker_id: str | None = None,
+                 ttl: float = 15.0) -> None:
+        self.server = server
+        self.prefix = prefix
+        self.job = job
+        self.worker_id = worker_id or new_worker_id()
+        self.ttl = ttl
+        self.jobs = Jobs(server, prefix)
+        self.key_prefix = job_key(prefix, job, "")
+        self.queue_key = job_key(prefix, job, "requests")
+        self.dupefilter_key = job_key(prefix, job, "dupefilter")
+        self.workers_key = job_key(prefix, job, "workers")
+        self.seeded_key = job_key(prefix, job, "seeded")
+        self.state_key = job_key(prefix, job, "state")
+        self.stats_key = job_key(prefix, job, "stats")
+        self.inflight_key = job_key(prefix, job, f"inflight:{self.worker_id}")
+        self.worker_prefix = f"{prefix}:worker:"
+        self.heartbeat_key = self.worker_prefix + self.worker_id
+        self.items = ItemQueue(server, prefix)
+        self._pop = server.register_script(_POP)
+        self._push_unique = server.register_script(_PUSH_UNIQUE)
+        self._requeue_one = server.register_script(_REQUEUE_ONE)
+        self._reap = server.register_script(_REAP)
+        self._done = server.register_script(_DONE)
+        self.admit_script = server.register_script(_ADMIT)
+        self._leases = itertools.count(1)
+        self._heartbeat_stop = threading.Event()
+        self._heartbeat_thread: threading.Thread | None = None
+        meta = server.hgetall(job_key(prefix, job, "meta"))
+        if b"sites" not in meta:
+            raise JobError(f"job {job} under prefix {prefix!r} does not exist")
+        self.sites = [site_from_json(d) for d in json.loads(meta[b"sites"])]
+        self.crawl_ids = self.jobs.crawl_ids(job)
+        missing = [s.id for s in self.sites if s.id not in self.crawl_ids]
+        if missing:
+            raise JobError(f"job {job} has no crawl ids for {', '.join(missing)}")
+        self.info = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> DistributedCrawl:
+        server = connect(settings.get("XXGK_REDIS_URL"))
+        return cls(server, prefix=settings.get("XXGK_REDIS_PREFIX") or DEFAULT_PREFIX,
+                   job=settings.getint("XXGK_JOB"), worker_id=settings.get("XXGK_WORKER_ID") or None,
+                   ttl=settings.getfloat("XXGK_WORKER_TTL", 15.0))
+
+    def new_run(self, site: Site) -> DistributedSiteRun:
+        return DistributedSiteRun(site, self.crawl_ids.get(site.id), dist=self)
+
+    # -- heartbeat -------------------------------------------------------------------------
+    def beat(self) -> None:
+        info = json.dumps(self.info)
+        pipe = self.server.pipeline()
+        pipe.set(self.heartbeat_key, info, px=int(self.ttl * 1000))
+        pipe.sadd(self.workers_key, self.worker_id)
+        pipe.hset(job_key(self.prefix, self.job, "workerinfo"), self.worker_id, info)
+        pipe.execute()
+
+    def start_heartbeat(self) -> None:
+        """Beat from a thread: a busy reactor must not make a live worker look dead."""
+        self.beat()
+
+        def loop() -> None:
+            while not self._heartbeat_stop.wait(self.ttl / 4):
+                try:
+                    self.beat()
+                except Exception as exc:  # Redis away for a moment: try again next beat
+                    logger.warning("heartbeat failed: %s", exc)
+
+        self._heartbeat_thread = threading.Thread(target=loop, name="xxgk-heartbeat", daemon=True)
+        self._heartbeat_thread.start()
+
+    def stop_heartbeat(self) -> None:
+        self._heartbeat_stop.set()
+        if self._heartbeat_thread is not None:
+            self._heartbeat_thread.join(timeout=5)
+        self.server.delete(self.heartbeat_key)
+
+    # -- the queue -------------------------------------------------------------------------
+    def pop(self) -> tuple[str, bytes] | None:
+        lease = str(next(self._leases))
+        data = self._pop(keys=[self.queue_key, self.inflight_key, self.workers_key],
+                         args=[lease, self.worker_id])
+        return (lease, data) if data is not None else None
+
+    def push(self, data: bytes, score: float, fingerprint: str | None) -> bool:
+        return bool(self._push_unique(keys=[self.queue_key, self.dupefilter_key],
+                                      args=[data, score, fingerprint or ""]))
+
+    def ack(self, request: Request) -> None:
+        lease = request.meta.pop("xxgk_lease", None)
+        if lease is not None:
+            self.server.hdel(self.inflight_key, lease)
+
+    def requeue_own(self) -> int:
+        """Put this worker's unfinished requests back (it is closing before they finished)."""
+        return int(self._requeue_one(keys=[self.inflight_key, self.queue_key, self.stats_key]))
+
+    def reap(self) -> tuple[int, int]:
+        """Re-queue the in-flight requests of workers whose heartbeat expired."""
+        dead, requeued = self._reap(keys=[self.workers_key, self.queue_key, self.stats_key, self.seeded_key],
+                                    args=[self.key_prefix, self.worker_prefix])
+        if requeued or dead:
+            logger.warning("reaped %d dead worker(s): %d request(s) back in the queue", dead, requeued)
+        return int(dead), int(requeued)
+
+    def try_finish(self) -> int:
+        """1: this call ended the job (and queued ``finish_crawls``); 2: it had ended; 0: not yet."""
+        stats = self.jobs.stats(self.job)
+        reason = "finished"
+        if stats.get("requeued"):
+            reason = (f"finished ({stats['requeued']} request(s) re-queued from "
+                      f"{stats.get('dead_workers', 0)} dead worker(s))")
+        payload = encode_control("finish_crawls", job=self.job, status="finished", reason=reason)
+        return int(self._done(keys=[self.seeded_key, self.queue_key, self.workers_key, self.state_key,
+                                    self.items.key], args=[self.key_prefix, payload]))
+
+    def state(self) -> str | None:
+        return self.jobs.state(self.job)
+
+    def queue_length(self) -> int:
+        return int(self.server.zcard(self.queue_key))
+
+    # -- seeds -----------------------------------------------------------------------------
+    def claim_seeding(self) -> bool:
+        return bool(self.server.set(self.seeded_key, self.worker_id, nx=True))
+
+    def seeding_done(self) -> None:
+        self.server.set(self.seeded_key, "done")
+
+    def seed_requests(self, spider: Any) -> Iterator[Request]:
+        """The seeds of every site, from exactly one worker (whoever claims them first)."""
+        if not self.claim_seeding():
+            return
+        for run in spider.runs.values():
+            yield from spider._seeds(run)
+        self.seeding_done()
+
+
+class DistributedSiteRun(SiteRun):
+    """A site's crawl state whose budget, trap-guard counters and probe live in Redis."""
+
+    def __init__(self, site: Site, crawl_id: int | None, *, dist: DistributedCrawl) -> None:
+        super().__init__(site, crawl_id)
+        self.dist = dist
+        base = job_key(dist.prefix, dist.job, f"site:{site.id}:")
+        self.keys = {name: base + name for name in ("seen", "patterns", "budget", "probe")}
+        self.query_key_base = base + "qk:"
+        self._admitted: set[str] = set()
+        self._probe_final = False
+
+    def admit(self, url: str) -> bool:
+        if url in self._admitted:
+            return True
+        guard = self.guard
+        reason = _stateless_refusal(guard, url)
+        if reason is None:
+            parts = urlsplit(url)
+            path_key = f"{parts.hostname or ''}{parts.path}"
+            keys = "&".join(sorted({q.partition("=")[0] for q in parts.query.split("&") if q}))
+            pattern = guard.pattern(url) or ""
+            digest = hashlib.sha1(path_key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+            code = int(self.dist.admit_script(
+                keys=[self.keys["seen"], self.query_key_base + digest, self.keys["patterns"],
+                      self.keys["budget"]],
+                args=[url, keys, pattern, guard.max_query_variants, guard.per_pattern,
+                      self.site.max_pages]))
+            if code == 1:
+                self._admitted.add(url)
+                return True
+            reason = _ADMIT_REASONS.get(code, "refused")
+        if reason != "budget":
+            guard.denied[reason] += 1
+        return False
+
+    def count(self) -> None:
+        self.dist.server.incr(self.keys["budget"])
+
+    def over_budget(self) -> bool:
+        return int(self.dist.server.get(self.keys["budget"]) or 0) >= self.site.max_pages
+
+    def current_probe(self) -> Any:
+        if self.probe is None and not self._probe_final:
+            raw = self.dist.server.get(self.keys["probe"])
+            if raw == b"none":
+                self._probe_final = True
+            elif raw:
+                self.probe = pickle.loads(raw)
+                self._probe_final = True
+        return self.probe
+
+    def set_probe(self, probe: Any) -> None:
+        self.probe = probe
+        self._probe_final = True
+        self.dist.server.set(self.keys["probe"], pickle.dumps(probe) if probe is not None else b"none")
+
+
+def _stateless_refusal(guard: Any, url: str) -> str | None:
+    """The trap guard's checks that need no memory: depth, repetition, calendar range."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "malformed"
+    segments = [s for s in parts.path.split("/") if s]
+    if len(segments) > guard.max_depth:
+        return "depth"
+    if guard._repeated(segments):
+        return "repeated-segments"
+    if guard._calendar_out_of_range(segments, parts.query):
+        return "calendar-range"
+    return None
+
+
+def attach(crawler: Any, spider: Any) -> DistributedCrawl:
+    """Join the spider to its job: sites and crawl ids from Redis, shared per-site state."""
+    dist = DistributedCrawl.from_settings(crawler.settings)
+    spider.sites = dist.sites
+    spider.crawl_ids = dict(dist.crawl_ids)
+    # Built now, not in start(): requests of other workers may arrive before start() runs.
+    spider.runs = {site.id: dist.new_run(site) for site in dist.sites}
+    return dist
+
+
+def _dist_of(spider: Any) -> DistributedCrawl:
+    dist = getattr(spider, "distributed", None)
+    if dist is None:
+        raise NotConfigured("distributed components need a spider with a DistributedCrawl")
+    return dist
+
+
+# -- scheduler ---------------------------------------------------------------------------------
+class LeasedPriorityQueue(PriorityQueue):
+    """scrapy-redis' priority queue, popping into the worker's in-flight hash (a lease)."""
+
+    def __init__(self, server: Any, spider: Any, key: str, serializer: Any = None) -> None:
+        super().__init__(server, spider, key, serializer)
+        self.dist = _dist_of(spider)
+
+    def _encode_request(self, request: Request) -> bytes:
+        meta = request.meta
+        drop = list(_TRANSIENT_META)
+        if meta.get("_scheme_proxy"):  # the proxy came from this worker's environment
+            drop += _PROXY_META
+        saved = {k: meta.pop(k) for k in drop if k in meta}
+        try:
+            return super()._encode_request(request)
+        finally:
+            meta.update(saved)
+
+    def push(self, request: Request) -> None:
+        self.push_unique(request, None)
+
+    def push_unique(self, request: Request, fingerprint: str | None) -> bool:
+        """Mark seen and queue in one step: a crash never leaves a URL seen but unqueued."""
+        return self.dist.push(self._encode_request(request), -request.priority, fingerprint)
+
+    def pop(self, timeout: int = 0) -> Request | None:
+        popped = self.dist.pop()
+        if popped is None:
+            return None
+        lease, data = popped
+        request = self._decode_request(data)
+        request.meta["xxgk_lease"] = lease
+        return request
+
+
+class LeasedScheduler(Scheduler):
+    """``scrapy_redis.scheduler.Scheduler`` with leases and atomic see-and-queue."""
+
+    def enqueue_request(self, request: Request) -> bool:
+        fingerprint = None if request.dont_filter else self.df.request_fingerprint(request)
+        if not self.queue.push_unique(request, fingerprint):
+            self.df.log(request, self.spider)
+            return False
+        if self.stats:
+            self.stats.inc_value("scheduler/enqueued/redis", spider=self.spider)
+        return True
+
+
+# -- politeness --------------------------------------------------------------------------------
+class GlobalPolitenessMiddleware:
+    """Per-host concurrency and delay shared by every worker (Redis slots with expiry)."""
+
+    def __init__(self, server: Any, prefix: str, worker_id: str, limit: int, delay: float,
+                 lease_ttl: float, stats: Any) -> None:
+        self.server = server
+        self.prefix = prefix
+        self.worker_id = worker_id
+        self.limit = max(1, limit)
+        self.delay_ms = int(delay * 1000)
+        self.lease_ms = int(lease_ttl * 1000)
+        self.stats = stats
+        self._acquire = server.register_script(_ACQUIRE)
+        self._tokens = itertools.count(1)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> GlobalPolitenessMiddleware:
+        dist = _dist_of(crawler.spider)
+        s = crawler.settings
+        limit = s.getint("XXGK_HOST_CONCURRENCY", 0) or s.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 8)
+        delay = s.getfloat("XXGK_HOST_DELAY", -1.0)
+        if delay < 0:
+            delay = s.getfloat("DOWNLOAD_DELAY", 0.0)
+        lease_ttl = s.getfloat("XXGK_HOST_LEASE_TTL", 0.0) or 2 * s.getfloat("DOWNLOAD_TIMEOUT", 180) + 60
+        return cls(dist.server, dist.prefix, dist.worker_id, limit, delay, lease_ttl, crawler.stats)
+
+    def _keys(self, host: str) -> list[str]:
+        return [f"{self.prefix}:host:{host}:slots", f"{self.prefix}:host:{host}:next"]
+
+    async def process_request(self, request: Request, spider: Any = None) -> None:
+        if request.meta.get("xxgk_host_slot"):
+            return None
+        host = (urlparse_cached(request).hostname or "").lower()
+        token = f"{self.worker_id}|{next(self._tokens)}"
+        keys = self._keys(host)
+        waited = False
+        while True:
+            wait_ms = int(self._acquire(keys=keys, args=[token, self.limit, self.delay_ms, self.lease_ms,
+                                                        f"{self.prefix}:worker:"]))
+            if wait_ms == 0:
+                break
+            waited = True
+            await asyncio.sleep(min(wait_ms, 200) / 1000 * (0.75 + random.random() / 2))
+        if waited and self.stats is not None:
+            self.stats.inc_value("xxgk/host_slot_waits")
+        request.meta["xxgk_host_slot"] = (host, token)
+        return None
+
+    def _release(self, request: Request) -> None:
+        slot = request.meta.pop("xxgk_host_slot", None)
+        if slot:
+            host, token = slot
+            self.server.zrem(self._keys(host)[0], token)
+
+    def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
+        self._release(request)
+        return response
+
+    def process_exception(self, request: Request, exception: BaseException, spider: Any = None) -> None:
+        self._release(request)
+        return None
+
+
+# -- items -------------------------------------------------------------------------------------
+class RedisItemPipeline:
+    """Push every item to the archive writer's list; pause while the writer is far behind."""
+
+    def __init__(self, queue: ItemQueue, high_water: int) -> None:
+        self.queue = queue
+        self.high_water = max(100, high_water)
+        self.pushed = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> RedisItemPipeline:
+        dist = _dist_of(crawler.spider)
+        return cls(dist.items, crawler.settings.getint("XXGK_ITEM_BACKLOG", 50000))
+
+    async def process_item(self, item: Any, spider: Any = None) -> Any:
+        backlog = self.queue.push(encode_item(item))
+        self.pushed += 1
+        if backlog > self.high_water:
+            logger.info("archive writer is %d items behind: pausing", backlog)
+            while self.queue.backlog() > self.high_water // 2:
+                await asyncio.sleep(0.5)
+        return item
+
+
+# -- the worker's lifecycle --------------------------------------------------------------------
+class WorkerExtension:
+    """Heartbeat, acknowledgements, reaping dead workers, and ending the job together."""
+
+    POKE_SECONDS = 0.2
+
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+        self.dist = _dist_of(crawler.spider)
+        self._loop: Any = None
+        self._ticks = 0
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> WorkerExtension:
+        return cls(crawler)
+
+    def spider_opened(self, spider: Any) -> None:
+        from twisted.internet import task
+
+        dist = self.dist
+        dist.start_heartbeat()
+        engine = self.crawler.engine
+        original = getattr(engine, "_remove_request", None)
+        if original is None:
+            raise NotConfigured("this Scrapy has no ExecutionEngine._remove_request: distributed mode "
+                                "cannot acknowledge finished requests (tested with Scrapy 2.19)")
+
+        def remove_request(result: Any, request: Request) -> Any:
+            # Scrapy is done with ``request``: downloaded, its callback run, and every
+            # request and item it produced queued. Only now may its lease go.
+            try:
+                return original(result, request=request)
+            finally:
+                dist.ack(request)
+
+        engine._remove_request = remove_request
+        self._loop = task.LoopingCall(self._tick)
+        self._loop.start(self.POKE_SECONDS, now=False)
+        logger.info("worker %s joined job %s (%d sites)", dist.worker_id, dist.job, len(dist.sites))
+
+    def _tick(self) -> None:
+        """Wake the engine (other workers' requests) and notice an aborted job."""
+        engine = self.crawler.engine
+        slot = getattr(engine, "_slot", None)
+        if slot is not None and getattr(slot, "nextcall", None) is not None:
+            slot.nextcall.schedule()
+        self._ticks += 1
+        if self._ticks % 5 == 0:
+            try:
+                state = self.dist.state()
+            except Exception as exc:
+                logger.warning("cannot read the job state: %s", exc)
+                return
+            if state in ("aborted", "closed", None) and self.crawler.spider is not None:
+                from scrapy.utils.defer import deferred_from_coro
+
+                self._loop.stop()
+                deferred_from_coro(engine.close_spider_async(reason=state or "gone"))
+
+    def spider_idle(self, spider: Any) -> None:
+        dist = self.dist
+        state = dist.state()
+        if state != "running":
+            return  # done, closed, aborted: let the spider close
+        dist.reap()
+        if dist.claim_seeding():  # the worker that claimed the seeds died before queueing them
+            logger.warning("re-seeding job %s: the seeding worker died", dist.job)
+            for run in spider.runs.values():
+                for request in spider._seeds(run):
+                    self.crawler.engine.crawl(request)
+            dist.seeding_done()
+            raise DontCloseSpider
+        outcome = dist.try_finish()
+        if outcome == 1:
+            logger.info("job %s: every request is done; the archive writer closes the crawls", dist.job)
+            return
+        if outcome == 2:
+            return
+        raise DontCloseSpider
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        dist = self.dist
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        try:
+            returned = dist.requeue_own()
+            if returned:
+                logger.warning("closing (%s) with %d request(s) unfinished: back in the queue", reason,
+                               returned)
+            dist.server.srem(dist.workers_key, dist.worker_id)
+        finally:
+            dist.stop_heartbeat()

@@ -1,0 +1,322 @@
+"""Crawl safety: an SSRF guard that keeps the crawler off internal networks.
+
+A registry lists public university portals, but the pages we crawl link wherever they
+like, and a redirect or a hostile page can point the crawler at ``http://127.0.0.1:8001/``
+(our own Datasette), ``http://10.0.0.5/`` (the campus intranet of whoever runs us) or
+``http://169.254.169.254/`` (a cloud metadata service handing out credentials). The
+:class:`SSRFGuardMiddleware` refuses such requests before anything is sent.
+
+What is blocked (the *origin* of the request URL, not the proxy it may go through):
+
+* IP literals, in every spelling a resolver accepts (``127.1``, ``2130706433``,
+  ``0x7f.0.0.1``, ``[::ffff:127.0.0.1]``), that are not globally routable: loopback,
+  RFC 1918 private, link-local (``169.254/16``, ``fe80::/10``), CGNAT (``100.64/10``),
+  unique-local (``fc00::/7``, which holds ``fd00:ec2::254``), multicast, unspecified,
+  reserved and documentation ranges; IPv6 forms that embed an IPv4 address (mapped,
+  NAT64 ``64:ff9b::/96``, 6to4, Teredo) are judged by that address;
+* metadata and local host names without asking DNS: ``metadata.google.internal``,
+  ``metadata``, ``metadata.goog``, ``instance-data(.ec2.internal)``, ``localhost`` and
+  ``*.localhost``;
+* host names whose DNS answer (``socket.getaddrinfo``, in a thread, bounded by
+  ``XXGK_SSRF_DNS_TIMEOUT``) contains any such address. A name that does not resolve
+  here, or does not resolve in time, is **not** blocked: behind an HTTP proxy (and in the
+  simulated web) origin names only resolve at the proxy, which reports DNS errors itself.
+
+Redirects are covered: Scrapy sends a redirected request through the downloader
+middlewares again, so each hop is judged. The same holds for ``robots.txt`` requests.
+
+A blocked request raises ``IgnoreRequest("ssrf: blocked <host>: <why>")``; the message
+always starts with :data:`BLOCK_PREFIX` (``"ssrf: "``) so the classifier can record it as
+``excluded`` with rule ``ssrf``.
+
+A site may opt out with ``allow_private = true`` in the registry (an intranet mirror, a
+test portal on localhost): requests carrying ``request.meta["xxgk"]["site"]`` of such a
+site, and requests without a site (``robots.txt``) to a host inside such a site's
+``allowed_domains`` or portal hosts, are not checked.
+
+Settings:
+
+``XXGK_SSRF_GUARD``          enable the guard (default ``True``)
+``XXGK_SSRF_DNS_TIMEOUT``    seconds to wait for ``getaddrinfo`` (default ``2.0``)
+``XXGK_SSRF_CACHE_SECONDS``  how long a host's verdict is reused (default ``300``)
+``XXGK_SSRF_ALLOW_HOSTS``    host names or CIDR networks never blocked, comma-separated or a
+                             list (default empty), e.g. ``127.0.0.1/32`` for a local test server
+
+Enable it in ``DOWNLOADER_MIDDLEWARES`` before Scrapy's ``RobotsTxtMiddleware`` (100), so
+a blocked URL does not even trigger a ``robots.txt`` fetch: priority 50.
+
+Limits: the crawler (or its proxy) resolves the name again when it connects, so a DNS
+answer that changes between our lookup and the connection (DNS rebinding) is not caught;
+and pages rendered in Chromium load their sub-resources without passing through Scrapy
+(:func:`url_block_reason` is the same check for use in a Playwright route handler).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+
+__all__ = [
+    "BLOCK_PREFIX",
+    "METADATA_HOSTS",
+    "SSRFGuardMiddleware",
+    "address_block_reason",
+    "host_block_reason",
+    "parse_ip_literal",
+    "url_block_reason",
+]
+
+BLOCK_PREFIX = "ssrf: "
+#: Cloud metadata services and local names, blocked by name whatever DNS says.
+METADATA_HOSTS = frozenset({
+    "metadata.google.internal", "metadata.goog", "metadata", "instance-data",
+    "instance-data.ec2.internal", "metadata.azure.internal", "localhost",
+})
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_METADATA_ADDRESSES = frozenset({
+    ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
+    ipaddress.ip_address("169.254.170.2"), ipaddress.ip_address("100.100.100.200"),  # ECS, Alibaba
+})
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def parse_ip_literal(host: str) -> IPAddress | None:
+    """The address a host string denotes when it is an IP literal in any accepted spelling.
+
+    Besides dotted quads this accepts what ``inet_aton`` (and therefore the resolver used
+    to connect) accepts: ``127.1``, ``2130706433``, ``0x7f000001``, ``0177.0.0.1``; and
+    bracketed or bare IPv6, with a zone id dropped.
+    """
+    host = host.strip().rstrip(".")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    host = host.split("%", 1)[0]
+    if not host:
+        return None
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if ":" in host or not all(c in "0123456789abcdefxABCDEFX." for c in host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):
+        return None
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return None
+
+
+def address_block_reason(ip: IPAddress) -> str | None:
+    """Why connecting to ``ip`` is refused (a short category), or None when it is public."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(ip)
+        if inner is not None:
+            reason = address_block_reason(inner)
+            return f"{reason} (IPv4 {inner} embedded)" if reason else None
+        if ip in _NAT64_LOCAL:
+            return "local NAT64 address"
+    if ip in _METADATA_ADDRESSES:
+        return "cloud metadata address"
+    if ip.is_loopback:
+        return "loopback address"
+    if ip.is_unspecified:
+        return "unspecified address"
+    if ip.is_link_local:
+        return "link-local address"
+    if ip.is_multicast:
+        return "multicast address"
+    if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
+        return "carrier-grade NAT address (100.64.0.0/10)"
+    if ip.is_private:
+        return "private address"
+    if ip.is_reserved or not ip.is_global:
+        return "reserved address"
+    return None
+
+
+def _resolve(host: str, port: int | None) -> list[IPAddress]:
+    infos = socket.getaddrinfo(host, port or 80, type=socket.SOCK_STREAM)
+    addresses: list[IPAddress] = []
+    for _family, _type, _proto, _canon, sockaddr in infos:
+        try:
+            addresses.append(ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]))
+        except ValueError:
+            continue
+    return addresses
+
+
+def host_block_reason(host: str, port: int | None = None, *, resolve: bool = True,
+                      addresses: Iterable[IPAddress] | None = None) -> str | None:
+    """Why requests to ``host`` are refused, or None.
+
+    ``addresses`` (already resolved) skips DNS; otherwise, with ``resolve``, the name is
+    looked up with a blocking ``getaddrinfo`` (unresolvable names are not blocked).
+    """
+    host = host.strip().rstrip(".").lower()
+    if not host:
+        return None
+    literal = parse_ip_literal(host)
+    if literal is not None:
+        reason = address_block_reason(literal)
+        return f"{host} is a {reason}" if reason else None
+    if host in METADATA_HOSTS or host.endswith(".localhost"):
+        return f"{host} is a metadata or local host name"
+    if addresses is None:
+        if not resolve:
+            return None
+        try:
+            addresses = _resolve(host, port)
+        except (OSError, UnicodeError):
+            return None
+    for ip in addresses:
+        reason = address_block_reason(ip)
+        if reason:
+            return f"{host} has DNS address {ip}, a {reason}"
+    return None
+
+
+def url_block_reason(url: str, *, resolve: bool = True) -> str | None:
+    """:func:`host_block_reason` for the host of ``url`` (None for URLs without a host)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    return host_block_reason(host, port, resolve=resolve) if host else None
+
+
+def _as_list(value: Any) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        value = value.split(",")
+    return [str(v).strip().lower() for v in value if str(v).strip()]
+
+
+class SSRFGuardMiddleware:
+    """Downloader middleware: ``IgnoreRequest("ssrf: ...")`` for requests to internal hosts."""
+
+    def __init__(self, crawler: Any = None, *, dns_timeout: float = 2.0, cache_seconds: float = 300.0,
+                 allow: Iterable[str] = ()) -> None:
+        self.crawler = crawler
+        self.dns_timeout = dns_timeout
+        self.cache_seconds = cache_seconds
+        self.allow_hosts: set[str] = set()
+        self.allow_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for entry in allow:
+            try:
+                self.allow_networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                self.allow_hosts.add(entry.rstrip("."))
+        self._cache: dict[tuple[str, int | None], tuple[float, str | None]] = {}
+        self.blocked = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> SSRFGuardMiddleware:
+        settings = crawler.settings
+        if not settings.getbool("XXGK_SSRF_GUARD", True):
+            raise NotConfigured("XXGK_SSRF_GUARD is off")
+        return cls(crawler, dns_timeout=settings.getfloat("XXGK_SSRF_DNS_TIMEOUT", 2.0),
+                   cache_seconds=settings.getfloat("XXGK_SSRF_CACHE_SECONDS", 300.0),
+                   allow=_as_list(settings.get("XXGK_SSRF_ALLOW_HOSTS")))
+
+    # -- the site's opt-out ------------------------------------------------------------------
+    def _spider(self) -> Any:
+        return getattr(self.crawler, "spider", None) if self.crawler is not None else None
+
+    def _site_allows(self, request: Request, host: str) -> bool:
+        spider = self._spider()
+        runs = getattr(spider, "runs", None) or {}
+        site_id = (request.meta.get("xxgk") or {}).get("site")
+        if site_id is not None:
+            run = runs.get(site_id)
+            site = getattr(run, "site", None)
+            if site is None:
+                site = next((s for s in getattr(spider, "sites", []) if s.id == site_id), None)
+            return bool(getattr(site, "allow_private", False))
+        # No site (robots.txt, requests of other components): a host inside a private site.
+        sites = [getattr(r, "site", None) for r in runs.values()] or list(getattr(spider, "sites", []))
+        for site in sites:
+            if site is None or not getattr(site, "allow_private", False):
+                continue
+            hosts = {urlsplit(u).hostname or "" for u in site.portal} | set(site.allowed_domains)
+            if any(host == h or host.endswith("." + h) for h in hosts if h):
+                return True
+        return False
+
+    def _allowed_explicitly(self, host: str) -> bool:
+        if host in self.allow_hosts:
+            return True
+        ip = parse_ip_literal(host)
+        return ip is not None and any(ip.version == n.version and ip in n for n in self.allow_networks)
+
+    # -- checking ----------------------------------------------------------------------------
+    async def _reason(self, host: str, port: int | None) -> str | None:
+        key = (host, port)
+        cached = self._cache.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        reason = host_block_reason(host, port, resolve=False)
+        if reason is None and parse_ip_literal(host) is None:
+            addresses = await self._lookup(host, port)
+            if addresses:
+                reason = host_block_reason(host, port, addresses=[
+                    a for a in addresses if not self._allowed_address(a)])
+        self._cache[key] = (now + self.cache_seconds, reason)
+        return reason
+
+    def _allowed_address(self, ip: IPAddress) -> bool:
+        return any(ip.version == n.version and ip in n for n in self.allow_networks)
+
+    async def _lookup(self, host: str, port: int | None) -> list[IPAddress]:
+        """DNS in a thread, bounded by ``dns_timeout``; [] when it fails or is too slow."""
+        from scrapy.utils.defer import maybe_deferred_to_future
+        from twisted.internet import reactor
+        from twisted.internet.threads import deferToThread
+
+        deferred = deferToThread(_resolve, host, port)
+        deferred.addTimeout(self.dns_timeout, reactor)
+        try:
+            return await maybe_deferred_to_future(deferred)
+        except Exception:  # noqa: BLE001 - unresolvable, too slow (TimeoutError), cancelled
+            return []
+
+    async def process_request(self, request: Request) -> None:
+        try:
+            parts = urlsplit(request.url)
+            host, port = (parts.hostname or "").rstrip(".").lower(), parts.port
+        except ValueError:
+            return None
+        if not host or parts.scheme not in ("http", "https"):
+            return None
+        if self._allowed_explicitly(host) or self._site_allows(request, host):
+            return None
+        reason = await self._reason(host, port)
+        if reason is None:
+            return None
+        self.blocked += 1
+        if self.crawler is not None and getattr(self.crawler, "stats", None) is not None:
+            self.crawler.stats.inc_value("xxgk/ssrf_blocked")
+        raise IgnoreRequest(f"{BLOCK_PREFIX}blocked {host}: {reason}")

@@ -1,0 +1,136 @@
+"""End to end: JavaScript-only pages are rendered with Chromium exactly where needed.
+
+The simulated WebPlus and VSB portals each have a list built by script (``JS_ONLY_PAGES``)
+and VSB has a ``window.location`` redirect (``JS_REDIRECTS``). In ``auto`` mode every link
+behind them is found while only those pages are rendered for content; in ``never`` mode
+they are marked ``needs-render``; no browser page is left open.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = ["-s", "XXGK_DOWNLOAD_TIMEOUT=2", "-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False",
+            "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8"]
+
+
+def registry_with(tmp_path: Path, render: str, sites: tuple[str, ...] = ("webplus", "vsb")) -> Path:
+    import simweb
+
+    source = tomllib.loads(Path(simweb.__file__).with_name("demo_sites.toml").read_text("utf-8"))
+    lines = []
+    for site in source["site"]:
+        if site["id"] not in sites:
+            continue
+        lines.append("[[site]]")
+        for key, value in {**site, "render": render}.items():
+            lines.append(f"{key} = {value!r}" if not isinstance(value, list)
+                         else f"{key} = [{', '.join(repr(v) for v in value)}]")
+    path = tmp_path / f"sites-{render}.toml"
+    path.write_text("\n".join(lines).replace("'", '"') + "\n", encoding="utf-8")
+    return path
+
+
+def crawl(registry: Path, db: Path, proxy: str) -> Path:
+    env = {**os.environ, "http_proxy": proxy, "https_proxy": proxy, "no_proxy": ""}
+    result = subprocess.run([sys.executable, "-m", "xxgk", "crawl", "--registry", str(registry),
+                             "--db", str(db), *SETTINGS], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = re.search(r"log: (\S+)", result.stdout).group(1)
+    return Path(log)
+
+
+def scrapy_stats(log: Path) -> dict:
+    text = log.read_text("utf-8", "replace")
+    dump = text[text.rindex("Dumping Scrapy stats:") :]
+    body = dump[dump.index("{") : dump.index("}") + 1]
+    body = re.sub(r"datetime\.datetime\([^)]*\)", "None", body)
+    return ast.literal_eval(body)
+
+
+@pytest.fixture(scope="module")
+def crawls(tmp_path_factory):
+    from archive.db import open_db
+    from simweb import SimWeb
+
+    tmp = tmp_path_factory.mktemp("render")
+    out = {}
+    with SimWeb(port=0, day=1, delay_scale=0.02) as web:
+        for mode in ("auto", "never"):
+            log = crawl(registry_with(tmp, mode), tmp / f"{mode}.db", web.proxy_url)
+            out[mode] = (open_db(tmp / f"{mode}.db"), scrapy_stats(log))
+    return out
+
+
+def test_auto_finds_every_link_behind_scripts(crawls):
+    from simweb.truth import JS_ONLY_PAGES
+
+    db, _ = crawls["auto"]
+    for page, revealed in JS_ONLY_PAGES.items():
+        linked = {u for (u,) in db.execute("SELECT to_url FROM link_sources WHERE from_url = ?", [page])}
+        assert set(revealed) <= linked, page
+        checked = {u for (u,) in db.execute(
+            f"SELECT url FROM link_checks WHERE url IN ({','.join('?' * len(revealed))}) AND state = 'ok'",
+            revealed)}
+        assert checked == set(revealed)
+
+
+def test_auto_renders_only_the_pages_that_need_it(crawls):
+    from simweb.truth import JS_ONLY_PAGES, JS_REDIRECTS
+
+    db, stats = crawls["auto"]
+    rendered_for_content = {u for (u,) in db.execute(
+        "SELECT url FROM snapshots WHERE rendered = 1 AND render_reason LIKE 'auto:%'")}
+    assert rendered_for_content == set(JS_ONLY_PAGES) | set(JS_REDIRECTS)
+    reasons = dict(db.execute("SELECT url, render_reason FROM snapshots WHERE render_reason LIKE 'auto:%'"))
+    assert all(reasons[u] == "auto: scripted-list" for u in JS_ONLY_PAGES)
+    # the script redirect is recorded as a redirect, with the chain
+    for url, target in JS_REDIRECTS.items():
+        state, final_url, chain = db.execute(
+            "SELECT state, final_url, redirect_chain FROM link_checks WHERE url = ?", [url]).fetchone()
+        assert (state, final_url) == ("redirected", target) and url in chain
+    pages = db.execute("SELECT COUNT(*) FROM snapshots WHERE rendered = 0").fetchone()[0]
+    assert pages > 20 * len(rendered_for_content)  # rendering is the exception
+
+
+def test_screenshots_are_kept_as_evidence(crawls):
+    from archive.blobs import load_blob
+
+    db, _ = crawls["auto"]
+    rows = db.execute("SELECT url, render_reason, screenshot_sha256 FROM snapshots"
+                      " WHERE screenshot_sha256 IS NOT NULL").fetchall()
+    reasons = {reason for _u, reason, _s in rows}
+    assert {"evidence: soft_404", "evidence: empty"} <= reasons
+    png = load_blob(db, rows[0][2])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+
+
+def test_never_marks_script_pages_clearly(crawls):
+    from simweb.truth import JS_ONLY_PAGES
+
+    db, stats = crawls["never"]
+    assert db.execute("SELECT COUNT(*) FROM snapshots WHERE rendered = 1").fetchone()[0] == 0
+    assert "playwright/page_count" not in stats  # the browser was never even started
+    for page, revealed in JS_ONLY_PAGES.items():
+        state, rule = db.execute("SELECT state, rule FROM link_checks WHERE url = ?", [page]).fetchone()
+        assert (state, rule) == ("ok", "needs-render")  # not "empty": a false accusation
+        linked = {u for (u,) in db.execute("SELECT to_url FROM link_sources WHERE from_url = ?", [page])}
+        assert not set(revealed) & linked
+
+
+def test_no_browser_page_left_open(crawls):
+    _db, stats = crawls["auto"]
+    opened = stats["playwright/page_count"]
+    assert opened > 0
+    assert stats.get("playwright/page_count/closed") == opened
+    assert stats["playwright/page_count/max_concurrent"] <= 4
