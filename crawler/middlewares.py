@@ -69,13 +69,15 @@ class ConditionalRequestMiddleware:
         return self._conn
 
     def _previous(self, url: str) -> tuple | None:
+        """The newest raw capture of ``url`` (rendered ones hold the browser's DOM, not what
+        the server sent, so they cannot stand in for a 304's body)."""
         conn = self._db()
         if conn is None:
             return None
         try:
             return conn.execute(
                 "SELECT sha256, etag, last_modified, status_code, content_type FROM snapshots"
-                " WHERE url = ? AND sha256 IS NOT NULL AND status_code = 200"
+                " WHERE url = ? AND sha256 IS NOT NULL AND status_code = 200 AND rendered = 0"
                 " ORDER BY id DESC LIMIT 1",
                 [url],
             ).fetchone()
