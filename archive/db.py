@@ -91,7 +91,7 @@ def _reraise(exc: sqlite3.Error, path: str | Path) -> None:
 
 class _Cursor(sqlite3.Cursor):
     def execute(self, sql: str, parameters: object = (), /) -> sqlite3.Cursor:  # type: ignore[override]
-        if False and _PLAIN_BEGIN.fullmatch(sql):
+        if _PLAIN_BEGIN.fullmatch(sql):
             sql = "BEGIN IMMEDIATE"
         try:
             return super().execute(sql, parameters)  # type: ignore[arg-type]

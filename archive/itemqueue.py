@@ -358,6 +358,9 @@ class ArchiveWriterLoop:
         key = job_key(self.prefix, job, "crawls")
         if self.server.exists(key):  # the coordinator asked twice: the rows exist
             return
+        if self.server.get(job_key(self.prefix, job, "state")) not in (b"starting", b"running"):
+            logger.warning("job %s was given up before its crawls were created: skipped", job)
+            return
         upsert_sites(self.db, message["sites"])
         crawl_ids = {row["id"]: start_crawl(self.db, row["id"], scheduled_at=message.get("scheduled_at"),
                                             log_path=message.get("log_path"))
@@ -405,6 +408,6 @@ class ArchiveWriterLoop:
         """Free the queue, duplicate filter and per-site state of a finished job."""
         keep = {job_key(self.prefix, job, n).encode() for n in ("state", "summary", "crawls", "meta", "stats")}
         doomed = [k for k in self.server.scan_iter(match=job_key(self.prefix, job, "*"), count=1000)
-                  if k not in keep and b":hb:" not in k]
+                  if k not in keep]
         for i in range(0, len(doomed), 500):
             self.server.unlink(*doomed[i:i + 500])

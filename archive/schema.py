@@ -407,6 +407,36 @@ def m006_evaluations(db: Database) -> None:
     )
 
 
+@migrations()
+def m007_registry_checks(db: Database) -> None:
+    """``xxgk registry check``: whether each registry portal URL answered, and how.
+
+    One row per portal URL per check, kept forever. ``state`` uses the link-state
+    vocabulary (``ok``, ``dns_error``, ``soft_404``...), ``ok`` is 1 for ``ok``/``redirected``;
+    ``method`` is the request that decided (HEAD, or GET when HEAD was refused).
+    """
+    db.executescript(
+        """
+        CREATE TABLE registry_checks (
+            id INTEGER PRIMARY KEY,
+            site_id TEXT NOT NULL,
+            url TEXT NOT NULL,
+            checked_at TEXT NOT NULL,
+            method TEXT,
+            status_code INTEGER,
+            final_url TEXT,
+            elapsed_ms INTEGER,
+            state TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            rule TEXT,
+            error TEXT,
+            via_proxy INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX idx_registry_checks_site ON registry_checks(site_id, checked_at);
+        """
+    )
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the current schema (idempotent)."""
     migrations.apply(db)

@@ -15,6 +15,8 @@ import redis). :meth:`crawler.spiders.portal.PortalSpider.update_settings` then 
   is ever "seen" but not queued;
 * :class:`GlobalPolitenessMiddleware`: per-host concurrency and delay enforced across all
   workers (a Redis lease per request and host, next-start time per host, on Redis' clock);
+* :class:`SharedRobotsTxtMiddleware`: each host's robots.txt fetched once per job, the same
+  rules for every worker;
 * :class:`RedisItemPipeline`: items go to the Redis list drained by ``xxgk archive-writer``
   (:mod:`archive.itemqueue`), never to SQLite;
 * :class:`WorkerExtension`: heartbeat, acknowledgements, reaping, and the end of the crawl
@@ -37,6 +39,7 @@ Settings (``-s NAME=VALUE``; ``xxgk crawl --workers`` sets the first three):
                             (default ``DOWNLOAD_DELAY``)
 ``XXGK_HOST_LEASE_TTL``     seconds after which a host slot is freed even if never released
                             (default 2 x ``DOWNLOAD_TIMEOUT`` + 60)
+``XXGK_ROBOTS_TIMEOUT``     seconds for a robots.txt fetch (default ``DOWNLOAD_TIMEOUT``, at least 10)
 ``XXGK_ITEM_BACKLOG``       items waiting for the writer above which workers pause (50000)
 
 Redis must be trusted and private (requests travel pickled, as in scrapy-redis); a
@@ -58,16 +61,21 @@ import secrets
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request, signals
-from scrapy.exceptions import DontCloseSpider, NotConfigured
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest, NotConfigured
 from scrapy.http import Response
+from scrapy.http.request import NO_CALLBACK
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
+from twisted.internet.defer import Deferred
 
 from archive.itemqueue import DEFAULT_PREFIX, ItemQueue, connect, encode_control, encode_item, job_key
 from crawler.spiders.portal import SiteRun
@@ -76,19 +84,30 @@ from schedules.registry import Site
 logger = logging.getLogger(__name__)
 
 #: Request meta that belongs to one worker's attempt, not to the request.
-_TRANSIENT_META = ("xxgk_lease", "xxgk_host_slot")
+_TRANSIENT_META = ("xxgk_lease", "xxgk_lease_host", "xxgk_host_slot")
 _PROXY_META = ("proxy", "_auth_proxy", "_scheme_proxy")
 
 # -- Redis scripts -----------------------------------------------------------------------------
 # Requests are stored as in scrapy-redis' PriorityQueue (a sorted set scored -priority); an
 # in-flight entry keeps "score\ndata" so that it can go back exactly as it was.
+# Members are "host\0request": the pop takes the first of the ARGV[3] best requests whose
+# host is not in ARGV[4:] (hosts this worker already keeps busy up to their limit).
 _POP = """
-local r = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #r == 0 then return false end
-redis.call('ZREM', KEYS[1], r[1])
-redis.call('HSET', KEYS[2], ARGV[1], r[2] .. '\\n' .. r[1])
-redis.call('SADD', KEYS[3], ARGV[2])
-return r[1]
+local skip = {}
+for i = 4, #ARGV do skip[ARGV[i]] = true end
+local r = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1, 'WITHSCORES')
+for i = 1, #r, 2 do
+  local m = r[i]
+  local p = string.find(m, '\\0', 1, true)
+  local host = p and string.sub(m, 1, p - 1) or ''
+  if not skip[host] then
+    redis.call('ZREM', KEYS[1], m)
+    redis.call('HSET', KEYS[2], ARGV[1], r[i + 1] .. '\\n' .. m)
+    redis.call('SADD', KEYS[3], ARGV[2])
+    return m
+  end
+end
+return false
 """
 _PUSH_UNIQUE = """
 if ARGV[3] ~= '' and redis.call('SADD', KEYS[2], ARGV[3]) == 0 then return 0 end
@@ -224,11 +243,18 @@ def configure_settings(settings: Any) -> None:
     middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
     # Last before the download handler: after robots.txt, proxies and conditional requests.
     middlewares["crawler.distributed.GlobalPolitenessMiddleware"] = 950
+    middlewares["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"] = None
+    middlewares["crawler.distributed.SharedRobotsTxtMiddleware"] = 100
     settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority=priority)
     settings.set("ITEM_PIPELINES", {"crawler.distributed.RedisItemPipeline": 300}, priority=priority)
     extensions = dict(settings.getdict("EXTENSIONS"))
     extensions["crawler.distributed.WorkerExtension"] = 100
     settings.set("EXTENSIONS", extensions, priority=priority)
+
+
+def host_limit(settings: Any) -> int:
+    """Requests in flight per host, all workers together."""
+    return settings.getint("XXGK_HOST_CONCURRENCY", 0) or settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 8)
 
 
 def site_to_json(site: Site) -> dict[str, Any]:
@@ -333,15 +359,26 @@ class Jobs:
         raw = self.server.hget(self.key(job, "meta"), "settings")
         return json.loads(raw) if raw else {}
 
-    def wait_closed(self, job: int, timeout: float | None = None, poll: float = 0.2) -> str | None:
+    def wait_closed(self, job: int, timeout: float | None = None, poll: float = 0.2,
+                    progress: Any = None) -> str | None:
         """Wait until the writer closed the job; return its summary (None on timeout)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        next_note = time.monotonic() + 30
         while deadline is None or time.monotonic() < deadline:
             if self.state(job) in ("closed", None):
                 summary = self.server.get(self.key(job, "summary"))
                 return summary.decode("utf-8") if summary else ""
+            if progress and time.monotonic() >= next_note:
+                backlog = ItemQueue(self.server, self.prefix).backlog()
+                progress(f"job {job}: waiting for the archive writer to close the crawls "
+                         f"({backlog} item(s) not yet written)")
+                next_note = time.monotonic() + 30
             time.sleep(poll)
         return None
+
+    def give_up(self, job: int) -> None:
+        """A job whose setup failed: nobody may join it, the writer creates no crawls for it."""
+        self.server.set(self.key(job, "state"), "aborted", ex=3600)
 
     def abort(self, job: int) -> bool:
         """Stop a job: workers close, the writer closes its crawls as ``incomplete``."""
@@ -369,9 +406,15 @@ class Jobs:
 class DistributedCrawl:
     """One worker process's handle on its job: sites, crawl ids, leases, heartbeat, the end."""
 
+    #: How far down the queue a pop looks for a request of a host that is not busy.
+    POP_WINDOW = 256
+
     def __init__(self, server: Any, *, prefix: str, job: int, worker_id: str | None = None,
-                 ttl: float = 15.0) -> None:
+                 ttl: float = 15.0, host_limit: int = 4) -> None:
         self.server = server
+        self.host_limit = max(1, host_limit)
+        #: Requests of each host this worker has popped and not finished.
+        self.in_progress: Counter[str] = Counter()
         self.prefix = prefix
         self.job = job
         self.worker_id = worker_id or new_worker_id()
@@ -412,7 +455,7 @@ class DistributedCrawl:
         server = connect(settings.get("XXGK_REDIS_URL"))
         return cls(server, prefix=settings.get("XXGK_REDIS_PREFIX") or DEFAULT_PREFIX,
                    job=settings.getint("XXGK_JOB"), worker_id=settings.get("XXGK_WORKER_ID") or None,
-                   ttl=settings.getfloat("XXGK_WORKER_TTL", 15.0))
+                   ttl=settings.getfloat("XXGK_WORKER_TTL", 15.0), host_limit=host_limit(settings))
 
     def new_run(self, site: Site) -> DistributedSiteRun:
         return DistributedSiteRun(site, self.crawl_ids.get(site.id), dist=self)
@@ -448,10 +491,21 @@ class DistributedCrawl:
 
     # -- the queue -------------------------------------------------------------------------
     def pop(self) -> tuple[str, bytes] | None:
+        """Lease the best queued request whose host this worker does not keep busy already.
+
+        Without the host check a worker would take a run of one host's requests and hold
+        them waiting for that host's politeness slots, while other hosts' requests wait.
+        """
         lease = str(next(self._leases))
+        busy = [h for h, n in self.in_progress.items() if n >= self.host_limit]
         data = self._pop(keys=[self.queue_key, self.inflight_key, self.workers_key],
-                         args=[lease, self.worker_id])
-        return (lease, data) if data is not None else None
+                         args=[lease, self.worker_id, self.POP_WINDOW, *busy])
+        if data is None:
+            return None
+        return lease, data
+
+    def started(self, host: str) -> None:
+        self.in_progress[host] += 1
 
     def push(self, data: bytes, score: float, fingerprint: str | None) -> bool:
         return bool(self._push_unique(keys=[self.queue_key, self.dupefilter_key],
@@ -461,6 +515,10 @@ class DistributedCrawl:
         lease = request.meta.pop("xxgk_lease", None)
         if lease is not None:
             self.server.hdel(self.inflight_key, lease)
+            host = request.meta.pop("xxgk_lease_host", "")
+            self.in_progress[host] -= 1
+            if self.in_progress[host] <= 0:
+                del self.in_progress[host]
 
     def requeue_own(self) -> int:
         """Put this worker's unfinished requests back (it is closing before they finished)."""
@@ -613,16 +671,31 @@ class LeasedPriorityQueue(PriorityQueue):
             drop += _PROXY_META
         saved = {k: meta.pop(k) for k in drop if k in meta}
         try:
-            return super()._encode_request(request)
+            data = super()._encode_request(request)
         finally:
             meta.update(saved)
+        host = (urlparse_cached(request).hostname or "").lower().encode("ascii", "replace")
+        return host + b"\0" + data
+
+    def _decode_request(self, encoded_request: bytes) -> Request:
+        host, _, data = encoded_request.partition(b"\0")
+        request = super()._decode_request(data)
+        request.meta["xxgk_lease_host"] = host.decode("ascii", "replace")
+        return request
 
     def push(self, request: Request) -> None:
         self.push_unique(request, None)
 
     def push_unique(self, request: Request, fingerprint: str | None) -> bool:
-        """Mark seen and queue in one step: a crash never leaves a URL seen but unqueued."""
-        return self.dist.push(self._encode_request(request), -request.priority, fingerprint)
+        """Mark seen and queue in one step: a crash never leaves a URL seen but unqueued.
+
+        The score is ``-priority`` plus a random fraction below 0.5: priorities keep their
+        order, and within one priority requests come out shuffled. (In member order they
+        would come out grouped by host, and every worker would wait on the same host's
+        politeness slots while requests for other hosts sit in the queue.)
+        """
+        score = -request.priority + random.random() * 0.5
+        return self.dist.push(self._encode_request(request), score, fingerprint)
 
     def pop(self, timeout: int = 0) -> Request | None:
         popped = self.dist.pop()
@@ -631,6 +704,7 @@ class LeasedPriorityQueue(PriorityQueue):
         lease, data = popped
         request = self._decode_request(data)
         request.meta["xxgk_lease"] = lease
+        self.dist.started(request.meta["xxgk_lease_host"])
         return request
 
 
@@ -643,8 +717,14 @@ class LeasedScheduler(Scheduler):
             self.df.log(request, self.spider)
             return False
         if self.stats:
-            self.stats.inc_value("scheduler/enqueued/redis", spider=self.spider)
+            self.stats.inc_value("scheduler/enqueued/redis")
         return True
+
+    def next_request(self) -> Request | None:
+        request = self.queue.pop()
+        if request is not None and self.stats:
+            self.stats.inc_value("scheduler/dequeued/redis")
+        return request
 
 
 # -- politeness --------------------------------------------------------------------------------
@@ -667,7 +747,7 @@ class GlobalPolitenessMiddleware:
     def from_crawler(cls, crawler: Any) -> GlobalPolitenessMiddleware:
         dist = _dist_of(crawler.spider)
         s = crawler.settings
-        limit = s.getint("XXGK_HOST_CONCURRENCY", 0) or s.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 8)
+        limit = host_limit(s)
         delay = s.getfloat("XXGK_HOST_DELAY", -1.0)
         if delay < 0:
             delay = s.getfloat("DOWNLOAD_DELAY", 0.0)
@@ -711,6 +791,77 @@ class GlobalPolitenessMiddleware:
         return None
 
 
+# -- robots.txt --------------------------------------------------------------------------------
+class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """robots.txt fetched once per host for the whole job; every worker obeys the same copy.
+
+    Scrapy's middleware fetches robots.txt in every process: N workers would fetch it N times
+    and, should one of those fetches fail (Scrapy then allows everything on that host), obey
+    different rules. Here the first worker to need a host's robots.txt fetches it (a Redis
+    lock) and stores status and body in the job; the others wait for that copy. The fetch
+    gets ``XXGK_ROBOTS_TIMEOUT`` seconds (default: ``DOWNLOAD_TIMEOUT``, at least 10): a slow
+    robots.txt is no reason to ignore it.
+    """
+
+    def __init__(self, crawler: Any) -> None:
+        super().__init__(crawler)
+        self.dist = _dist_of(crawler.spider)
+        s = crawler.settings
+        self.timeout = s.getfloat("XXGK_ROBOTS_TIMEOUT", 0) or max(s.getfloat("DOWNLOAD_TIMEOUT", 180), 10.0)
+        self.wait_seconds = self.timeout * (s.getint("RETRY_TIMES", 2) + 1) + 15
+
+    def _key(self, netloc: str) -> str:
+        return job_key(self.dist.prefix, self.dist.job, f"robots:{netloc}")
+
+    async def robot_parser(self, request: Request) -> Any:
+        url = urlparse_cached(request)
+        netloc = url.netloc
+        if netloc not in self._parsers:
+            self._parsers[netloc] = Deferred()
+            try:
+                response = await self._shared_robots(f"{url.scheme}://{netloc}/robots.txt", netloc)
+                await self._parse_robots(response, netloc, request)
+            except Exception as exc:
+                if not isinstance(exc, IgnoreRequest):
+                    logger.error("Error downloading %s: %s", f"{url.scheme}://{netloc}/robots.txt", exc)
+                self._robots_error(exc, netloc)
+            self._stats.inc_value("robotstxt/request_count")
+        parser = self._parsers[netloc]
+        if isinstance(parser, Deferred):
+            return await maybe_deferred_to_future(parser)
+        return parser
+
+    async def _shared_robots(self, robots_url: str, netloc: str) -> Response:
+        server = self.dist.server
+        key = self._key(netloc)
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            cached = server.get(key)
+            if cached is not None:
+                return self._from_cache(robots_url, cached)
+            if server.set(key + ":lock", self.dist.worker_id, nx=True, ex=int(self.wait_seconds)):
+                break
+            if time.monotonic() >= deadline:  # the fetching worker died: fetch it ourselves
+                break
+            await asyncio.sleep(0.1)
+        robots_request = Request(robots_url, priority=self.DOWNLOAD_PRIORITY, callback=NO_CALLBACK,
+                                 meta={"dont_obey_robotstxt": True, "download_timeout": self.timeout})
+        try:
+            response = await self.crawler.engine.download_async(robots_request)
+        except Exception as exc:
+            server.set(key, b"error\n" + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace"))
+            raise
+        server.set(key, str(response.status).encode() + b"\n" + response.body)
+        return response
+
+    @staticmethod
+    def _from_cache(robots_url: str, cached: bytes) -> Response:
+        head, _, body = cached.partition(b"\n")
+        if head == b"error":
+            raise IgnoreRequest(f"robots.txt could not be fetched: {body.decode('utf-8', 'replace')}")
+        return Response(robots_url, status=int(head), body=body)
+
+
 # -- items -------------------------------------------------------------------------------------
 class RedisItemPipeline:
     """Push every item to the archive writer's list; pause while the writer is far behind."""
@@ -746,6 +897,7 @@ class WorkerExtension:
         self.dist = _dist_of(crawler.spider)
         self._loop: Any = None
         self._ticks = 0
+        self._reap_every = max(1, int(self.dist.ttl / 2 / self.POKE_SECONDS))
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
@@ -785,6 +937,11 @@ class WorkerExtension:
         if slot is not None and getattr(slot, "nextcall", None) is not None:
             slot.nextcall.schedule()
         self._ticks += 1
+        if self._ticks % self._reap_every == 0:
+            try:
+                self.dist.reap()  # busy workers reap too: a dead worker's requests come back soon
+            except Exception as exc:
+                logger.warning("cannot reap: %s", exc)
         if self._ticks % 5 == 0:
             try:
                 state = self.dist.state()

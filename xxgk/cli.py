@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
                        help="a Scrapy/xxgk setting for this crawl, e.g. -s XXGK_DOWNLOAD_TIMEOUT=5")
     crawl.add_argument("--verbose", action="store_true", help="show Scrapy's log on the console")
+    from xxgk.distributed_cli import add_distributed_crawl_arguments
+
+    add_distributed_crawl_arguments(crawl)
 
     serve = sub.add_parser("serve", help="serve the archive with Datasette (read-only)")
     _add_db(serve)
@@ -76,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     registry_sub = registry.add_subparsers(dest="registry_command", metavar="ACTION")
     validate = registry_sub.add_parser("validate", help="check the registry file and list its sites")
     _add_registry(validate)
+    from xxgk.distributed_cli import add_archive_writer_parser, add_registry_bulk_parsers
+
+    add_registry_bulk_parsers(registry_sub)
+    add_archive_writer_parser(sub)
     from archive.evaluate_cli import add_evaluate_parser
     from archive.export_cli import add_export_parser
     from schedules.cli import add_schedule_parser
@@ -91,6 +98,10 @@ def _registry_sites(args: argparse.Namespace) -> list:
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
+    if getattr(args, "workers", None):
+        from xxgk.distributed_cli import run_distributed_crawl
+
+        return run_distributed_crawl(args)
     from archive.summary import crawl_summary
     from xxgk.runcrawl import run_crawl
 
@@ -167,8 +178,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_registry(args: argparse.Namespace) -> int:
+    if args.registry_command in ("import", "check"):
+        from xxgk.distributed_cli import run_registry_bulk_command
+
+        return run_registry_bulk_command(args)
     if args.registry_command != "validate":
-        print("xxgk registry: choose an action (validate)", file=sys.stderr)
+        print("xxgk registry: choose an action (validate, import, check)", file=sys.stderr)
         return EXIT_USAGE
     for site in load_registry(args.registry):
         print(f"{site.id}\t{site.name}\t{' '.join(site.portal)}\t{site.schedule or '-'}")
@@ -193,7 +208,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return run_evaluate_command(args)
 
 
+def cmd_archive_writer(args: argparse.Namespace) -> int:
+    from xxgk.distributed_cli import run_archive_writer
+
+    return run_archive_writer(args)
+
+
 COMMANDS = {
+    "archive-writer": cmd_archive_writer,
     "evaluate": cmd_evaluate,
     "export": cmd_export,
     "schedule": cmd_schedule,

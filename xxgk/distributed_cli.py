@@ -161,7 +161,11 @@ def run_distributed_crawl(args: argparse.Namespace) -> int:
             log_path = _worker_log_path(args, job)
             jobs.publish(job, sites, own_settings, coordinator=socket.gethostname())
             _say(f"job {job}: coordinating {len(sites)} site(s); waiting for the archive writer")
-            crawl_ids = jobs.wait_for_crawl_ids(job, len(sites), args.wait, progress=_say)
+            try:
+                crawl_ids = jobs.wait_for_crawl_ids(job, len(sites), args.wait, progress=_say)
+            except JobError:
+                jobs.give_up(job)
+                raise
             jobs.set_running(job)
             _say(f"job {job}: crawls {', '.join(f'{k}={v}' for k, v in crawl_ids.items())}")
         else:
@@ -185,7 +189,7 @@ def run_distributed_crawl(args: argparse.Namespace) -> int:
     if role != "coordinator":
         print(f"log: {log_path}")
         return EXIT_OK if exit_code == 0 else EXIT_FAILED
-    summary = jobs.wait_closed(job, timeout=None if args.wait <= 0 else max(args.wait, 3600))
+    summary = jobs.wait_closed(job, timeout=None if args.wait <= 0 else max(args.wait, 3600), progress=_say)
     state = jobs.state(job)
     if summary is None:
         _say(f"job {job}: the archive writer has not closed the crawls yet")

@@ -6,7 +6,8 @@ everything goes to this local proxy, a request to ``http://10.0.0.5/`` that slip
 through a guard would still only reach 127.0.0.1 — no test traffic leaves the machine.
 
 ``routes`` maps an absolute URL to ``(status, headers, body)``; anything else gets
-``default`` (a small HTML page), ``/robots.txt`` an allow-all file unless routed.
+``default`` (a small HTML page), ``/robots.txt`` an allow-all file unless routed. A
+``Content-Length`` header of ``""`` sends the body without one, ended by closing.
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ class _Handler(BaseHTTPRequestHandler):
         status, headers, body = answer(url) if callable(answer) else answer
         self.send_response(status)
         headers = {"Content-Type": "text/html; charset=utf-8", **headers}
-        if "Content-Length" not in headers:
+        if headers.get("Content-Length") == "":  # no length: the body ends when the connection does
+            del headers["Content-Length"]
+            headers["Connection"] = "close"
+            self.close_connection = True
+        elif "Content-Length" not in headers:
             headers["Content-Length"] = str(len(body))
         for name, value in headers.items():
             self.send_header(name, value)

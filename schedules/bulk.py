@@ -1,0 +1,518 @@
+"""Bulk registry tools: import institutions from CSV, check that every portal answers.
+
+``xxgk registry import FILE.csv [--registry FILE] [--skip-bad] [--dry-run]``
+    Columns (header row, any order, case-insensitive): ``id``, ``name``, ``portal``, and
+    optionally ``allowed_domains``, ``schedule``, ``render``, ``kind``, ``max_pages``. Several
+    portal URLs or domains go in one cell separated by spaces or semicolons (``;`` or
+    ``；``). Empty cells leave the field out (or, for a site already in the registry, as it
+    was). Unknown columns are reported and ignored.
+
+    Every row is validated as the registry validates a ``[[site]]`` table, plus: URLs must be
+    http(s) with a plausible host name; ids may not repeat; one portal URL may not belong to
+    two ids (in the file or in the registry). Problems are reported by row number (the header
+    is row 1). Any problem rejects the whole import unless ``--skip-bad``, which imports the
+    good rows only.
+
+    Merging: new ids are appended; known ids are updated in place (fields the CSV gives
+    replace the registry's, others stay). The registry file keeps its comments and layout
+    except in the tables it rewrites, is checked by re-parsing before it replaces the old
+    file (atomically), and the old file is kept as ``FILE.bak``.
+
+``xxgk registry check [--registry FILE] [--db PATH]``
+    Requests every portal URL concurrently (HEAD, then GET when HEAD does not answer 2xx/3xx)
+    through the configured proxy (``http_proxy``/``https_proxy``/``no_proxy``) with a short
+    timeout, classifies the answer with the crawler's own rules (so a portal answering 200
+    "页面不存在" is a ``soft_404``, a proxy's DNS error a ``dns_error``), and appends the
+    results to the archive's ``registry_checks`` table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import socket
+import ssl
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from schedules.registry import RegistryError, Site, load_registry, parse_registry, parse_site
+
+COLUMNS = ("id", "name", "portal", "allowed_domains", "schedule", "render", "kind", "max_pages")
+REQUIRED_COLUMNS = ("id", "name", "portal")
+KEY_ORDER = ("id", "name", "portal", "allowed_domains", "schedule", "render", "max_pages", "kind")
+_SPLIT_RE = re.compile(r"[\s;；]+")
+_HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_SITE_HEADER_RE = re.compile(r"^\s*\[\[\s*site\s*\]\]\s*(#.*)?$")
+_IPV4_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+
+
+# -- import ------------------------------------------------------------------------------------
+@dataclass
+class ImportReport:
+    source: str
+    registry: str
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)  # (row, message)
+    warnings: list[str] = field(default_factory=list)
+    fatal: bool = False
+    written: bool = False
+    skipped_rows: list[int] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"warning: {w}" for w in self.warnings]
+        out += [f"{self.source}: row {row}: {message}" for row, message in self.errors]
+        if self.fatal:
+            out.append(f"import rejected: {len(self.errors)} problem(s); {self.registry} unchanged"
+                       + ("" if not self.errors else " (use --skip-bad to import the good rows)"))
+            return out
+        if self.skipped_rows:
+            out.append(f"skipped {len(self.skipped_rows)} bad row(s): "
+                       + ", ".join(map(str, self.skipped_rows)))
+        verb = "merged into" if self.written else "would merge into"
+        out.append(f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged: "
+                   f"{verb} {self.registry}")
+        return out
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` is not a usable portal URL (None when it is)."""
+    text = url.strip()
+    if not text:
+        return "empty URL"
+    if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text):
+        return f"{text!r} has no scheme; did you mean 'http://{text}'?"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        return f"{text!r} is not a valid URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"{text!r} is not an http(s) URL"
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        return f"{text!r} has no host"
+    if port is not None and not 0 < port < 65536:
+        return f"{text!r} has a bad port"
+    if any(ch.isspace() for ch in text):
+        return f"{text!r} contains spaces"
+    if _IPV4_RE.match(host) or host == "localhost" or ":" in host:
+        return None
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return f"{text!r}: host {host!r} is not a valid domain name"
+    labels = ascii_host.split(".")
+    if len(labels) < 2 or not all(_HOST_LABEL_RE.match(label) for label in labels):
+        return f"{text!r}: host {host!r} is not a valid domain name"
+    if labels[-1].isdigit():
+        return f"{text!r}: host {host!r} is not a valid domain name"
+    return None
+
+
+def _portal_key(url: str) -> str:
+    parts = urlsplit(url.strip())
+    path = parts.path.rstrip("/") or ""
+    return f"{(parts.hostname or '').lower()}{':' + str(parts.port) if parts.port else ''}{path}?{parts.query}"
+
+
+def _split(value: str) -> list[str]:
+    return [v for v in _SPLIT_RE.split(value.strip()) if v]
+
+
+def read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header (normalized) and (row number, cells) for every non-empty row."""
+    data = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:  # pragma: no cover - gb18030 decodes any byte string
+        raise RegistryError(f"{path}: not UTF-8 or GB18030 text")
+    sample = text[:4096]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    rows = list(reader)
+    if not rows:
+        raise RegistryError(f"{path}: empty file")
+    header = [h.strip().lower().replace(" ", "_") for h in rows[0]]
+    out = []
+    for number, cells in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        out.append((number, {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header) if h}))
+    return header, out
+
+
+def _row_to_raw(cells: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """The registry fields a row gives (empty cells left out), and its problems."""
+    raw: dict[str, Any] = {}
+    problems: list[str] = []
+    for name in ("id", "name", "schedule", "render", "kind"):
+        if cells.get(name):
+            raw[name] = cells[name]
+    if cells.get("portal"):
+        urls = _split(cells["portal"])
+        for url in urls:
+            problem = url_problem(url)
+            if problem:
+                problems.append(f"bad URL: {problem}")
+        raw["portal"] = urls[0] if len(urls) == 1 else urls
+    if cells.get("allowed_domains"):
+        domains = [d.lower().strip(".") for d in _split(cells["allowed_domains"])]
+        for domain in domains:
+            if url_problem(f"http://{domain}/") or "/" in domain:
+                problems.append(f"bad domain {domain!r} in allowed_domains")
+        raw["allowed_domains"] = domains
+    if cells.get("max_pages"):
+        try:
+            raw["max_pages"] = int(cells["max_pages"])
+        except ValueError:
+            problems.append(f"max_pages {cells['max_pages']!r} is not a whole number")
+    return raw, problems
+
+
+def import_csv(csv_path: str | Path, registry_path: str | Path, *, skip_bad: bool = False,
+               dry_run: bool = False) -> ImportReport:
+    """Validate ``csv_path`` and merge it into the registry at ``registry_path``."""
+    csv_path, registry_path = Path(csv_path), Path(registry_path)
+    report = ImportReport(str(csv_path), str(registry_path))
+    try:
+        header, rows = read_csv(csv_path)
+    except OSError as exc:
+        report.errors.append((0, f"cannot read: {exc.strerror or exc}"))
+        report.fatal = True
+        return report
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        report.errors.append((1, f"missing column(s) {', '.join(missing)} (header: {', '.join(header)})"))
+        report.fatal = True
+        return report
+    unknown = [h for h in header if h and h not in COLUMNS]
+    if unknown:
+        report.warnings.append(f"{csv_path}: ignoring column(s) {', '.join(unknown)}")
+
+    existing_text = registry_path.read_text(encoding="utf-8-sig") if registry_path.exists() else ""
+    existing_raw: dict[str, dict[str, Any]] = {}
+    if existing_text.strip():
+        load_registry(registry_path)  # a broken registry is not merged into
+        for raw in tomllib.loads(existing_text).get("site", []):
+            existing_raw[raw["id"]] = raw
+    portal_owner: dict[str, str] = {}
+    for site_id, raw in existing_raw.items():
+        portals = [raw["portal"]] if isinstance(raw["portal"], str) else raw["portal"]
+        for url in portals:
+            portal_owner[_portal_key(url)] = site_id
+
+    seen_ids: dict[str, int] = {}
+    seen_portals: dict[str, tuple[int, str]] = {}
+    merged: dict[str, dict[str, Any]] = {}
+    for number, cells in rows:
+        raw, problems = _row_to_raw(cells)
+        site_id = raw.get("id", "")
+        if site_id in seen_ids:
+            problems.append(f"duplicate id {site_id!r} (first on row {seen_ids[site_id]})")
+        portals = raw.get("portal", [])
+        for url in [portals] if isinstance(portals, str) else portals:
+            key = _portal_key(url)
+            if key in seen_portals and seen_portals[key][1] != site_id:
+                row, other = seen_portals[key]
+                problems.append(f"duplicate portal {url} (row {row} gives it to {other!r})")
+            elif key in portal_owner and portal_owner[key] != site_id:
+                problems.append(f"duplicate portal {url}: the registry has it as {portal_owner[key]!r}")
+        candidate = {**existing_raw.get(site_id, {}), **raw}
+        if not problems:
+            try:
+                parse_site(candidate, f"site {site_id or '?'}")
+            except RegistryError as exc:
+                problems.append(str(exc).replace(f"site {site_id or '?'}: ", "", 1)
+                                .replace(f"site {site_id or '?'} (id={site_id!r}): ", "", 1))
+        if problems:
+            report.errors.extend((number, p) for p in problems)
+            report.skipped_rows.append(number)
+            continue
+        seen_ids[site_id] = number
+        for url in [portals] if isinstance(portals, str) else portals:
+            seen_portals.setdefault(_portal_key(url), (number, site_id))
+        merged[site_id] = candidate
+    if report.errors and not skip_bad:
+        report.fatal = True
+        report.skipped_rows = []
+        return report
+    for site_id, raw in merged.items():
+        old = existing_raw.get(site_id)
+        if old is None:
+            report.added.append(site_id)
+        elif old == raw:
+            report.unchanged.append(site_id)
+        else:
+            report.updated.append(site_id)
+    if not (report.added or report.updated):
+        return report
+    text = merge_registry_text(existing_text, {i: merged[i] for i in report.added + report.updated})
+    sites = parse_registry(text, str(registry_path))  # never write what would not load
+    expected = set(existing_raw) | set(merged)
+    if {s.id for s in sites} != expected:  # pragma: no cover - a bug in merging
+        raise RegistryError(f"{registry_path}: merged registry lost sites; nothing written")
+    if dry_run:
+        return report
+    if registry_path.exists():
+        registry_path.with_name(registry_path.name + ".bak").write_bytes(registry_path.read_bytes())
+    tmp = registry_path.with_name(f".{registry_path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, registry_path)
+    report.written = True
+    return report
+
+
+# -- TOML writing -------------------------------------------------------------------------------
+def _toml_string(text: str) -> str:
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch in "\b\t\n\f\r":
+            out.append({"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}[ch])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{code:04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(key: str) -> str:
+    return key if re.match(r"^[A-Za-z0-9_-]+$", key) else _toml_string(key)
+
+
+def toml_value(value: Any) -> str:
+    """One TOML value (strings, integers, floats, booleans, lists, inline tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def site_table(raw: dict[str, Any]) -> str:
+    """A ``[[site]]`` table, fields in the registry's usual order."""
+    keys = [k for k in KEY_ORDER if k in raw] + sorted(k for k in raw if k not in KEY_ORDER)
+    return "[[site]]\n" + "".join(f"{_toml_key(k)} = {toml_value(raw[k])}\n" for k in keys)
+
+
+def _blocks(lines: list[str]) -> tuple[list[str], list[list[str]]] | None:
+    """Split a registry into its preamble and one block per ``[[site]]`` (with the comments
+    just above it); None when the file has any other table (then it is rewritten whole)."""
+    headers = [i for i, line in enumerate(lines) if _SITE_HEADER_RE.match(line)]
+    if any(line.lstrip().startswith("[") and i not in headers for i, line in enumerate(lines)
+           if not line.lstrip().startswith("#") and "=" not in line.split("#")[0]):
+        return None
+    if not headers:
+        return lines, []
+    starts = []
+    previous = -1
+    for h in headers:
+        start = h
+        while start - 1 > previous and (not lines[start - 1].strip() or lines[start - 1].lstrip().startswith("#")):
+            start -= 1
+        # blank lines stay with the block above; comments move down with their table
+        while start < h and not lines[start].strip():
+            start += 1
+        starts.append(start)
+        previous = h
+    blocks = [lines[s:e] for s, e in zip(starts, starts[1:] + [len(lines)], strict=True)]
+    return lines[:starts[0]], blocks
+
+
+def merge_registry_text(text: str, sites: dict[str, dict[str, Any]]) -> str:
+    """``text`` with the tables of ``sites`` replaced (known ids) or appended (new ids)."""
+    if not text.strip():
+        body = "\n".join(site_table(raw) for raw in sites.values())
+        return "# Site registry (see schedules/registry.py for the format).\n\n" + body
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    split = _blocks(lines)
+    pending = dict(sites)
+    if split is None:
+        data = tomllib.loads(text)
+        raws = [pending.pop(raw["id"], raw) for raw in data.get("site", [])] + list(pending.values())
+        return "# Site registry (see schedules/registry.py for the format).\n\n" + "\n".join(
+            site_table(raw) for raw in raws)
+    preamble, blocks = split
+    out = list(preamble)
+    for block in blocks:
+        block_text = "".join(block)
+        site_id = tomllib.loads(block_text)["site"][0].get("id")
+        if site_id in pending:
+            comments = []
+            for line in block:
+                if _SITE_HEADER_RE.match(line):
+                    break
+                comments.append(line)
+            trailing = "\n" if block_text.endswith("\n\n") else ""
+            out.append("".join(comments) + site_table(pending.pop(site_id)) + trailing)
+        else:
+            out.append(block_text)
+    result = "".join(out)
+    for raw in pending.values():
+        if not result.endswith("\n\n"):
+            result += "\n"
+        result += site_table(raw)
+    return result
+
+
+# -- check -------------------------------------------------------------------------------------
+@dataclass
+class PortalCheck:
+    site_id: str
+    url: str
+    checked_at: str
+    method: str
+    state: str
+    rule: str
+    status_code: int | None = None
+    final_url: str | None = None
+    elapsed_ms: int | None = None
+    error: str | None = None
+    via_proxy: bool = False
+
+    @property
+    def ok(self) -> bool:
+        from archive.states import GOOD_STATES
+
+        return self.state in GOOD_STATES
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    def __init__(self) -> None:
+        self.chain: list[str] = []
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        self.chain.append(req.full_url)
+        if newurl in self.chain:
+            raise urllib.error.HTTPError(newurl, code, f"redirect loop via {newurl}", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _error_type(exc: BaseException) -> tuple[str, str]:
+    reason: Any = exc.reason if isinstance(exc, urllib.error.URLError) and not isinstance(
+        exc, urllib.error.HTTPError) else exc
+    if isinstance(reason, socket.gaierror):
+        return "DNSLookupError", str(reason)
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return "TimeoutError", str(reason) or "timed out"
+    if isinstance(reason, ssl.SSLError):
+        return "SSLError", str(reason)
+    if isinstance(reason, OSError) and "Tunnel connection failed" in str(reason):
+        return "TunnelError", f"CONNECT tunnel failed: {reason}"
+    if isinstance(reason, BaseException):
+        return type(reason).__name__, str(reason)
+    return type(exc).__name__, str(reason)
+
+
+def _fetch(url: str, method: str, timeout: float, user_agent: str) -> Any:
+    from crawler.fetch import Fetch
+
+    redirects = _Redirects()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler(), redirects)
+    request = urllib.request.Request(url, method=method, headers={"User-Agent": user_agent,
+                                                                  "Accept": "text/html,*/*;q=0.8"})
+    host = urlsplit(url).hostname or ""
+    scheme = urlsplit(url).scheme
+    via_proxy = scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(host)
+    started = time.monotonic()
+    status, headers, body, final_url, error_type, error = None, {}, b"", None, None, None
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            status = response.status
+            headers = {k.lower(): v.encode("latin-1", "replace") for k, v in response.headers.items()}
+            body = response.read(512 * 1024) if method == "GET" else b""
+            final_url = response.geturl()
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+        headers = {k.lower(): v.encode("latin-1", "replace") for k, v in (exc.headers or {}).items()}
+        try:
+            body = exc.read(512 * 1024) if method == "GET" else b""
+        except Exception:  # the error page itself may be cut short
+            body = b""
+        final_url = exc.filename or url
+        if "redirect loop" in str(exc.msg):
+            error_type, error, status = "RedirectLoop", str(exc.msg), None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        error_type, error = _error_type(exc)
+    elapsed = int((time.monotonic() - started) * 1000)
+    return Fetch(url=url, status=status, headers=headers, body=body, final_url=final_url,
+                 redirect_chain=list(redirects.chain), error_type=error_type, error=error,
+                 expect="page", is_home_page=True, home_urls=(url,), method=method,
+                 elapsed_ms=elapsed, via_proxy=via_proxy)
+
+
+def check_portal(site: Site, url: str, *, timeout: float = 10.0,
+                 user_agent: str = "xxgk-archive/0.1 (registry check)") -> PortalCheck:
+    """HEAD ``url`` (then GET unless HEAD answered 2xx/3xx or timed out) and classify it.
+
+    Redirects are followed (up to urllib's limit of 10, loops detected).
+    """
+    from crawler.classify import classify
+
+    checked_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fetch = _fetch(url, "HEAD", timeout, user_agent)
+    timed_out = fetch.error_type == "TimeoutError"
+    if not timed_out and not (fetch.status is not None and 200 <= fetch.status < 400):
+        # Many servers answer HEAD wrongly (405, 403, resets): only a GET is evidence.
+        fetch = _fetch(url, "GET", timeout, user_agent)
+    verdict = classify(fetch)
+    return PortalCheck(site_id=site.id, url=url, checked_at=checked_at, method=fetch.method,
+                       state=verdict.state, rule=verdict.rule, status_code=fetch.status,
+                       final_url=fetch.final_url, elapsed_ms=fetch.elapsed_ms,
+                       error=(fetch.error or verdict.detail or None) if verdict.state not in ("ok", "redirected")
+                       else None, via_proxy=fetch.via_proxy)
+
+
+def check_portals(sites: list[Site], *, timeout: float = 10.0, concurrency: int = 32) -> list[PortalCheck]:
+    """Check every portal URL of ``sites`` concurrently; results in registry order."""
+    jobs = [(site, url) for site in sites for url in site.portal]
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(jobs) or 1))) as pool:
+        return list(pool.map(lambda job: check_portal(job[0], job[1], timeout=timeout), jobs))
+
+
+def record_checks(db: Any, sites: list[Site], results: list[PortalCheck]) -> None:
+    """Append the results to ``registry_checks`` (and mirror the sites into ``sites``)."""
+    from archive.store import upsert_sites
+
+    upsert_sites(db, [s.to_row() for s in sites])
+    with db.atomic():
+        for r in results:
+            db.execute(
+                "INSERT INTO registry_checks (site_id, url, checked_at, method, status_code, final_url,"
+                " elapsed_ms, state, ok, rule, error, via_proxy) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [r.site_id, r.url, r.checked_at, r.method, r.status_code, r.final_url, r.elapsed_ms,
+                 r.state, int(r.ok), r.rule, r.error, int(r.via_proxy)],
+            )

@@ -1,0 +1,536 @@
+"""Distributed crawling: a real ``redis-server`` on loopback, three worker processes, one
+archive writer, the simulated web.
+
+Shown against a single-process crawl of the same web and against ``simweb.truth``:
+
+* the same URLs with the same states (every URL of the truth, nothing lost, one verdict each);
+* no URL fetched twice (``robots.txt`` included: once per job, not per worker), except what a
+  single-process crawl also fetches more than once (browser renders, retries, challenge reloads);
+* per-host limits hold across workers: at most ``XXGK_HOST_CONCURRENCY`` requests at once per
+  host, counted by the proxy itself (each request to the JSP college is made to last 40 ms);
+* a worker killed with SIGKILL mid-crawl loses nothing: its leased requests go back to the
+  queue and the crawl completes with every URL.
+
+Needs ``redis-server`` (Debian: ``apt-get install -y redis-server``) and the Python packages
+``redis`` and ``scrapy-redis``; skipped, saying so, only when they are missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_SERVER = shutil.which("redis-server")
+try:
+    import redis  # noqa: F401
+    import scrapy_redis  # noqa: F401
+
+    MISSING_PACKAGES = None
+except ImportError as exc:  # pragma: no cover - depends on the machine
+    MISSING_PACKAGES = str(exc)
+
+pytestmark = [
+    pytest.mark.skipif(REDIS_SERVER is None,
+                       reason="redis-server is not installed (Debian: apt-get install -y redis-server)"),
+    pytest.mark.skipif(MISSING_PACKAGES is not None,
+                       reason=f"distributed mode needs `pip install redis scrapy-redis` ({MISSING_PACKAGES})"),
+]
+
+CRAWL_SETTINGS = ["-s", "XXGK_DOWNLOAD_TIMEOUT=1", "-s", "DOWNLOAD_DELAY=0",
+                  "-s", "AUTOTHROTTLE_ENABLED=False", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8",
+                  "-s", "RETRY_TIMES=1", "-s", "XXGK_CONFIRM_HOURS=0"]
+HOST_LIMIT = 2
+# DEBUG: the workers' logs name every retried request (a retry is a legitimate second fetch).
+DISTRIBUTED_SETTINGS = ["-s", f"XXGK_HOST_CONCURRENCY={HOST_LIMIT}", "-s", "XXGK_WORKER_TTL=3",
+                        "-s", "LOG_LEVEL=DEBUG"]
+#: A host whose every request is Scrapy's (render = "never": no browser sub-requests), made
+#: slow enough that requests overlap; the proxy counts how many are in flight at once.
+MEASURED_HOST = "info.jsp-college.edu.cn"
+LATENCY = 0.04
+WORKERS = 3
+
+
+# -- infrastructure ----------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    """A private redis-server on a free loopback port, no persistence."""
+    import redis as redis_py
+
+    workdir = tmp_path_factory.mktemp("redis")
+    for _attempt in range(5):
+        port = free_port()
+        process = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(workdir), "--protected-mode", "yes"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis_py.Redis(port=port, socket_connect_timeout=1)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis_py.ConnectionError:
+                if process.poll() is not None:
+                    break
+                time.sleep(0.05)
+        else:
+            process.kill()
+            continue
+        if process.poll() is None:
+            break
+    else:  # pragma: no cover
+        pytest.fail("could not start redis-server")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def demo_registry() -> Path:
+    import simweb
+
+    return Path(simweb.__file__).with_name("demo_sites.toml")
+
+
+class HostTracker:
+    """Counts requests in flight per host inside the simulated web's proxy."""
+
+    def __init__(self, latency: dict[str, float]) -> None:
+        self.latency = latency
+        self.lock = threading.Lock()
+        self.active: Counter[str] = Counter()
+        self.peak: Counter[str] = Counter()
+        self.total: Counter[str] = Counter()
+
+
+@contextlib.contextmanager
+def tracked_web(latency: dict[str, float]) -> Iterator[tuple[Any, HostTracker]]:
+    from simweb import SimWeb
+    from simweb.server import _Handler
+
+    tracker = HostTracker(latency)
+    original = _Handler._serve
+
+    def serve(handler: Any, head: bool) -> None:
+        url = handler._absolute_url()
+        host = urlsplit(url).hostname if url else None
+        if host is None:
+            return original(handler, head)
+        with tracker.lock:
+            tracker.active[host] += 1
+            tracker.total[host] += 1
+            tracker.peak[host] = max(tracker.peak[host], tracker.active[host])
+        try:
+            if host in tracker.latency:
+                time.sleep(tracker.latency[host])
+            return original(handler, head)
+        finally:
+            with tracker.lock:
+                tracker.active[host] -= 1
+
+    _Handler._serve = serve
+    try:
+        with SimWeb(port=0, day=1, delay_scale=0.05) as web:
+            yield web, tracker
+    finally:
+        _Handler._serve = original
+
+
+def run_env(web: Any) -> dict[str, str]:
+    return {**os.environ, "http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "no_proxy": "",
+            "PYTHONPATH": str(ROOT)}
+
+
+def start(args: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
+    out = open(log, "w") if log else subprocess.PIPE
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def states_of(db_path: Path) -> dict[str, str]:
+    import sqlite3
+
+    with sqlite3.connect(db_path) as conn:
+        return dict(conn.execute("SELECT url, state FROM link_checks ORDER BY id").fetchall())
+
+
+def duplicate_checks(db_path: Path) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute("SELECT crawl_id, url, COUNT(*) FROM link_checks GROUP BY 1, 2"
+                            " HAVING COUNT(*) > 1").fetchall()
+
+
+def crawl_rows(db_path: Path) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute("SELECT site_id, status, pages, links_checked, finish_reason FROM crawls"
+                            " ORDER BY id").fetchall()
+
+
+def wait_for_text(path: Path, text: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text():
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"{path.name}: exited with {process.returncode}:\n{path.read_text()}")
+        time.sleep(0.05)
+    raise AssertionError(f"{path.name}: no {text!r} after {timeout} s")
+
+
+def worker_log(output: str) -> str:
+    """The Scrapy log a worker's output names."""
+    import re
+
+    log = re.search(r"^log: (.+)$", output, re.M)
+    assert log, output
+    return Path(log.group(1)).read_text()
+
+
+def worker_requests(output: str) -> int:
+    """``downloader/request_count`` from a worker's Scrapy log."""
+    import re
+
+    count = re.search(r"'downloader/request_count': (\d+)", worker_log(output))
+    return int(count.group(1)) if count else 0
+
+
+def retried(outputs: list[str]) -> set[tuple[str, str]]:
+    """(method, URL) of every request some worker retried (timeouts, 5xx)."""
+    import re
+
+    return {(m, u) for out in outputs for m, u in re.findall(r"Retrying <(\w+) (\S+)>", worker_log(out))}
+
+
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def distributed_crawl(redis_url: str, prefix: str, tmp: Path, *, kill_after: int | None = None,
+                      ) -> dict[str, Any]:
+    """Writer + WORKERS workers against a tracked simulated web; optionally SIGKILL one worker
+    once the crawl has checked ``kill_after`` URLs and the victim holds leased requests."""
+    from archive.itemqueue import connect
+    from crawler.distributed import Jobs
+
+    db_path = tmp / "archive.db"
+    result: dict[str, Any] = {"db": db_path}
+    with tracked_web({MEASURED_HOST: LATENCY}) as (web, tracker):
+        env = run_env(web)
+        writer = start(["-m", "xxgk.distributed_cli", "archive-writer", "--redis", redis_url,
+                        "--db", str(db_path), "--prefix", prefix], env, tmp / "writer.out")
+        workers = []
+        try:
+            for i in range(WORKERS):
+                workers.append(start(["-m", "xxgk.distributed_cli", "crawl", "--workers", redis_url,
+                                      "--prefix", prefix, "--registry", str(demo_registry()),
+                                      "--db", str(db_path), *CRAWL_SETTINGS, *DISTRIBUTED_SETTINGS],
+                                     env, tmp / f"worker{i}.out"))
+                if i == 0:  # the first one coordinates; the others join its job
+                    wait_for_text(tmp / "worker0.out", "coordinating", workers[0])
+            jobs = Jobs(connect(redis_url), prefix)
+            if kill_after is not None:
+                result["killed"] = kill_one_worker(jobs, workers[0].pid, kill_after)
+            codes = [w.wait(timeout=240) for w in workers]
+            result["job"] = jobs.current()
+            result["stats"] = jobs.stats(result["job"])
+        finally:
+            for w in workers:
+                if w.poll() is None:
+                    w.kill()
+            writer.send_signal(signal.SIGTERM)
+            writer.wait(timeout=60)
+        result["log"] = web.request_log
+        result["peak"] = dict(tracker.peak)
+        result["total"] = dict(tracker.total)
+    result["codes"] = codes
+    result["outputs"] = [(tmp / f"worker{i}.out").read_text() for i in range(WORKERS)]
+    result["writer"] = (tmp / "writer.out").read_text()
+    return result
+
+
+def kill_one_worker(jobs: Any, coordinator_cli_pid: int, kill_after: int) -> dict[str, Any]:
+    """SIGKILL a non-coordinator worker process while it holds leases; return what it held."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job = jobs.current()
+        if job is not None and jobs.state(job) == "running":
+            seen = jobs.server.scard(f"{jobs.prefix}:job:{job}:dupefilter")
+            for worker_id, info in jobs.workers(job).items():
+                pid = info.get("pid")
+                if (seen >= kill_after and info["alive"] and info["in_flight"] >= 2
+                        and _ppid(pid) != coordinator_cli_pid):
+                    os.kill(pid, signal.SIGKILL)
+                    time.sleep(0.2)
+                    held = int(jobs.server.hlen(f"{jobs.prefix}:job:{job}:inflight:{worker_id}"))
+                    return {"worker": worker_id, "pid": pid, "in_flight": held, "seen": seen}
+        time.sleep(0.02)
+    raise AssertionError("no worker to kill: the crawl ended or never started")
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory) -> dict[str, Any]:
+    """The same crawl by one process (the default mode, no Redis), for comparison."""
+    tmp = tmp_path_factory.mktemp("single")
+    db_path = tmp / "archive.db"
+    with tracked_web({MEASURED_HOST: LATENCY}) as (web, tracker):
+        result = subprocess.run([sys.executable, "-m", "xxgk", "crawl", "--registry", str(demo_registry()),
+                                 "--db", str(db_path), *CRAWL_SETTINGS], cwd=ROOT, env=run_env(web),
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return {"db": db_path, "log": web.request_log, "peak": dict(tracker.peak)}
+
+
+@pytest.fixture(scope="module")
+def distributed(redis_url, tmp_path_factory) -> dict[str, Any]:
+    return distributed_crawl(redis_url, "plain", tmp_path_factory.mktemp("distributed"))
+
+
+@pytest.fixture(scope="module")
+def killed(redis_url, tmp_path_factory) -> dict[str, Any]:
+    return distributed_crawl(redis_url, "killed", tmp_path_factory.mktemp("killed"), kill_after=150)
+
+
+# -- the end-to-end proof ----------------------------------------------------------------------
+def test_same_urls_and_states_as_truth_and_single_process(distributed, single):
+    from simweb.truth import expected_links
+
+    assert distributed["codes"] == [0] * WORKERS, distributed["outputs"]
+    expected = expected_links(1)
+    found = states_of(distributed["db"])
+    mismatches = {u: (s, found.get(u, "MISSING")) for u, s in expected.items() if found.get(u) != s}
+    assert not mismatches
+    baseline = states_of(single["db"])
+    assert {u: found[u] for u in expected} == {u: baseline[u] for u in expected}
+    assert not duplicate_checks(distributed["db"])  # one verdict per URL and crawl
+    rows = crawl_rows(distributed["db"])
+    assert len(rows) == 4 and all(r[1] == "finished" and r[2] > 0 and r[3] > 0 for r in rows)
+    summary = distributed["outputs"][0]
+    assert "links by state:" in summary and "annual reports found: 5" in summary
+
+
+def crawl_url(url: str) -> bool:
+    """A URL the crawler itself requests: a linked URL of the truth, a trap page or a robots.txt
+    (not what Chromium fetches for the pages it renders: scripts, styles, calls home)."""
+    from simweb.truth import TRAP_PREFIXES, expected_links
+
+    return (url in expected_links(1) or url.startswith(tuple(TRAP_PREFIXES))
+            or ("://" in url and urlsplit(url).path == "/robots.txt"))
+
+
+def test_no_url_fetched_twice(distributed, single):
+    counts = Counter((m, u) for m, u, _s in distributed["log"] if crawl_url(u))
+    baseline = Counter((m, u) for m, u, _s in single["log"] if crawl_url(u))
+    assert sum(counts.values()) > 700
+    repeated_anyway = {k for k, n in baseline.items() if n > 1}  # renders, retries, challenge reloads
+    repeated_anyway |= retried(distributed["outputs"])  # a timeout on a loaded machine is retried
+    twice = {k: n for k, n in counts.items() if n > 1 and k not in repeated_anyway}
+    assert not twice, twice
+    # robots.txt too: fetched once for the job (as often as one process fetches it), not per worker.
+    robots = {k: n for k, n in counts.items() if urlsplit(k[1]).path == "/robots.txt"}
+    assert robots and all(n <= baseline[k] for k, n in robots.items()), robots
+    # Work was shared: every worker fetched a fair part.
+    shares = [worker_requests(out) for out in distributed["outputs"]]
+    assert all(n > 50 for n in shares), shares
+
+
+def test_per_host_limit_holds_across_workers(distributed, single):
+    # Three workers with 8 requests per host each would put up to 24 at once on the host;
+    # the shared limit keeps it at HOST_LIMIT, and the limit is what held it (it was reached).
+    assert distributed["total"][MEASURED_HOST] > 100
+    assert distributed["peak"][MEASURED_HOST] == HOST_LIMIT
+    assert single["peak"][MEASURED_HOST] > HOST_LIMIT  # the same crawl alone goes wider
+    # No host ever saw more than the limit (the slow host is left out: its answers outlast
+    # the 1 s download timeout, so the proxy still serves requests the crawler gave up on).
+    over = {h: n for h, n in distributed["peak"].items() if n > HOST_LIMIT and not h.startswith("slow.")}
+    browser_hosts = {"xxgk.webplus-univ.edu.cn", "xxgk.vsb-univ.edu.cn", "www.trs-univ.edu.cn",
+                     "zsb.webplus-univ.edu.cn", "cwc.vsb-univ.edu.cn"}
+    assert not set(over) - browser_hosts, over  # Chromium's own sub-requests are not Scrapy's
+
+
+def test_killed_worker_loses_nothing(killed):
+    from simweb.truth import expected_links
+
+    victim = killed["killed"]
+    assert victim["in_flight"] >= 1  # it died holding leased requests
+    codes = killed["codes"]
+    assert codes[0] == 0 and sorted(codes[1:]) == [0, 1], killed["outputs"]
+    assert killed["stats"].get("requeued", 0) >= victim["in_flight"]
+    assert killed["stats"].get("dead_workers") == 1
+    expected = expected_links(1)
+    found = states_of(killed["db"])
+    mismatches = {u: (s, found.get(u, "MISSING")) for u, s in expected.items() if found.get(u) != s}
+    assert not mismatches
+    assert not duplicate_checks(killed["db"])
+    rows = crawl_rows(killed["db"])
+    assert all(r[1] == "finished" for r in rows)
+    assert any("re-queued" in (r[4] or "") for r in rows)
+    assert "recovered:" in killed["outputs"][0]
+
+
+# -- pieces ------------------------------------------------------------------------------------
+def test_items_round_trip_through_the_wire_format():
+    from archive.itemqueue import ItemDecodeError, decode, encode_control, encode_item
+    from crawler.items import Evidence, LinkCheck, LinkSource
+
+    check = LinkCheck(site_id="s", crawl_id=3, url="http://a.cn/x", checked_at="2026-01-01T00:00:00Z",
+                      state="ok", rule="http-200", body=b"\x00\xffbody" * 1000, screenshot=b"png",
+                      headers={"etag": '"1"'}, redirect_chain=["http://a.cn/"], title="标题")
+    assert decode(encode_item(check)) == check
+    source = LinkSource("s", 3, "http://a.cn/", "http://a.cn/x", "链接", "2026-01-01T00:00:00Z")
+    assert decode(encode_item(source)) == source
+    evidence = Evidence("s", 3, "u", "f", "t", 200, "text/html", b"<html>", b"\x89PNG", "evidence: empty")
+    assert decode(encode_item(evidence)) == evidence
+    assert decode(encode_control("finish_crawls", job=1)) == {"t": "control", "op": "finish_crawls", "job": 1}
+    with pytest.raises(ItemDecodeError):
+        decode(b"\x80\x04pickle")
+    with pytest.raises(TypeError):
+        encode_item({"not": "an item"})
+
+
+def test_writer_keeps_one_verdict_and_recovers_an_unfinished_batch(redis_url, tmp_path):
+    from archive.itemqueue import ArchiveWriterLoop, ItemQueue, connect, encode_control, encode_item
+    from crawler.items import LinkCheck, LinkSource
+
+    server = connect(redis_url)
+    prefix = "writer-test"
+    queue = ItemQueue(server, prefix)
+    sites = [{"id": "s", "name": "S", "portal": '["http://a.cn/"]', "allowed_domains": '["a.cn"]',
+              "schedule": None, "render": "auto", "max_pages": 10, "kind": None}]
+    server.set(f"{prefix}:job:7:state", "starting")
+    queue.push(encode_control("start_crawls", job=7, sites=sites))
+    queue.push(encode_control("start_crawls", job=8, sites=sites))  # given up: no crawls for it
+    db_path = tmp_path / "a.db"
+    loop = ArchiveWriterLoop(server, db_path, prefix=prefix, post_crawl=False)
+    loop.run(drain=True)
+    crawl_id = int(server.hget(f"{prefix}:job:7:crawls", "s"))
+    assert not server.exists(f"{prefix}:job:8:crawls")
+
+    def check(url: str, state: str = "ok") -> bytes:
+        return encode_item(LinkCheck(site_id="s", crawl_id=crawl_id, url=url, checked_at="2026-01-01T00:00:00Z",
+                                     state=state, rule="r", body=b"same bytes"))
+
+    for payload in [check("http://a.cn/1"), check("http://a.cn/1", "not_found"), check("http://a.cn/2"),
+                    encode_item(LinkSource("s", crawl_id, "http://a.cn/1", "http://a.cn/2", "x", "t")),
+                    encode_item(LinkSource("s", crawl_id, "http://a.cn/1", "http://a.cn/2", "x", "t")),
+                    b"garbage"]:
+        queue.push(payload)
+    stats = loop.run(drain=True)
+    assert stats.items == 4 and stats.skipped_duplicates == 1 and stats.dead == 1  # sources: INSERT OR IGNORE
+    loop.close()
+    # A writer that died after taking a batch: the next one re-applies it, writing nothing twice.
+    queue.push(check("http://a.cn/3"))
+    queue.push(check("http://a.cn/2"))
+    assert len(queue.take(10)) == 2
+    loop = ArchiveWriterLoop(server, db_path, prefix=prefix, post_crawl=False)
+    queue.push(encode_control("finish_crawls", job=7, status="finished"))
+    server.set(f"{prefix}:job:7:state", "done")
+    loop.run(drain=True)
+    loop.close()
+    import sqlite3
+
+    with sqlite3.connect(db_path) as conn:
+        assert dict(conn.execute("SELECT url, state FROM link_checks")) == {
+            "http://a.cn/1": "ok", "http://a.cn/2": "ok", "http://a.cn/3": "ok"}
+        assert conn.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 1  # content-addressed
+        assert conn.execute("SELECT COUNT(*) FROM link_sources").fetchone()[0] == 1
+        assert conn.execute("SELECT status, links_checked FROM crawls").fetchone() == ("finished", 3)
+    assert server.get(f"{prefix}:job:7:state") == b"closed"
+    assert server.llen(f"{prefix}:items:dead") == 1
+
+
+def test_leases_of_a_dead_worker_return_to_the_queue(redis_url):
+    import json
+
+    from archive.itemqueue import connect
+    from crawler.distributed import DistributedCrawl
+
+    server = connect(redis_url)
+    prefix, job = "lease-test", 1
+    server.hset(f"{prefix}:job:{job}:meta", "sites", json.dumps([{"id": "s", "name": "S", "portal": ["http://a.cn/"],
+                                                                  "allowed_domains": ["a.cn"]}]))
+    server.hset(f"{prefix}:job:{job}:crawls", "s", 1)
+    server.set(f"{prefix}:job:{job}:state", "running")
+    a = DistributedCrawl(server, prefix=prefix, job=job, worker_id="a", ttl=0.5)
+    b = DistributedCrawl(server, prefix=prefix, job=job, worker_id="b", ttl=5)
+    a.beat()
+    b.beat()
+    assert a.push(b"r1", 0, "fp1") and a.push(b"r2", -1, "fp2")
+    assert not b.push(b"r1-again", 0, "fp1")  # seen: not queued twice
+    assert a.claim_seeding() and not b.claim_seeding()
+    a.seeding_done()
+    lease1, data1 = a.pop()
+    assert data1 == b"r2"  # highest priority first (score -1)
+    assert a.try_finish() == 0  # something is in flight
+    assert b.reap() == (0, 0)  # a is alive
+    time.sleep(0.7)  # a's heartbeat expires
+    b.beat()
+    assert b.reap() == (1, 1)
+    assert server.zcard(b.queue_key) == 2
+    popped = [b.pop(), b.pop()]
+    assert sorted(d for _, d in popped) == [b"r1", b"r2"]
+    assert b.try_finish() == 0
+    for lease, _ in popped:
+        b.server.hdel(b.inflight_key, lease)
+    assert b.try_finish() == 1 and b.try_finish() == 2
+    assert server.get(f"{prefix}:job:{job}:state") == b"done"
+    assert server.llen(f"{prefix}:items") == 1  # the finish message, queued with the state change
+
+
+def test_host_slots_are_shared_and_freed_when_a_worker_dies(redis_url):
+    from archive.itemqueue import connect
+    from crawler.distributed import _ACQUIRE
+
+    server = connect(redis_url)
+    acquire = server.register_script(_ACQUIRE)
+    keys = ["slot-test:host:h:slots", "slot-test:host:h:next"]
+    server.set("slot-test:worker:w1", 1, px=300)
+    server.set("slot-test:worker:w2", 1, px=10_000)
+
+    def take(token: str, delay_ms: int = 0) -> int:
+        return int(acquire(keys=keys, args=[token, 2, delay_ms, 60_000, "slot-test:worker:"]))
+
+    assert take("w1|1") == 0 and take("w2|1") == 0
+    assert take("w2|2") > 0  # two in flight on the host: the third waits
+    server.zrem(keys[0], "w2|1")
+    assert take("w2|2") == 0
+    assert take("w2|3") > 0
+    time.sleep(0.4)  # w1 dies holding its slot: the slot is freed
+    assert take("w2|3") == 0
+    server.delete(keys[0])
+    assert take("w2|4", delay_ms=500) == 0
+    server.zrem(keys[0], "w2|4")
+    assert 0 < take("w2|5", delay_ms=500) <= 500  # the delay between starts holds too
+
+
+def test_single_machine_mode_never_imports_redis():
+    code = ("import sys; import xxgk.cli, xxgk.distributed_cli, crawler.spiders.portal, crawler.pipelines;"
+            "xxgk.cli.build_parser(); print('redis' in sys.modules, 'scrapy_redis' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert result.stdout.split() == ["False", "False"], result.stderr
