@@ -57,6 +57,9 @@ TABLES: dict[str, dict] = {
                 "facets": ["site_id", "kind"], "sort_desc": "id"},
     "fixity_checks": {"description": "Results of `xxgk verify` runs: every blob re-hashed / 固定性检查",
                       "sort_desc": "id"},
+    "registry_checks": {"description": "`xxgk registry check`: whether each registry portal answered, "
+                                       "and how / 门户可达性检查",
+                        "sort_desc": "id", "facets": ["state", "ok"]},
     "evaluations": {"description": "Automated evaluations (`xxgk evaluate`): per site, academic year "
                                    "and run, a 0–100 score per dimension and overall under a "
                                    "versioned method / 自动评估",
@@ -266,6 +269,21 @@ COLUMNS: dict[str, dict[str, str]] = {
         "diff": "Short unified diff of the main text",
         "size_of_change": "Characters added + removed in the main text",
         "detail": "E.g. the removed link's target and anchor text (JSON), or the failing state",
+    },
+    "registry_checks": {
+        "id": "Check number",
+        "site_id": "The site (university) id from the registry",
+        "url": "The portal URL checked",
+        "checked_at": "When" + _UTC,
+        "method": "The request that decided: HEAD, or GET when HEAD was refused",
+        "status_code": "HTTP status of the final answer",
+        "final_url": "Where redirects ended",
+        "elapsed_ms": "Time to the answer, in milliseconds",
+        "state": "Link state (same vocabulary as links.state)",
+        "ok": "1 when the portal answered (ok or redirected)",
+        "rule": "The classifier rule that decided the state",
+        "error": "Error text when the portal did not answer",
+        "via_proxy": "1 when the check went through an HTTP proxy",
     },
     "fixity_checks": {
         "id": "Run number",

@@ -18,6 +18,7 @@ servers that answer with a ``LinkChecker`` header).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 from types import TracebackType
@@ -114,7 +115,8 @@ class BigWeb:
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
-            writer.close()
+            with contextlib.suppress(RuntimeError):  # the loop may be gone at interpreter exit
+                writer.close()
 
     def __enter__(self) -> BigWeb:
         ready = threading.Event()
@@ -179,7 +181,8 @@ class HeaderRelay:
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
-            writer.close()
+            with contextlib.suppress(RuntimeError):
+                writer.close()
 
     def __enter__(self) -> HeaderRelay:
         self._inner.__enter__()
