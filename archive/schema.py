@@ -437,6 +437,18 @@ def m007_registry_checks(db: Database) -> None:
     )
 
 
+@migrations()
+def m008_query_indexes(db: Database) -> None:
+    """Indexes the canned queries need on a large archive (see benchmarks/RESULTS.md)."""
+    db.executescript(
+        """
+        CREATE INDEX idx_link_checks_crawl_url ON link_checks(crawl_id, url);
+        CREATE INDEX idx_link_checks_state_time ON link_checks(state, checked_at);
+        CREATE INDEX idx_links_site_health ON links(site_id, health);
+        CREATE INDEX idx_crawls_site ON crawls(site_id, id);
+        """
+    )
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the current schema (idempotent)."""
     migrations.apply(db)

@@ -250,6 +250,8 @@ def net_ignored(ctx: Context) -> Verdict | None:
     if not ctx.failed:
         return None
     text = ctx.error_text
+    if "ssrf: " in text:  # crawler.safety refused a private/loopback/metadata origin
+        return _v(S.EXCLUDED, "ssrf", text[text.index("ssrf: "):].strip())
     if re.search(r"robots\.txt", text, re.I):
         return _v(S.EXCLUDED, "net-robots", "Forbidden by robots.txt")
     if re.search(r"max(?:imum)? redirect|too many redirects|redirect loop|exceeded \d+ redirects", text, re.I):

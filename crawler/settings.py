@@ -14,6 +14,10 @@ same name, which ``xxgk crawl`` passes through):
 ``XXGK_RENDER_TIMEOUT``     seconds a browser-rendered request may take in all (see crawler.rendering)
 ``XXGK_RENDER_SETTLE_MS``   how long a rendered page may take to reach network idle (default 5000)
 
+Safety: ``crawler.safety.SSRFGuardMiddleware`` refuses loopback, private, link-local and
+metadata origins (also after redirects and DNS) unless the site has ``allow_private``;
+see its module docstring for ``XXGK_SSRF_*`` settings.
+
 Politeness: robots.txt obeyed, per-host concurrency 4 with a 0.25 s delay, AutoThrottle
 on, ``Retry-After`` respected for 429/503, transient failures retried twice with backoff.
 Proxies: Scrapy's ``HttpProxyMiddleware`` reads ``http_proxy``/``https_proxy``/``no_proxy``;
@@ -58,6 +62,7 @@ REDIRECT_MAX_TIMES = 10
 METAREFRESH_MAXDELAY = 10
 
 DOWNLOADER_MIDDLEWARES = {
+    "crawler.safety.SSRFGuardMiddleware": 50,  # before robots.txt (100): never even ask
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
     "crawler.middlewares.ChainMetaRefreshMiddleware": 580,

@@ -144,6 +144,8 @@ def parse_registry(text: str, source: str = "<registry>") -> list[Site]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RegistryError(f"{source}: not valid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise RegistryError(f"{source}: not valid TOML: nested too deeply") from exc
     raw_sites = data.get("site")
     if not isinstance(raw_sites, list) or not raw_sites:
         raise RegistryError(f"{source}: no [[site]] tables found")

@@ -214,8 +214,6 @@ def test_sigkill_of_parent_and_child_is_marked_on_the_next_crawl(tmp_path, regis
     assert rows[1][1] == "finished"
 
 
-@pytest.mark.xfail(strict=True, reason="archive.store._pid_alive counts a zombie (killed, not yet reaped: "
-                                       "PID 1 in a container often never reaps) as a live crawl")
 def test_a_zombie_crawl_process_is_abandoned(tmp_path):
     from archive.db import open_db
     from archive.store import mark_abandoned_crawls, start_crawl

@@ -50,10 +50,7 @@ from make_corpus import Case, corpus  # noqa: E402
 from archive.states import STATES  # noqa: E402
 
 #: Cases that fail today, with the reason: a fix elsewhere makes the test fail until removed here.
-KNOWN_FAILURES = {
-    "registry-deep-inline-tables": "schedules.registry.parse_registry lets tomllib's RecursionError through "
-                                   "(a traceback, not exit 2)",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 LIMITS = {"html": 20.0, "url": 5.0, "disposition": 5.0, "report": 45.0, "registry": 10.0}
 CASES = corpus()
 _WORKDIR: Path | None = None
