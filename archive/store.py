@@ -71,7 +71,8 @@ def finish_crawl(db: Database, crawl_id: int, status: str, *, exit_code: int | N
     )
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """Is process ``pid`` running (a zombie, killed but never reaped, is not)?"""
     if not pid:
         return False
     try:
@@ -90,7 +91,7 @@ def _pid_alive(pid: int | None) -> bool:
 def mark_abandoned_crawls(db: Database) -> list[int]:
     """Mark ``running`` crawls whose process is gone as ``incomplete``; return their ids."""
     rows = db.execute("SELECT id, pid FROM crawls WHERE status = 'running'").fetchall()
-    abandoned = [crawl_id for crawl_id, pid in rows if not _pid_alive(pid)]
+    abandoned = [crawl_id for crawl_id, pid in rows if not pid_alive(pid)]
     for crawl_id in abandoned:
         finish_crawl(db, crawl_id, "incomplete", finish_reason="process ended without closing the crawl")
     return abandoned

@@ -19,7 +19,10 @@ from typing import Any
 from scrapy import Request
 from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware, RedirectMiddleware
 from scrapy.exceptions import IgnoreRequest
-from scrapy.http import Response
+from scrapy.http import HtmlResponse, Response
+from scrapy.responsetypes import responsetypes
+
+from archive.blobs import BlobError, load_blob
 
 
 class _ChainMixin:
@@ -90,37 +93,30 @@ class ConditionalRequestMiddleware:
         previous = self._previous(request.url)
         if not previous:
             return None
-        sha256, etag, last_modified, _status, _ctype = previous
+        sha256, etag, last_modified, _status, content_type = previous
         if etag:
             request.headers.setdefault(b"If-None-Match", etag.encode("latin-1"))
         if last_modified:
             request.headers.setdefault(b"If-Modified-Since", last_modified.encode("latin-1"))
         if etag or last_modified:
             request.meta["xxgk_previous_sha256"] = sha256
+            request.meta["xxgk_previous_content_type"] = content_type
         return None
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
         sha256 = request.meta.get("xxgk_previous_sha256")
-        if response.status != 304 or not sha256:
-            return response
         conn = self._db()
-        row = conn.execute(
-            "SELECT compression, content FROM blobs WHERE sha256 = ?", [sha256]
-        ).fetchone() if conn else None
-        if row is None:
+        if response.status != 304 or not sha256 or conn is None:
             return response
-        import zlib
-
-        body = zlib.decompress(row[1]) if row[0] == "zlib" else bytes(row[1])
-        previous = self._previous(request.url)
+        try:
+            body = load_blob(conn, sha256)
+        except BlobError:
+            return response  # the 304 stands as it is: nothing to restore
         headers = response.headers.copy()
-        if previous and previous[4]:
-            headers[b"Content-Type"] = previous[4].encode("latin-1")
+        content_type = request.meta.get("xxgk_previous_content_type")
+        if content_type:
+            headers[b"Content-Type"] = content_type.encode("latin-1")
         request.meta["xxgk_not_modified"] = True
-        request.meta["xxgk_wire_bytes"] = 0
-        from scrapy.http import HtmlResponse
-        from scrapy.responsetypes import responsetypes
-
         cls = responsetypes.from_args(headers=headers, url=response.url, body=body)
         if cls is Response and body.lstrip()[:1] == b"<":
             cls = HtmlResponse

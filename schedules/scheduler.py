@@ -87,7 +87,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from archive.db import open_db
-from archive.store import mark_abandoned_crawls
+from archive.store import mark_abandoned_crawls, pid_alive
 from schedules.locks import SiteLock, lock_dir_for
 from schedules.registry import RegistryError, Site, load_registry, parse_registry
 
@@ -746,18 +746,6 @@ class Scheduler:
 # --------------------------------------------------------------------------- status
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def schedule_status(registry_path: str | Path, db_path: str | Path, *,
                     timezone: str | tzinfo = DEFAULT_TIMEZONE,
                     trigger_factory: TriggerFactory = cron_trigger,
@@ -779,7 +767,7 @@ def schedule_status(registry_path: str | Path, db_path: str | Path, *,
             for row in cursor.fetchall():
                 record = dict(zip(names, row, strict=True))
                 last[record["site_id"]] = record
-                if record["status"] == "running" and _pid_alive(record["pid"]):
+                if record["status"] == "running" and pid_alive(record["pid"]):
                     running.add(record["site_id"])
         finally:
             db.conn.close()

@@ -106,7 +106,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     from xxgk.runcrawl import run_crawl
 
     sites = _registry_sites(args)
-    settings = dict(_split_setting(s) for s in args.set)
+    settings = dict(split_setting(s) for s in args.set)
     result = run_crawl(sites, db_path=args.db, registry_path=args.registry, settings=settings,
                        echo=args.verbose)
     db = open_db(args.db)
@@ -118,7 +118,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     return EXIT_OK if result.exit_code == 0 else EXIT_FAILED
 
 
-def _split_setting(text: str) -> tuple[str, str]:
+def split_setting(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` from ``-s`` into a pair (a RegistryError-style usage error otherwise)."""
     if "=" not in text:
         raise RegistryError(f"setting {text!r} is not NAME=VALUE")
     name, value = text.split("=", 1)

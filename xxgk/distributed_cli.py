@@ -57,15 +57,6 @@ def add_distributed_crawl_arguments(crawl: argparse.ArgumentParser) -> None:
                        help="how long to wait for the archive writer / a job to join (default 300)")
 
 
-def _split_setting(text: str) -> tuple[str, str]:
-    from schedules.registry import RegistryError
-
-    if "=" not in text:
-        raise RegistryError(f"setting {text!r} is not NAME=VALUE")
-    name, value = text.split("=", 1)
-    return name.strip(), value
-
-
 def _worker_log_path(args: argparse.Namespace, job: int) -> Path:
     name = f"worker-{job}-{socket.gethostname()}-{os.getpid()}.log"
     if args.db:
@@ -140,7 +131,9 @@ def run_distributed_crawl(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         _say(f"job {job} aborted: workers stop, the archive writer closes its crawls as incomplete")
         return EXIT_OK
-    own_settings = dict(_split_setting(s) for s in (getattr(args, "set", None) or []))
+    from xxgk.cli import split_setting
+
+    own_settings = dict(split_setting(s) for s in (getattr(args, "set", None) or []))
     if getattr(args, "coordinator", False):
         mode = "create"
     elif getattr(args, "join", False):
