@@ -9,6 +9,7 @@ row without its body — and the archive is one file to copy and verify.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import zlib
 
 from sqlite_utils import Database
@@ -23,8 +24,11 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def store_blob(db: Database, data: bytes) -> str:
-    """Store ``data`` (once) and return its sha256. Storing the same bytes again is free."""
+def store_blob(db: Database | sqlite3.Connection | sqlite3.Cursor, data: bytes) -> str:
+    """Store ``data`` (once) and return its sha256. Storing the same bytes again is free.
+
+    ``db`` is anything with ``execute``: the archive writer passes its own cursor.
+    """
     digest = sha256_hex(data)
     exists = db.execute("SELECT 1 FROM blobs WHERE sha256 = ?", [digest]).fetchone()
     if exists:

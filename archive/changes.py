@@ -12,14 +12,25 @@
 ``removed``
     the URL had a good snapshot before and this crawl found it gone (:data:`REMOVAL_STATES`:
     ``not_found``, ``soft_404``, ``empty``, ``type_mismatch``, ``redirect_loop``), or it was
-    linked before and a *finished* crawl neither linked to it nor checked it any more.
+    linked before and a *finished* crawl neither linked to it nor checked it any more although
+    it did check a page that used to link to it (a page the crawl never reached is no evidence).
     Transient or infrastructure failures (``server_error``, ``timeout``, connection, DNS and
     TLS errors) and inconclusive states (``blocked`` …) are link health, not removal;
 ``reappeared``
     good again after it was removed;
 ``link_removed_from_source``
     a page fetched in both the previous and this crawl no longer links to a target it linked
-    to before (``url`` = the page, ``detail`` = JSON ``{"to_url", "anchor_text"}``).
+    to before, and no page of this crawl links to it any more (``url`` = the page, ``detail`` =
+    JSON ``{"to_url", "anchor_text"}``). A link that only moved — to page 2 of a list when a
+    new item was added, off a home page's "latest" box — did not disappear.
+
+Only a check's own capture counts: the rendered evidence capture taken beside a check (the
+screenshot of a ``soft_404`` page, say) carries that check's state and is never compared. A
+redirecting URL whose target is captured in the same crawl reports nothing itself: the change
+is reported once, under the target. Members of a URL family the crawler's trap guard sampled
+(``calendar.jsp?year=…&month=…`` beyond its budget) are never ``new`` after the first crawl,
+nor ``removed`` for want of a link: which members a budget reaches says nothing about the site
+(a member answering 404 is still ``removed``).
 
 Rows of one crawl are keyed on (url, kind, detail): running it again for the same crawl adds
 nothing. The history of each URL (was it removed?) is read back from ``changes`` itself, so
@@ -45,6 +56,8 @@ from archive.states import (
     SOFT_404,
     TYPE_MISMATCH,
 )
+from crawler.maintext import VOLATILE_PATTERNS as VOLATILE_PATTERNS  # re-exported: the rules live there
+from crawler.maintext import strip_volatile
 
 MAX_DIFF_LINES = 60
 MAX_DIFF_BYTES = 4096
@@ -53,29 +66,9 @@ CHAR_DIFF_LIMIT = 20_000
 LIFECYCLE_KINDS = ("new", "changed", "removed", "reappeared")
 #: Check states that say the content is gone (not merely unreachable right now).
 REMOVAL_STATES = frozenset({NOT_FOUND, SOFT_404, EMPTY, TYPE_MISMATCH, REDIRECT_LOOP})
+#: A page checked in one of these states was really read (or is really gone) in this crawl.
+CONCLUSIVE_STATES = GOOD_STATES | REMOVAL_STATES
 
-_WEEKDAY = r"(?:星期|周|礼拜)[一二三四五六日天]"
-_DATE_TIME = (r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?"
-              r"(?:\s*\d{1,2}\s*[:：时]\s*\d{1,2}(?:\s*[:：分]\s*\d{1,2}\s*秒?)?)?")
-#: Text that changes on every load without the page changing: removed before comparing.
-VOLATILE_PATTERNS: tuple[re.Pattern[str], ...] = (
-    # visit counters: 浏览次数：123, 点击数: 45次, 您是第 1234 位访问者, 阅读量 56
-    re.compile(r"(?:浏览|点击|阅读|访问|查看)\s*(?:次数|量|数|人次)?\s*[:：]\s*\d+\s*(?:次|人次|人)?"),
-    re.compile(r"(?:浏览|点击|阅读|访问)(?:次数|量|数)\s*\d+\s*次?|(?:浏览|点击|阅读)\s*\d+\s*次"),
-    re.compile(r"您是(?:本站|本网站)?第\s*\d+\s*(?:位|个|名)?\s*(?:访问者|访客|浏览者)?"),
-    re.compile(r"(?:总|今日|本日|在线)(?:访问|访客|浏览|点击)(?:量|人数|次数)?\s*[:：]?\s*\d+"),
-    # "今天是2021年10月10日 星期日", current-time widgets
-    re.compile(r"(?:今天是|今日是|今天|今日|当前时间|现在时间|当前日期|系统时间|北京时间)\s*[:：]?\s*"
-               + _DATE_TIME + r"(?:\s*" + _WEEKDAY + r")?"),
-    re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日\s*" + _WEEKDAY),
-    # page generation: 页面生成时间：2021-10-10 12:00:00, 执行时间 0.023 秒, Processed in 0.01 second(s)
-    re.compile(r"(?:页面|网页|本页)?(?:生成|执行|运行|加载|查询|刷新|缓存)(?:时间|耗时|用时)\s*[:：]?\s*(?:"
-               + _DATE_TIME + r"|[\d.]+\s*(?:毫秒|秒|ms|s))"),
-    re.compile(r"(?:processed|generated|executed|rendered)\s+in\s+[\d.]+\s*(?:second\(s\)|seconds?|secs?|ms|s)"
-               r"(?:\s*,\s*\d+\s+quer(?:y|ies))?", re.I),
-    re.compile(r"(?:page\s+)?(?:generated|cached|rendered)\s+(?:at|on)\s*[:：]?\s*"
-               r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?Z?", re.I),
-)
 _SPACE = re.compile(r"\s+")
 
 
@@ -83,8 +76,9 @@ def normalize_text(text: str | None) -> list[str]:
     """Main text as comparable lines: volatile bits removed, whitespace collapsed, blanks dropped."""
     if not text:
         return []
-    for pattern in VOLATILE_PATTERNS:
-        text = pattern.sub(" ", text)
+    # again on the whole text (main_text already did it line by line): a label and its number
+    # in separate table cells, or rows stored by an older main_text, span lines
+    text = strip_volatile(text)
     lines = (" ".join(line.split()) for line in text.splitlines())
     return [line for line in lines if line]
 
@@ -147,6 +141,7 @@ class Snap:
     main_text: str | None
     not_modified: bool
     check_state: str | None
+    primary: bool = True
 
     @property
     def good(self) -> bool:
@@ -160,18 +155,26 @@ class Snap:
         return self.main_text is not None or "html" in ctype
 
 
+# check_state: the state of the check that produced the snapshot, else (a capture no check
+# points to, e.g. the rendered evidence screenshot of a soft_404 page) of the same crawl's
+# check of the URL. primary: the check's own capture, or no check points to any capture.
 _SNAP_SQL = (
     "SELECT s.id, s.url, s.final_url, s.crawl_id, s.fetched_at, s.status_code, s.content_type,"
     " s.sha256, s.size, s.encoding, s.main_text, s.not_modified,"
-    " (SELECT lc.state FROM link_checks lc WHERE lc.url = s.url AND lc.snapshot_id = s.id"
-    "  ORDER BY lc.id DESC LIMIT 1) AS check_state"
+    " COALESCE((SELECT lc.state FROM link_checks lc WHERE lc.url = s.url AND lc.snapshot_id = s.id"
+    "  ORDER BY lc.id DESC LIMIT 1),"
+    "  (SELECT lc.state FROM link_checks lc WHERE lc.crawl_id = s.crawl_id AND lc.url = s.url"
+    "  ORDER BY lc.id DESC LIMIT 1)) AS check_state,"
+    " (EXISTS (SELECT 1 FROM link_checks lc WHERE lc.url = s.url AND lc.snapshot_id = s.id)"
+    "  OR NOT EXISTS (SELECT 1 FROM link_checks lc WHERE lc.crawl_id = s.crawl_id AND lc.url = s.url"
+    "  AND lc.snapshot_id IS NOT NULL)) AS is_primary"
     " FROM snapshots s"
 )
 
 
 def _snaps(db: Database, where: str, params: list) -> list[Snap]:
     rows = db.execute(f"{_SNAP_SQL} WHERE {where}", params).fetchall()
-    return [Snap(*row[:11], bool(row[11]), row[12]) for row in rows]
+    return [Snap(*row[:11], bool(row[11]), row[12], bool(row[13])) for row in rows]
 
 
 class _Detector:
@@ -198,7 +201,11 @@ class _Detector:
         earlier = _snaps(self.db, "s.url = ? AND s.site_id IS ? AND s.crawl_id < ?"
                          " ORDER BY s.fetched_at DESC, s.id DESC",
                          [url, self.site_id, self.crawl_id])
-        return next((snap for snap in earlier if snap.good and snap.sha256), None)
+        return next((snap for snap in earlier if snap.good and snap.sha256 and snap.primary), None)
+
+    def has_earlier_crawl(self) -> bool:
+        return self.db.execute("SELECT 1 FROM crawls WHERE site_id IS ? AND id < ? LIMIT 1",
+                               [self.site_id, self.crawl_id]).fetchone() is not None
 
     def last_lifecycle_kind(self, url: str) -> str | None:
         marks = ",".join("?" * len(LIFECYCLE_KINDS))
@@ -273,11 +280,15 @@ class _Detector:
                 "SELECT url, state, snapshot_id, status_code FROM link_checks WHERE crawl_id = ?"
                 " ORDER BY id", [self.crawl_id]):
             checks[url] = (state, snapshot_id, status)
+        self.checks = checks
         snaps_now: dict[str, Snap] = {}
         by_id: dict[int, Snap] = {}
         for snap in _snaps(self.db, "s.crawl_id = ? ORDER BY s.id", [self.crawl_id]):
-            snaps_now[snap.url] = snap
             by_id[snap.id] = snap
+            if snap.primary:
+                snaps_now[snap.url] = snap
+        self.snaps_now = snaps_now
+        self.sampled = self._sampled_patterns()
         for url in sorted(set(checks) | set(snaps_now)):
             state, snapshot_id, status = checks.get(url, (None, None, None))
             snap = by_id.get(snapshot_id) if snapshot_id else None
@@ -286,6 +297,31 @@ class _Detector:
         self.absent_urls(set(checks) | set(snaps_now))
         self.removed_links(snaps_now)
         return self.added
+
+    def _sampled_patterns(self) -> set[str]:
+        """Trap patterns of URL families the trap guard cut short in this or an earlier crawl."""
+        from crawler.urls import TrapGuard
+
+        rows = self.db.execute(
+            "SELECT DISTINCT lc.url FROM link_checks lc JOIN crawls c ON c.id = lc.crawl_id"
+            " WHERE c.site_id IS ? AND lc.crawl_id <= ? AND lc.state = 'excluded'"
+            " AND lc.rule = 'trap-guard'", [self.site_id, self.crawl_id])
+        return {pattern for (url,) in rows if (pattern := TrapGuard.pattern(url))}
+
+    def is_sampled(self, url: str) -> bool:
+        """True for a member of a URL family the trap guard sampled (see the module doc)."""
+        if not self.sampled:
+            return False
+        from crawler.urls import TrapGuard
+
+        return TrapGuard.pattern(url) in self.sampled
+
+    def reported_under_target(self, snap: Snap, prev: Snap | None) -> bool:
+        """A redirect whose target has its own capture in this crawl, redirecting where it did
+        before: its change is the target's, reported there once."""
+        target = snap.final_url
+        return bool(target and target != snap.url and target in self.snaps_now
+                    and prev is not None and (prev.final_url or prev.url) == target)
 
     def one_url(self, url: str, state: str | None, snap: Snap | None, status: int | None) -> None:
         if state is None:
@@ -309,12 +345,14 @@ class _Detector:
                 diff, size, detail = result or (None, None, None)
                 self.add(url, "reappeared", prev=prev, new=snap, diff=diff, size=size, detail=detail)
             elif prev is None:
+                if self.is_sampled(url) and self.has_earlier_crawl():
+                    return  # the trap guard reached another sample of the family: not news
                 if snap.is_html:
                     lines = self.text_lines(snap) or []
                     self.add(url, "new", new=snap, size=sum(len(line) for line in lines))
                 else:
                     self.add(url, "new", new=snap, detail=f"file: {snap.sha256}, {_size(snap.size)} bytes")
-            else:
+            elif not self.reported_under_target(snap, prev):
                 result = self.compare(prev, snap)
                 if result is not None:
                     diff, size, detail = result
@@ -339,14 +377,21 @@ class _Detector:
         candidates = [row[0] for row in self.db.execute(
             "SELECT DISTINCT url FROM snapshots WHERE site_id IS ? AND crawl_id < ?",
             [self.site_id, self.crawl_id])]
+        pages_read = {url for url, (state, _, _) in self.checks.items() if state in CONCLUSIVE_STATES}
+        pages_read |= {snap.final_url for snap in self.snaps_now.values() if snap.final_url and snap.good}
         for url in sorted(candidates):
-            if url in seen or url in linked_now:
+            if url in seen or url in linked_now or self.is_sampled(url):
                 continue
-            linked_before = self.db.execute(
-                "SELECT 1 FROM link_sources WHERE to_url = ? AND site_id IS ? AND crawl_id < ? LIMIT 1",
-                [url, self.site_id, self.crawl_id]).fetchone()
-            if not linked_before:
+            last_linked = self.db.execute(
+                "SELECT MAX(crawl_id) FROM link_sources WHERE to_url = ? AND site_id IS ? AND crawl_id < ?",
+                [url, self.site_id, self.crawl_id]).fetchone()[0]
+            if last_linked is None:
                 continue
+            sources = {row[0] for row in self.db.execute(
+                "SELECT DISTINCT from_url FROM link_sources WHERE to_url = ? AND crawl_id = ?",
+                [url, last_linked])}
+            if not sources & pages_read:
+                continue  # no page that linked to it was re-read: the crawl never got there
             prev = self.previous_good(url)
             if prev is None or self.last_lifecycle_kind(url) == "removed":
                 continue
@@ -354,11 +399,14 @@ class _Detector:
 
     def removed_links(self, snaps_now: dict[str, Snap]) -> None:
         """Targets a page linked to in its previous good capture and no longer links to."""
+        linked_now: set[str] | None = None
         for url, snap in sorted(snaps_now.items()):
             if not (snap.good and snap.is_html and snap.sha256) or snap.not_modified:
                 continue
             prev = self.previous_good(url)
             if prev is None or prev.sha256 == snap.sha256 or prev.crawl_id is None:
+                continue
+            if self.reported_under_target(snap, prev):
                 continue
             pages_now = sorted({snap.url, snap.final_url or snap.url})
             pages_before = sorted({prev.url, prev.final_url or prev.url})
@@ -374,9 +422,12 @@ class _Detector:
                     [prev.crawl_id, *pages_before]):
                 if to_url not in before or (not before[to_url] and anchor):
                     before[to_url] = anchor or ""
+            if linked_now is None:
+                linked_now = {row[0] for row in self.db.execute(
+                    "SELECT DISTINCT to_url FROM link_sources WHERE crawl_id = ?", [self.crawl_id])}
             for to_url, anchor in before.items():
-                if to_url in now_targets:
-                    continue
+                if to_url in now_targets or to_url in linked_now:
+                    continue  # still there, or moved to another page of the site
                 detail = json.dumps({"to_url": to_url, "anchor_text": anchor}, ensure_ascii=False,
                                     sort_keys=True)
                 self.add(url, "link_removed_from_source", prev=prev, new=snap, detail=detail)

@@ -25,6 +25,16 @@ TABLES: dict[str, dict] = {
                              "suspect (broken, not yet confirmed), dead (confirmed), inconclusive "
                              "(blocked/rate limited/excluded) / 链接当前状态",
               "facets": ["site_id", "state", "health"], "sort": "url"},
+    "crawl_link_counts": {"description": "Per crawl: distinct URLs checked, broken, inconclusive and good, "
+                                         "counted as checks are written (the data of broken_over_time) "
+                                         "/ 每次抓取的链接统计",
+                          "sort_desc": "crawl_id"},
+    "crawl_state_counts": {"description": "Per crawl and link state: distinct URLs checked in that state "
+                                          "/ 每次抓取各状态链接数",
+                           "sort_desc": "crawl_id", "facets": ["state"]},
+    "link_referrers": {"description": "Each distinct (link target, citing page, anchor text) of link_sources "
+                                      "once, whatever the crawl / 链接来源（去重）",
+                       "sort": "to_url"},
     "link_checks": {"description": "Every check of every URL, kept forever / 链接检查历史",
                     "sort_desc": "id", "facets": ["site_id", "state"]},
     "link_sources": {"description": "Which page links where, per crawl, with anchor text / 链接来源",
@@ -84,7 +94,8 @@ TABLES: dict[str, dict] = {
 }
 
 HIDDEN_TABLES = ("reports_fts", "reports_fts_data", "reports_fts_idx", "reports_fts_docsize",
-                 "reports_fts_config", "_sqlite_migrations")
+                 "reports_fts_config", "snapshots_fts", "snapshots_fts_data", "snapshots_fts_idx",
+                 "snapshots_fts_docsize", "snapshots_fts_config", "_sqlite_migrations")
 
 _SITE = "The site (university) id from the registry; see /-/university/<id>"
 _CRAWL = "The crawl (crawls.id)"
@@ -141,6 +152,23 @@ COLUMNS: dict[str, dict[str, str]] = {
         "consecutive_failures": "Failing checks in a row",
         "recovered_at": "First good check after a failure run" + _UTC,
         "last_check_id": "The latest link_checks row",
+    },
+    "crawl_link_counts": {
+        "crawl_id": _CRAWL,
+        "checked": "Distinct URLs checked in the crawl",
+        "broken": "Distinct URLs with a broken check (evidence the content is gone)",
+        "inconclusive": "Distinct URLs blocked, rate limited or excluded",
+        "good": "Distinct URLs ok or redirected",
+    },
+    "crawl_state_counts": {
+        "crawl_id": _CRAWL,
+        "state": _STATE,
+        "urls": "Distinct URLs with a check in this state in the crawl",
+    },
+    "link_referrers": {
+        "to_url": "The link target",
+        "from_url": "A page that links to it (in some crawl) / 来源页面",
+        "anchor_text": "The link's text / 链接文字",
     },
     "link_checks": {
         "id": "Check number",

@@ -45,6 +45,11 @@ class FixityResult:
 def verify_blobs(db: Database) -> FixityResult:
     """Re-hash every stored blob and look for referenced blobs that are gone."""
     result = FixityResult()
+    # References first: a crawl writing meanwhile stores a blob before the row naming it,
+    # so every reference read here has its blob by the time the blobs are listed.
+    referenced: set[str] = set()
+    for query in REFERENCES:
+        referenced.update(row[0] for row in db.execute(query).fetchall())
     stored: set[str] = set()
     for (sha256,) in db.execute("SELECT sha256 FROM blobs").fetchall():
         stored.add(sha256)
@@ -53,9 +58,6 @@ def verify_blobs(db: Database) -> FixityResult:
             result.bytes_checked += len(load_blob(db, sha256))
         except BlobError as exc:
             result.problems.append({"sha256": sha256, "problem": str(exc)})
-    referenced: set[str] = set()
-    for query in REFERENCES:
-        referenced.update(row[0] for row in db.execute(query).fetchall())
     for sha256 in sorted(referenced - stored):
         result.problems.append({"sha256": sha256, "problem": "missing"})
     db["fixity_checks"].insert({

@@ -22,6 +22,12 @@ def _in(states) -> str:
 BROKEN = _in(BROKEN_STATES)
 GOOD = _in(GOOD_STATES)
 INCONCLUSIVE = _in(INCONCLUSIVE_STATES)
+#: ``search``: up to this many trigram-index hits are grouped per URL; beyond, pages are read
+#: newest first until enough match (a common term fills the page quickly).
+SEARCH_FEW_HITS = 5000
+# The ``feed_*`` queries' entry links start with ``:_base_url``, a Datasette magic parameter
+# (``archive.serve``): the server's root URL (request host and ``base_url`` setting, no
+# trailing slash), so feed readers get absolute links.
 #: Prefix of the Atom entry ids (RFC 4151 tag URIs): stable, so feed readers never repeat one.
 TAG = "tag:xxgk-archive,2026:"
 
@@ -40,6 +46,83 @@ def like_pattern(expr: str) -> str:
     return f"('%' || {escaped} || '%')"
 
 
+def search_sql(few_hits: int = SEARCH_FEW_HITS) -> str:
+    """The ``search`` query; ``few_hits`` is :data:`SEARCH_FEW_HITS` (tests lower it to
+    exercise the read-newest-first branch on a small archive)."""
+    # pages are read newest first for 1-2 character terms or when the index finds many
+    scan = f"(length(trim(:q)) between 1 and 2 or (select count(*) from fts_hits) > {few_hits})"
+    return f"""
+with term as (select trim(:q) as q),
+report_hits as (
+  select rowid as id from reports_fts
+  where length((select q from term)) >= 3
+    and reports_fts match '"' || replace((select q from term), '"', '""') || '"'
+  union
+  select r.id from reports r, term
+  where length(term.q) between 1 and 2
+    and (r.text like {like_pattern('term.q')} escape '\\' or r.title like {like_pattern('term.q')} escape '\\')
+),
+report_rows as (
+  select 'report' as kind, r.site_id, r.academic_year, r.title, r.source_url as url,
+    r.first_seen as seen_at,
+    replace(substr(coalesce(r.text, r.title), max(1, instr(coalesce(r.text, r.title), term.q) - 40),
+                   80 + length(term.q)), term.q, '【' || term.q || '】') as snippet,
+    r.id as report_id, r.snapshot_id
+  from reports r join report_hits h on h.id = r.id, term
+  where (:site = '' or r.site_id = :site)
+),
+-- Pages: the newest matching capture of each URL (max id). Reports sort first, so at most
+-- 500 - (reports found) pages are shown: never group every capture of a common term.
+-- 3+ characters: the trigram index (snapshots_fts) finds candidates, LIKE confirms them.
+-- If it finds few, they are grouped; if many (or the term is 1-2 characters, below the
+-- trigram index), the newest snapshots are read in display order until enough match.
+fts_hits as (
+  select rowid as id from snapshots_fts
+  where length(trim(:q)) >= 3
+    and snapshots_fts match '"' || replace(trim(:q), '"', '""') || '"'
+  limit {few_hits + 1}
+),
+few_hits as (
+  select id from snapshots where id in (
+    select max(s.id) from fts_hits h join snapshots s on s.id = h.id
+    where (select count(*) from fts_hits) <= {few_hits}
+      and s.main_text like {like_pattern('trim(:q)')} escape '\\'
+      and (:site = '' or s.site_id = :site)
+    group by s.url)
+),
+many_hits as (
+  -- no site: newest snapshots in display order; LIMIT 0 (nothing read) unless needed
+  select s.id from snapshots s
+  where :site = '' and s.main_text like {like_pattern('trim(:q)')} escape '\\'
+    and not exists (select 1 from snapshots n where n.url = s.url and n.id > s.id
+                    and n.main_text like {like_pattern('trim(:q)')} escape '\\')
+  order by s.site_id, s.fetched_at desc
+  limit case when {scan} then max(0, 500 - (select count(*) from report_rows)) else 0 end
+),
+many_site_hits as (
+  -- one site: each of its URLs, newest capture first, until one matches
+  select id from (
+    select (select n.id from snapshots n where n.site_id = :site and n.url = u.url
+              and n.main_text like {like_pattern('trim(:q)')} escape '\\'
+            order by n.id desc limit 1) as id
+    from (select distinct url from snapshots where site_id = :site) u
+    where :site != '' and {scan})
+  where id is not null
+)
+select * from report_rows
+union all
+select 'page', s.site_id, null, s.title, s.url, s.fetched_at,
+  replace(substr(s.main_text, max(1, instr(s.main_text, term.q) - 40), 80 + length(term.q)),
+          term.q, '【' || term.q || '】'),
+  null, s.id
+from snapshots s, term
+where s.id in (select id from few_hits union all select id from many_hits
+               union all select id from many_site_hits)
+order by kind desc, site_id, seen_at desc
+limit 500
+"""
+
+
 CANNED_QUERIES: dict[str, dict] = {
     # -- link health ----------------------------------------------------------------------
     "broken_now": {
@@ -53,8 +136,8 @@ CANNED_QUERIES: dict[str, dict] = {
 select l.site_id, l.state, l.health, l.url, l.status_code, l.broken_since, l.last_checked,
   l.consecutive_failures,
   (select group_concat(ls.from_url || ' [' || coalesce(ls.anchor_text, '') || ']', char(10))
-     from (select distinct from_url, anchor_text from link_sources
-           where to_url = l.url order by from_url limit 20) ls) as linked_from
+     from (select distinct from_url, anchor_text from link_referrers  -- link_sources, once each
+           where to_url = l.url order by from_url, anchor_text limit 20) ls) as linked_from
 from links l
 where l.health in ('suspect', 'dead')
   and (:site = '' or l.site_id = :site)
@@ -68,7 +151,7 @@ order by l.site_id, l.health = 'dead' desc, l.state, l.url
                        "is broken while their check in the crawl before was good (or absent). "
                        "Filter with :site.",
         "params": ["site"],
-        "sql": """
+        "sql": f"""
 with latest as (
   select site_id, max(id) as crawl_id from crawls
   where status in ('finished', 'incomplete') group by site_id
@@ -76,14 +159,16 @@ with latest as (
   select c.site_id, max(c.id) as crawl_id from crawls c join latest on latest.site_id = c.site_id
   where c.id < latest.crawl_id and c.status in ('finished', 'incomplete') group by c.site_id
 )
+-- "broken" spelled as the broken states (not "not good, not inconclusive": the same set) so
+-- the latest crawls' few broken checks come straight from idx_link_checks_crawl
 select now_.site_id, now_.url, now_.state, now_.status_code, now_.checked_at,
   before_.state as previous_state
-from link_checks now_
-join latest on latest.crawl_id = now_.crawl_id
+from latest
+join link_checks now_ on now_.crawl_id = latest.crawl_id
 left join previous on previous.site_id = now_.site_id
 left join link_checks before_ on before_.crawl_id = previous.crawl_id and before_.url = now_.url
-where now_.state not in ('ok', 'redirected', 'blocked', 'rate_limited', 'excluded')
-  and (before_.state is null or before_.state in ('ok', 'redirected'))
+where now_.state in {BROKEN}
+  and (before_.state is null or before_.state in {GOOD})
   and (:site = '' or now_.site_id = :site)
 order by now_.site_id, now_.url
 """,
@@ -93,7 +178,7 @@ order by now_.site_id, now_.url
         "description": "What was repaired since the last crawl? URLs broken in the previous crawl "
                        "and good in the latest one. Filter with :site.",
         "params": ["site"],
-        "sql": """
+        "sql": f"""
 with latest as (
   select site_id, max(id) as crawl_id from crawls
   where status in ('finished', 'incomplete') group by site_id
@@ -101,13 +186,16 @@ with latest as (
   select c.site_id, max(c.id) as crawl_id from crawls c join latest on latest.site_id = c.site_id
   where c.id < latest.crawl_id and c.status in ('finished', 'incomplete') group by c.site_id
 )
+-- from the previous crawls' few broken checks to the same URL in the latest crawl (a check
+-- belongs to its crawl's site)
 select now_.site_id, now_.url, before_.state as was, now_.state as now_state, now_.checked_at
-from link_checks now_
-join latest on latest.crawl_id = now_.crawl_id
-join previous on previous.site_id = now_.site_id
-join link_checks before_ on before_.crawl_id = previous.crawl_id and before_.url = now_.url
-where now_.state in ('ok', 'redirected')
-  and before_.state not in ('ok', 'redirected', 'blocked', 'rate_limited', 'excluded')
+from previous
+cross join latest on latest.site_id = previous.site_id
+cross join link_checks before_ on before_.crawl_id = previous.crawl_id
+cross join link_checks now_ on now_.crawl_id = latest.crawl_id and now_.url = before_.url
+where +now_.state in {GOOD}  -- "+": look the URL up (crawl_id, url), not every good check
+  and before_.state in {BROKEN}
+  and now_.site_id = previous.site_id
   and (:site = '' or now_.site_id = :site)
 order by now_.site_id, now_.url
 """,
@@ -119,17 +207,16 @@ order by now_.site_id, now_.url
                        "excluded) and good. Filter with :site. The university page draws this.",
         "params": ["site"],
         "sql": f"""
+-- counted as checks are written (crawl_link_counts / crawl_state_counts, kept by triggers):
+-- distinct URLs per crawl, without reading every check of every crawl
 select c.site_id, c.id as crawl_id, c.started_at, c.status,
-  count(distinct lc.url) as checked,
-  count(distinct case when lc.state in {BROKEN} then lc.url end) as broken,
-  count(distinct case when lc.state in {INCONCLUSIVE} then lc.url end) as inconclusive,
-  count(distinct case when lc.state in {GOOD} then lc.url end) as good,
+  coalesce(k.checked, 0) as checked, coalesce(k.broken, 0) as broken,
+  coalesce(k.inconclusive, 0) as inconclusive, coalesce(k.good, 0) as good,
   (select group_concat(state || ':' || n, ' ') from (
-     select state, count(distinct url) as n from link_checks
-     where crawl_id = c.id and state in {BROKEN} group by state order by n desc, state)) as broken_by_state
-from crawls c left join link_checks lc on lc.crawl_id = c.id
+     select state, urls as n from crawl_state_counts
+     where crawl_id = c.id and state in {BROKEN} and urls > 0 order by n desc, state)) as broken_by_state
+from crawls c left join crawl_link_counts k on k.crawl_id = c.id
 where (:site = '' or c.site_id = :site)
-group by c.id
 order by c.site_id, c.id
 """,
     },
@@ -187,9 +274,11 @@ order by c.id desc
 select r.site_id, r.academic_year, r.id as report_id, ri.item_number, ri.title as item_title,
   ri.url, l.state, l.health, l.status_code, l.broken_since, l.last_ok, l.last_checked,
   r.source_url as report_url
-from report_items ri
-join reports r on r.id = ri.report_id
-join links l on l.url = ri.url
+-- reports first, in site order (idx_reports_site_year): rows come out site by site, so the
+-- first page of results does not wait for every dead URL of every report to be sorted
+from reports r
+cross join report_items ri on ri.report_id = r.id
+cross join links l on l.url = ri.url
 where l.health in ('suspect', 'dead')
   and (:site = '' or r.site_id = :site)
   and (:since = '' or l.broken_since >= :since)
@@ -226,7 +315,10 @@ order by s.id, ci.number
                        "Filter with :site and :year (e.g. 2021-2022).",
         "params": ["site", "year"],
         "sql": """
-with latest_eval as (
+with comp as materialized (
+  -- the compliance view once (it judges every checklist item), not once per use
+  select * from compliance where (:site = '' or site_id = :site)
+), latest_eval as (
   select * from (
     select e.*, row_number() over (partition by e.site_id, e.academic_year
                                    order by e.as_of desc, e.evaluated_at desc, e.id desc) as rn
@@ -235,9 +327,9 @@ with latest_eval as (
   select site_id, max(name) as name, max(items_present) as items_present,
     max(items_missing) as items_missing, max(items_dead) as items_dead,
     max(items_empty) as items_empty, max(items_unknown) as items_unknown
-  from compliance group by site_id
+  from comp group by site_id
 ), keys as (
-  select c.site_id, c.academic_year from compliance c
+  select c.site_id, c.academic_year from comp c
   where c.academic_year is not null
      or not exists (select 1 from latest_eval le where le.site_id = c.site_id)
   union
@@ -254,7 +346,7 @@ select k.site_id, sc.name, k.academic_year,
   le.findings as evaluation_findings, le.method_version, c.report_id, le.id as evaluation_id
 from keys k
 join site_counts sc on sc.site_id = k.site_id
-left join compliance c on c.site_id = k.site_id and c.academic_year is k.academic_year
+left join comp c on c.site_id = k.site_id and c.academic_year is k.academic_year
 left join latest_eval le on le.site_id = k.site_id and le.academic_year is k.academic_year
 where (:site = '' or k.site_id = :site)
   and (:year = '' or k.academic_year = :year)
@@ -327,39 +419,7 @@ limit 1000
                        "of each URL). Chinese works without spaces. :q = the term; filter with "
                        ":site. The match is shown in 【】.",
         "params": ["q", "site"],
-        "sql": f"""
-with term as (select trim(:q) as q),
-report_hits as (
-  select rowid as id from reports_fts
-  where length((select q from term)) >= 3
-    and reports_fts match '"' || replace((select q from term), '"', '""') || '"'
-  union
-  select r.id from reports r, term
-  where length(term.q) between 1 and 2
-    and (r.text like {like_pattern('term.q')} escape '\\' or r.title like {like_pattern('term.q')} escape '\\')
-),
-page_hits as (
-  select max(s.id) as id from snapshots s, term
-  where length(term.q) >= 1 and s.main_text like {like_pattern('term.q')} escape '\\'
-    and (:site = '' or s.site_id = :site)
-  group by s.url
-)
-select 'report' as kind, r.site_id, r.academic_year, r.title, r.source_url as url,
-  r.first_seen as seen_at,
-  replace(substr(coalesce(r.text, r.title), max(1, instr(coalesce(r.text, r.title), term.q) - 40),
-                 80 + length(term.q)), term.q, '【' || term.q || '】') as snippet,
-  r.id as report_id, r.snapshot_id
-from reports r join report_hits h on h.id = r.id, term
-where (:site = '' or r.site_id = :site)
-union all
-select 'page', s.site_id, null, s.title, s.url, s.fetched_at,
-  replace(substr(s.main_text, max(1, instr(s.main_text, term.q) - 40), 80 + length(term.q)),
-          term.q, '【' || term.q || '】'),
-  null, s.id
-from snapshots s join page_hits h on h.id = s.id, term
-order by kind desc, site_id, seen_at desc
-limit 500
-""",
+        "sql": search_sql(),
     },
     "site_overview": {
         "title": "Universities at a glance / 高校概览",
@@ -367,16 +427,22 @@ limit 500
                        "its reports, checklist items missing, and its latest annual report. "
                        "The page /-/universities shows the same.",
         "sql": """
+-- item_status (every checklist item of every site judged) and the dead URLs printed in
+-- reports: each counted once for all sites, not once or twice per site
+with items as materialized (
+  select site_id, count(*) as items, sum(status = 'dead') as dead from item_status group by site_id
+), report_dead as materialized (
+  select r.site_id, count(distinct ri.url) as urls
+  from links l join report_items ri on ri.url = l.url join reports r on r.id = ri.report_id
+  where l.health in ('suspect', 'dead') group by r.site_id
+)
 select s.id as site_id, s.name, s.kind,
   (select max(c.started_at) from crawls c where c.site_id = s.id) as last_crawl,
   (select c.status from crawls c where c.site_id = s.id order by c.id desc limit 1) as last_crawl_status,
   (select count(*) from links l where l.site_id = s.id and l.health = 'dead') as links_dead,
   (select count(*) from links l where l.site_id = s.id and l.health = 'suspect') as links_suspect,
-  (select count(distinct ri.url) from report_items ri join reports r on r.id = ri.report_id
-     join links l on l.url = ri.url
-   where r.site_id = s.id and l.health in ('suspect', 'dead')) as dead_report_links,
-  (select 50 - count(*) from item_status i where i.site_id = s.id) as items_missing,
-  (select count(*) from item_status i where i.site_id = s.id and i.status = 'dead') as items_dead,
+  coalesce(d.urls, 0) as dead_report_links,
+  50 - coalesce(i.items, 0) as items_missing, coalesce(i.dead, 0) as items_dead,
   (select r.academic_year from reports r where r.site_id = s.id and r.error is null
    order by r.academic_year desc, r.id desc limit 1) as latest_report_year,
   (select r.timeliness from reports r where r.site_id = s.id and r.error is null
@@ -384,6 +450,8 @@ select s.id as site_id, s.name, s.kind,
   (select e.score_overall from evaluations e where e.site_id = s.id
    order by e.academic_year desc, e.as_of desc, e.evaluated_at desc, e.id desc limit 1) as latest_score
 from sites s
+left join items i on i.site_id = s.id
+left join report_dead d on d.site_id = s.id
 order by s.id
 """,
     },
@@ -395,16 +463,21 @@ order by s.id
                        "Filter with :site and :since.",
         "params": ["site", "since"],
         "sql": f"""
-with broken_checks as (
-  select c.id, c.site_id, c.url, c.checked_at, c.state, c.status_code, c.crawl_id,
-    (select p.state from link_checks p where p.url = c.url and p.checked_at < c.checked_at
-     order by p.checked_at desc, p.id desc limit 1) as previous_state
-  from link_checks c
-  where c.state in {BROKEN}
-    and (:site = '' or c.site_id = :site)
-    and (:since = '' or c.checked_at >= :since)
-), events as (
-  select * from broken_checks where previous_state is null or previous_state not in {BROKEN}
+with events as (
+  -- newest broken checks first (partial index idx_link_checks_broken_time), keeping those whose
+  -- previous check of the URL was not broken, until 200: never every broken check ever made.
+  -- "c.checked_at >= :since" also holds for a blank :since (every ISO time sorts after '').
+  select * from (
+    select c.id, c.site_id, c.url, c.checked_at, c.state, c.status_code, c.crawl_id,
+      (select p.state from link_checks p where p.url = c.url and p.checked_at < c.checked_at
+       order by p.checked_at desc, p.id desc limit 1) as previous_state
+    from link_checks c indexed by idx_link_checks_broken_time
+    where c.state in {BROKEN}
+      and (:site = '' or c.site_id = :site)
+      and c.checked_at >= :since)
+  where previous_state is null or previous_state not in {BROKEN}
+  order by checked_at desc, site_id || '/' || id desc
+  limit 200
 )
 select '{TAG}broken/' || e.site_id || '/' || e.id as atom_id,
   '[' || coalesce(s.name, e.site_id) || '] ' || e.state || ': ' || e.url as atom_title,
@@ -414,16 +487,16 @@ select '{TAG}broken/' || e.site_id || '/' || e.id as atom_id,
     || 'Previous check: ' || coalesce(e.previous_state, 'none (first check)') || char(10)
     || 'Checked at: ' || e.checked_at || ' (crawl ' || e.crawl_id || ')' || char(10)
     || 'Linked from:' || char(10) || coalesce((select group_concat(from_url || ' [' || coalesce(anchor_text, '') || ']', char(10))
-        from (select distinct from_url, anchor_text from link_sources where to_url = e.url
-              order by from_url limit 5)), '(no referrer recorded)') as atom_content,
-  '/xxgk/url_history?url=' || {url_param('e.url')} as atom_link,
+        from (select distinct from_url, anchor_text from link_referrers where to_url = e.url
+              order by from_url, anchor_text limit 5)), '(no referrer recorded)') as atom_content,
+  :_base_url || '/xxgk/url_history?url=' || {url_param('e.url')} as atom_link,
   e.site_id, e.url, e.state, e.previous_state
 from events e left join sites s on s.id = e.site_id
 union all
 select '{TAG}broken/none/' || :site, 'No newly broken links recorded yet',
   coalesce((select max(started_at) from crawls), '2026-01-01T00:00:00Z'),
   'xxgk-archive has not found a newly broken link' || case when :site != '' then ' for ' || :site else '' end,
-  '/xxgk/broken_now', :site, null, null, null
+  :_base_url || '/xxgk/broken_now', :site, null, null, null
 where not exists (select 1 from events)
 order by atom_updated desc, atom_id desc
 limit 200
@@ -455,14 +528,14 @@ select '{TAG}report/' || e.site_id || '/' || coalesce(e.sha256, e.id) as atom_id
          where f.report_id = e.id and f.fact = 'applications_received' limit 1), '?') || char(10)
     || 'Source: ' || coalesce(e.source_url, '?')
     || coalesce(char(10) || 'Extraction error: ' || e.error, '') as atom_content,
-  coalesce('/-/snapshot/' || e.snapshot_id, '/xxgk/reports/' || e.id) as atom_link,
+  :_base_url || coalesce('/-/snapshot/' || e.snapshot_id, '/xxgk/reports/' || e.id) as atom_link,
   e.site_id, e.academic_year, e.id as report_id
 from entries e
 union all
 select '{TAG}report/none/' || :site, 'No annual reports found yet',
   coalesce((select max(started_at) from crawls), '2026-01-01T00:00:00Z'),
   'xxgk-archive has not found an annual report' || case when :site != '' then ' for ' || :site else '' end,
-  '/xxgk/report_timeline', :site, null, null
+  :_base_url || '/xxgk/report_timeline', :site, null, null
 where not exists (select 1 from entries)
 order by atom_updated desc, atom_id desc
 limit 200

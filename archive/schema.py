@@ -9,6 +9,8 @@ Times are ISO-8601 UTC strings (``2026-11-23T14:55:41Z``); JSON columns hold JSO
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -448,6 +450,194 @@ def m008_query_indexes(db: Database) -> None:
         CREATE INDEX idx_crawls_site ON crawls(site_id, id);
         """
     )
+
+
+#: The broken link states (``archive.states.BROKEN_STATES``) as m009 froze them, sorted: the
+#: partial indexes below are used only by queries whose ``state IN (...)`` is this exact list
+#: (``archive.queries.BROKEN``; ``tests/test_schema.py`` checks they agree).
+M009_BROKEN = ("('connection_error', 'dns_error', 'empty', 'not_found', 'redirect_loop', "
+               "'server_error', 'soft_404', 'timeout', 'tls_error', 'type_mismatch')")
+_M009_GOOD = "('ok', 'redirected')"
+_M009_INCONCLUSIVE = "('blocked', 'excluded', 'rate_limited')"
+_M009_COUNTED = ("checked", "broken", "inconclusive", "good")
+
+
+def _m009_count_triggers() -> str:
+    """Triggers keeping ``crawl_link_counts`` / ``crawl_state_counts`` equal to counting
+    distinct URLs in ``link_checks`` per crawl (and per state). A check counts only if no
+    other check of the same URL in the same crawl is already counted in that bucket."""
+    def others(row: str) -> str:
+        # the other checks of this URL in this crawl, by bucket (one index probe)
+        return (f"(SELECT COUNT(*) AS n, TOTAL(o.state = {row}.state) AS same,"
+                f" TOTAL(o.state IN {M009_BROKEN}) AS broken,"
+                f" TOTAL(o.state IN {_M009_INCONCLUSIVE}) AS inconclusive,"
+                f" TOTAL(o.state IN {_M009_GOOD}) AS good"
+                f" FROM link_checks o WHERE o.crawl_id = {row}.crawl_id AND o.url = {row}.url"
+                f" AND o.id != {row}.id)")
+
+    def flags(row: str) -> list[str]:
+        # 1 when this check is the only one of its URL in the crawl in the bucket
+        return ["x.n = 0", f"{row}.state IN {M009_BROKEN} AND x.broken = 0",
+                f"{row}.state IN {_M009_INCONCLUSIVE} AND x.inconclusive = 0",
+                f"{row}.state IN {_M009_GOOD} AND x.good = 0"]
+
+    decrements = ", ".join(f"crawl_link_counts.{column} - ({flag})"
+                           for column, flag in zip(_M009_COUNTED, flags("old"), strict=True))
+    recount = _M009_BACKFILL.replace("WHERE crawl_id IS NOT NULL",
+                                     "WHERE crawl_id IN (old.crawl_id, new.crawl_id)")
+    return f"""
+        CREATE TRIGGER link_checks_counts_ai AFTER INSERT ON link_checks
+        WHEN new.crawl_id IS NOT NULL BEGIN
+          INSERT INTO crawl_state_counts (crawl_id, state, urls)
+            SELECT new.crawl_id, new.state, 1 FROM {others('new')} x WHERE x.same = 0
+            ON CONFLICT (crawl_id, state) DO UPDATE SET urls = urls + 1;
+          INSERT INTO crawl_link_counts (crawl_id, checked, broken, inconclusive, good)
+            SELECT new.crawl_id, {', '.join(flags('new'))} FROM {others('new')} x WHERE true
+            ON CONFLICT (crawl_id) DO UPDATE SET checked = checked + excluded.checked,
+              broken = broken + excluded.broken, inconclusive = inconclusive + excluded.inconclusive,
+              good = good + excluded.good;
+        END;
+        CREATE TRIGGER link_checks_counts_ad AFTER DELETE ON link_checks
+        WHEN old.crawl_id IS NOT NULL BEGIN
+          UPDATE crawl_state_counts SET urls = urls - 1
+            WHERE crawl_id = old.crawl_id AND state = old.state
+              AND (SELECT x.same FROM {others('old')} x) = 0;
+          UPDATE crawl_link_counts SET (checked, broken, inconclusive, good) = (
+              SELECT {decrements} FROM {others('old')} x)
+            WHERE crawl_id = old.crawl_id;
+        END;
+        -- checks are never edited; if one is, recount the crawls involved
+        CREATE TRIGGER link_checks_counts_au AFTER UPDATE OF crawl_id, url, state ON link_checks
+        BEGIN
+          DELETE FROM crawl_state_counts WHERE crawl_id IN (old.crawl_id, new.crawl_id);
+          DELETE FROM crawl_link_counts WHERE crawl_id IN (old.crawl_id, new.crawl_id);{recount}
+        END;
+        """
+
+
+_M009_BACKFILL = f"""
+          INSERT INTO crawl_state_counts (crawl_id, state, urls)
+            SELECT crawl_id, state, COUNT(DISTINCT url) FROM link_checks
+            WHERE crawl_id IS NOT NULL GROUP BY crawl_id, state;
+          INSERT INTO crawl_link_counts (crawl_id, checked, broken, inconclusive, good)
+            SELECT crawl_id, COUNT(DISTINCT url),
+              COUNT(DISTINCT CASE WHEN state IN {M009_BROKEN} THEN url END),
+              COUNT(DISTINCT CASE WHEN state IN {_M009_INCONCLUSIVE} THEN url END),
+              COUNT(DISTINCT CASE WHEN state IN {_M009_GOOD} THEN url END)
+            FROM link_checks WHERE crawl_id IS NOT NULL GROUP BY crawl_id;"""
+
+
+def _referrer_exists(row: str) -> str:
+    return (f"EXISTS (SELECT 1 FROM link_referrers r WHERE r.to_url = {row}.to_url"
+            f" AND r.from_url = {row}.from_url AND r.anchor_text IS {row}.anchor_text)")
+
+
+def _source_exists(row: str) -> str:
+    return (f"EXISTS (SELECT 1 FROM link_sources s WHERE s.to_url = {row}.to_url"
+            f" AND s.from_url = {row}.from_url AND s.anchor_text IS {row}.anchor_text)")
+
+
+_M009_REFERRERS_BACKFILL = """
+          INSERT INTO link_referrers (to_url, from_url, anchor_text)
+            SELECT DISTINCT to_url, from_url, anchor_text FROM link_sources;"""
+
+
+@migrations()
+def m009_query_speed(db: Database) -> None:
+    """What the canned queries need to answer in < 100 ms on a 10 M-check archive.
+
+    * ``snapshots_fts``: a trigram FTS5 index of ``snapshots.main_text`` (external content,
+      kept in sync by triggers), so ``search`` finds pages without scanning every snapshot;
+    * ``crawl_link_counts`` / ``crawl_state_counts``: per crawl, distinct URLs checked,
+      broken, inconclusive and good, and per broken state — ``broken_over_time`` without
+      counting every check of every crawl; kept by triggers on ``link_checks``;
+    * ``link_referrers``: each distinct (target, citing page, anchor text) of
+      ``link_sources`` once, kept by triggers — a broken link's referrers (``broken_now``,
+      ``feed_broken``) without reading the same citation again for every crawl;
+    * indexes: broken checks by time (partial, ``feed_broken``); snapshots by site and time,
+      and by site and URL (``search``).
+
+    No ``ANALYZE``: statistics taken on a new, empty archive would mislead the planner once
+    it is large; the queries are written to plan well without them.
+    """
+    db.executescript(
+        f"""
+        CREATE TABLE crawl_link_counts (
+            crawl_id INTEGER PRIMARY KEY REFERENCES crawls(id),
+            checked INTEGER NOT NULL DEFAULT 0,      -- distinct URLs checked
+            broken INTEGER NOT NULL DEFAULT 0,       -- ... with a broken state
+            inconclusive INTEGER NOT NULL DEFAULT 0, -- ... blocked, rate limited, excluded
+            good INTEGER NOT NULL DEFAULT 0          -- ... ok or redirected
+        );
+        CREATE TABLE crawl_state_counts (
+            crawl_id INTEGER NOT NULL REFERENCES crawls(id),
+            state TEXT NOT NULL,
+            urls INTEGER NOT NULL,                   -- distinct URLs with a check in this state
+            PRIMARY KEY (crawl_id, state)
+        ) WITHOUT ROWID;
+        {_M009_BACKFILL}
+        {_m009_count_triggers()}
+        CREATE INDEX idx_link_checks_broken_time ON link_checks(checked_at, site_id)
+          WHERE state IN {M009_BROKEN};
+        CREATE INDEX idx_snapshots_site_time ON snapshots(site_id, fetched_at DESC);
+        CREATE INDEX idx_snapshots_site_url ON snapshots(site_id, url);
+
+        CREATE TABLE link_referrers (
+            to_url TEXT NOT NULL,
+            from_url TEXT NOT NULL,
+            anchor_text TEXT
+        );
+        CREATE UNIQUE INDEX idx_link_referrers ON link_referrers(to_url, from_url, anchor_text);
+        {_M009_REFERRERS_BACKFILL}
+        CREATE TRIGGER link_sources_referrers_ai AFTER INSERT ON link_sources
+        WHEN NOT {_referrer_exists('new')} BEGIN
+          INSERT INTO link_referrers (to_url, from_url, anchor_text)
+            VALUES (new.to_url, new.from_url, new.anchor_text);
+        END;
+        CREATE TRIGGER link_sources_referrers_ad AFTER DELETE ON link_sources
+        WHEN NOT {_source_exists('old')} BEGIN
+          DELETE FROM link_referrers WHERE to_url = old.to_url AND from_url = old.from_url
+            AND anchor_text IS old.anchor_text;
+        END;
+        CREATE TRIGGER link_sources_referrers_au AFTER UPDATE OF to_url, from_url, anchor_text
+        ON link_sources BEGIN
+          DELETE FROM link_referrers WHERE to_url = old.to_url AND from_url = old.from_url
+            AND anchor_text IS old.anchor_text AND NOT {_source_exists('old')};
+          INSERT INTO link_referrers (to_url, from_url, anchor_text)
+            SELECT new.to_url, new.from_url, new.anchor_text WHERE NOT {_referrer_exists('new')};
+        END;
+
+        CREATE VIRTUAL TABLE snapshots_fts USING fts5(
+            main_text, content='snapshots', content_rowid='id', tokenize='trigram');
+        INSERT INTO snapshots_fts (rowid, main_text)
+          SELECT id, main_text FROM snapshots WHERE main_text IS NOT NULL;
+        CREATE TRIGGER snapshots_fts_ai AFTER INSERT ON snapshots
+        WHEN new.main_text IS NOT NULL BEGIN
+          INSERT INTO snapshots_fts (rowid, main_text) VALUES (new.id, new.main_text);
+        END;
+        CREATE TRIGGER snapshots_fts_ad AFTER DELETE ON snapshots
+        WHEN old.main_text IS NOT NULL BEGIN
+          INSERT INTO snapshots_fts (snapshots_fts, rowid, main_text)
+            VALUES ('delete', old.id, old.main_text);
+        END;
+        CREATE TRIGGER snapshots_fts_au AFTER UPDATE OF id, main_text ON snapshots BEGIN
+          INSERT INTO snapshots_fts (snapshots_fts, rowid, main_text)
+            SELECT 'delete', old.id, old.main_text WHERE old.main_text IS NOT NULL;
+          INSERT INTO snapshots_fts (rowid, main_text)
+            SELECT new.id, new.main_text WHERE new.main_text IS NOT NULL;
+        END;
+        """
+    )
+
+
+def rebuild_derived(conn: sqlite3.Connection) -> None:
+    """Recompute what m009's triggers maintain — the per-crawl counts, the distinct link
+    referrers and the snapshots' full-text index — from the tables themselves (after a bulk
+    load without the triggers)."""
+    conn.executescript("DELETE FROM crawl_state_counts; DELETE FROM crawl_link_counts;"
+                       + _M009_BACKFILL + "\nDELETE FROM link_referrers;" + _M009_REFERRERS_BACKFILL
+                       + "\nINSERT INTO snapshots_fts (snapshots_fts) VALUES ('rebuild');")
+
 
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the current schema (idempotent)."""

@@ -2,21 +2,53 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from datasette import hookimpl
 from datasette.app import Datasette
 from datasette.database import Database
+from datasette.plugins import pm
 
 from archive.datasette_config import DATABASE_NAME, SETTINGS, metadata
 
 PLUGINS_DIR = Path(__file__).with_name("datasette_plugins")
 TEMPLATES_DIR = Path(__file__).with_name("templates")
+#: Page cache per read connection (KiB): the upper levels of the big indexes stay in memory.
+CACHE_KIB = 64 * 1024
 
 
-def make_datasette(db_path: str | Path) -> Datasette:
-    """A Datasette app for ``db_path`` (tests use it with ``ds.client``)."""
+def root_url(datasette: Datasette, request) -> str:
+    """The absolute URL of the Datasette root for ``request``, without a trailing slash:
+    the request's scheme and host (``https`` if ``force_https_urls``) plus ``base_url``."""
+    return datasette.absolute_url(request, datasette.urls.path("/")).rstrip("/")
+
+
+# Datasette hooks of ``xxgk serve``: this module registers itself once (make_datasette).
+@hookimpl
+def register_magic_parameters(datasette):
+    def base(key: str, request) -> str:
+        if key != "url" or request is None:
+            raise KeyError(key)
+        return root_url(datasette, request)
+
+    # ``:_base_url`` in the feed queries: Atom readers need absolute entry links
+    return [("base", base)]
+
+
+@hookimpl
+def prepare_connection(conn, database, datasette):
+    if database == DATABASE_NAME:
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+
+
+def make_datasette(db_path: str | Path, *, settings: dict | None = None) -> Datasette:
+    """A Datasette app for ``db_path`` (tests use it with ``ds.client``); ``settings``
+    override :data:`SETTINGS` (e.g. ``base_url`` behind a proxy)."""
+    if not pm.is_registered(sys.modules[__name__]):
+        pm.register(sys.modules[__name__], name="xxgk-serve")
     ds = Datasette(
-        [], metadata=metadata(), settings=SETTINGS,
+        [], metadata=metadata(), settings={**SETTINGS, **(settings or {})},
         plugins_dir=str(PLUGINS_DIR) if PLUGINS_DIR.is_dir() else None,
         template_dir=str(TEMPLATES_DIR) if TEMPLATES_DIR.is_dir() else None,
     )

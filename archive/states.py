@@ -47,7 +47,7 @@ DESCRIPTIONS: dict[str, str] = {
     SOFT_404: "answers 200 but the page says it does not exist (页面不存在), or a deep link lands on the home page",
     SERVER_ERROR: "5xx from the origin server",
     BLOCKED: "anti-bot or WAF challenge (403/412/521 cookie scripts, captcha): not evidence the page is gone",
-    RATE_LIMITED: "429 Too Many Requests: the server asked us to slow down",
+    RATE_LIMITED: "429 Too Many Requests, or 503 with Retry-After: the server asked us to slow down",
     TIMEOUT: "no complete answer within the download timeout",
     DNS_ERROR: "the host name does not resolve (also as reported by a proxy)",
     CONNECTION_ERROR: "connection refused or reset (also as reported by a proxy)",

@@ -115,39 +115,68 @@ class ArchiveWriter:
     """Append checks, snapshots and link sources; keep ``links`` current."""
 
     def __init__(self, db: Database, *, confirm_checks: int = 2, confirm_hours: float = 20.0,
-                 commit_every: int = 200) -> None:
+                 commit_every: int = 200, batch_sources: bool = False) -> None:
         self.db = db
         self.confirm_checks = confirm_checks
         self.confirm_hours = confirm_hours
         self.commit_every = max(1, commit_every)
         self._pending = 0
         self.new_broken: dict[int, int] = {}
+        # One cursor for every write: sqlite-utils' ``Database.execute`` makes a new cursor
+        # per statement, and a page costs ~10 statements (still the archive's own cursor
+        # class, so unusable-database errors are explained the same way).
+        self._cursor = db.conn.cursor()
+        # With ``batch_sources``, ``link_sources`` rows wait here and go in with one
+        # ``executemany`` before the next other write or the commit: same rows, same
+        # transaction, fewer round trips. Off for callers that wrap each item in a savepoint
+        # (the distributed writer loop): a flush inside a later item's savepoint would be
+        # rolled back with that item.
+        self.batch_sources = batch_sources
+        self._sources: list[tuple] = []
 
     # -- transactions -------------------------------------------------------------------
     def _begin(self) -> None:
         if not self.db.conn.in_transaction:
-            self.db.execute("BEGIN IMMEDIATE")
+            self._cursor.execute("BEGIN IMMEDIATE")
 
     def _tick(self) -> None:
         self._pending += 1
         if self._pending >= self.commit_every:
             self.commit()
 
+    def _flush_sources(self) -> None:
+        if self._sources:
+            rows, self._sources = self._sources, []
+            self._begin()
+            self._cursor.executemany(
+                "INSERT OR IGNORE INTO link_sources (crawl_id, site_id, from_url, to_url, anchor_text,"
+                " seen_at) VALUES (?,?,?,?,?,?)", rows)
+
     def commit(self) -> None:
+        self._flush_sources()
         if self.db.conn.in_transaction:
-            self.db.execute("COMMIT")
+            self._cursor.execute("COMMIT")
         self._pending = 0
+
+    def rollback(self) -> None:
+        """Drop the uncommitted batch (after a failed write: an item is stored whole or not at all)."""
+        self._sources = []
+        self._pending = 0
+        if self.db.conn.in_transaction:
+            self.db.conn.rollback()
 
     # -- writes -------------------------------------------------------------------------
     def record_snapshot(self, item) -> int:
         """Store the body (once per sha256) and a ``snapshots`` row; return its id."""
+        self._flush_sources()
         self._begin()
+        cur = self._cursor
         sha256 = item.previous_sha256 if item.not_modified and item.previous_sha256 else None
         if sha256 is None and item.body is not None:
-            sha256 = store_blob(self.db, item.body)
-        screenshot = store_blob(self.db, item.screenshot) if item.screenshot else None
+            sha256 = store_blob(cur, item.body)
+        screenshot = store_blob(cur, item.screenshot) if item.screenshot else None
         headers = item.headers or {}
-        cursor = self.db.execute(
+        cursor = cur.execute(
             "INSERT INTO snapshots (crawl_id, site_id, url, final_url, fetched_at, status_code,"
             " content_type, headers, sha256, size, encoding, title, filename, etag, last_modified,"
             " not_modified, rendered, render_reason, screenshot_sha256, main_text)"
@@ -163,10 +192,12 @@ class ArchiveWriter:
 
     def record_evidence(self, item) -> int:
         """A browser rendering kept as evidence: rendered HTML and a full-page PNG."""
+        self._flush_sources()
         self._begin()
-        sha256 = store_blob(self.db, item.body)
-        screenshot = store_blob(self.db, item.screenshot)
-        cursor = self.db.execute(
+        cur = self._cursor
+        sha256 = store_blob(cur, item.body)
+        screenshot = store_blob(cur, item.screenshot)
+        cursor = cur.execute(
             "INSERT INTO snapshots (crawl_id, site_id, url, final_url, fetched_at, status_code,"
             " content_type, sha256, size, rendered, render_reason, screenshot_sha256)"
             " VALUES (?,?,?,?,?,?,?,?,?,1,?,?)",
@@ -178,10 +209,11 @@ class ArchiveWriter:
 
     def record_check(self, item) -> tuple[int, int | None]:
         """Record one :class:`crawler.items.LinkCheck`; return (check id, snapshot id)."""
+        self._flush_sources()
         self._begin()
         snapshot_id = self.record_snapshot(item) if item.body is not None else None
         bytes_received = 0 if item.not_modified else (len(item.body) if item.body is not None else None)
-        cursor = self.db.execute(
+        cursor = self._cursor.execute(
             "INSERT INTO link_checks (crawl_id, site_id, url, checked_at, state, status_code,"
             " elapsed_ms, final_url, redirect_chain, method, content_type, content_length,"
             " bytes_received, error, rule, snapshot_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -199,7 +231,7 @@ class ArchiveWriter:
 
     def _update_link(self, item, check_id: int) -> LinkUpdate:
         now = item.checked_at
-        row = self.db.execute(
+        row = self._cursor.execute(
             "SELECT first_seen, last_ok, broken_since, consecutive_failures, health, recovered_at,"
             " title FROM links WHERE url = ?",
             [item.url],
@@ -223,7 +255,7 @@ class ArchiveWriter:
             became_broken = failures == 1
         else:
             raise ValueError(f"unknown link state {item.state!r} for {item.url}")
-        self.db.execute(
+        self._cursor.execute(
             "INSERT INTO links (url, site_id, state, status_code, content_type, final_url, title,"
             " is_external, health, first_seen, last_checked, last_ok, broken_since,"
             " consecutive_failures, recovered_at, last_check_id)"
@@ -241,13 +273,24 @@ class ArchiveWriter:
         return LinkUpdate(item.url, health, became_broken)
 
     def record_source(self, item) -> None:
-        """Record that ``item.from_url`` links to ``item.to_url`` in this crawl."""
+        """Record that ``item.from_url`` links to ``item.to_url`` in this crawl (written with
+        the next other write or commit, in the same transaction as before)."""
         self._begin()
-        self.db.execute(
-            "INSERT OR IGNORE INTO link_sources (crawl_id, site_id, from_url, to_url, anchor_text,"
-            " seen_at) VALUES (?,?,?,?,?,?)",
-            [item.crawl_id, item.site_id, item.from_url, item.to_url, item.anchor_text, item.seen_at],
-        )
+        self._sources.append((item.crawl_id, item.site_id, item.from_url, item.to_url,
+                              item.anchor_text, item.seen_at))
+        if not self.batch_sources or len(self._sources) >= 1000:
+            self._flush_sources()
+        self._tick()
+
+    def record_sources(self, items: list) -> None:
+        """:meth:`record_source` for every item of a page; each counts towards ``commit_every``
+        as before, but the page's rows commit together."""
+        self._begin()
+        self._sources.extend((i.crawl_id, i.site_id, i.from_url, i.to_url, i.anchor_text, i.seen_at)
+                             for i in items)
+        if not self.batch_sources or len(self._sources) >= 1000:
+            self._flush_sources()
+        self._pending += len(items) - 1
         self._tick()
 
     def close_crawl(self, crawl_id: int, status: str, *, finish_reason: str | None = None) -> None:

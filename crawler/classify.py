@@ -23,7 +23,17 @@ Order of the rules
          (net-oversize): the server was sending a large body, which is not evidence of
          anything broken — a 300 MB scanned report is a real document — and ``excluded``
          ("over a crawl budget") says exactly that we chose not to fetch it. This holds for
-         attachments and pages alike;
+         attachments and pages alike, for a body that grew past the cap without a
+         ``Content-Length`` (Scrapy's HTTP/1.1 handler then cancels the download, which
+         surfaces as a bare ``DownloadCancelledError`` with no message) and for a compressed
+         body that inflates past it (a decompression bomb: ``IgnoreRequest`` "exceeded
+         DOWNLOAD_MAXSIZE during decompression");
+       * a body that cannot be decoded as its ``Content-Encoding`` says (gzip that is not
+         gzip, corrupt brotli/deflate/zstd) -> ``server_error`` (net-bad-encoding): the
+         server sent an answer no client can read — a browser shows
+         ERR_CONTENT_DECODING_FAILED — like garbage instead of a status line (net-protocol).
+         Not ``type_mismatch``: nobody saw the content to judge its type; and like every
+         server_error it is retried and needs confirming before a link is ``dead``;
        * timeouts -> ``timeout``; DNS failures -> ``dns_error``; TLS/certificate/OpenSSL
          errors (also inside ``ResponseNeverReceived``/``DownloadFailedError``) ->
          ``tls_error``; garbage instead of HTTP -> ``server_error``; refused, reset, lost,
@@ -55,7 +65,8 @@ Order of the rules
        title/heading to say so (依申请公开 forms have captcha fields). On 500/502/504
        only the unmistakable 加速乐/瑞数 scripts count: an origin's exception page may
        quote anything (``CaptchaServlet``), and it stays ``server_error``.
-    5. **Other statuses**: 429 -> rate_limited; 408 -> timeout; 400, 405, 414, 451 ->
+    5. **Other statuses**: 429, and 503 with ``Retry-After`` -> rate_limited (what is left
+       after :mod:`crawler.politeness` waited and retried); 408 -> timeout; 400, 405, 414, 451 ->
        ``not_found`` (the server refuses this URL itself: a browser fails the same way);
        **401, 403 and the remaining 4xx -> ``blocked``**; 5xx -> ``server_error``; 304 ->
        ok; another 3xx as final answer -> ``redirect_loop`` when it points back into the
@@ -263,6 +274,42 @@ def net_oversize(ctx: Context) -> Verdict | None:
     """Larger than the download size limit: we declined, the server did nothing wrong."""
     if ctx.failed and re.search(r"max(?:imum)? ?size|maxsize|download size|too big|too large", ctx.error_text, re.I):
         return _v(S.EXCLUDED, "net-oversize", ctx.error_text.strip(": "))
+    f = ctx.fetch
+    if ctx.failed and f.error_type in _BARE_CANCEL_TYPES and not (f.error or "").strip():
+        # Scrapy's HTTP/1.1 handler cancels a body that passes DOWNLOAD_MAXSIZE without a
+        # Content-Length (it logs the sizes; the failure carries none). A timeout is raised as
+        # DownloadTimeoutError, so nothing else cancels a download without a word.
+        return _v(S.EXCLUDED, "net-oversize",
+                  f"{f.error_type}: download cancelled, body larger than DOWNLOAD_MAXSIZE (no Content-Length)")
+    return None
+
+
+#: A cancelled download without a message: the size cap hit on a body of unannounced length.
+#: (Not asyncio's bare ``CancelledError``: that is a browser render cut short at shutdown.)
+_BARE_CANCEL_TYPES = frozenset({"DownloadCancelledError"})
+_BAD_ENCODING_RE = re.compile(
+    r"while decompressing|decompress(?:ion)? (?:error|failed)|decoder failed|not a gzipped file|"
+    r"incorrect header check|invalid (?:stored )?block|invalid (?:distance|code lengths?|literal)|"
+    r"unknown compression method|crc check failed|brotli|zstd|unknown frame descriptor|"
+    r"can ?not decode content-encoding",
+    re.I,
+)
+#: Decoder exceptions of Python's gzip/zstd modules, httpx and requests.
+_BAD_ENCODING_TYPES = frozenset({"BadGzipFile", "ZstdError", "DecodingError", "ContentDecodingError"})
+#: Generic names that are a decoding failure only when the message says so (zlib.error and
+#: brotli.error are both called "error"; aiohttp wraps it in ClientPayloadError).
+_MAYBE_ENCODING_TYPES = frozenset({"error", "OSError", "ValueError", "EOFError", "ClientPayloadError"})
+
+
+def net_bad_encoding(ctx: Context) -> Verdict | None:
+    """A body that is not what its Content-Encoding says (zlib/brotli/zstd refused it)."""
+    f = ctx.fetch
+    if not ctx.failed or f.error_type in _TIMEOUT_TYPES or f.error_type in _DNS_TYPES:
+        return None
+    if f.error_type in _BAD_ENCODING_TYPES or (
+            f.error_type in _MAYBE_ENCODING_TYPES and _BAD_ENCODING_RE.search(ctx.error_text)):
+        return _v(S.SERVER_ERROR, "net-bad-encoding",
+                  f"body not decodable as its Content-Encoding: {ctx.error_text.strip(': ')}")
     return None
 
 
@@ -457,6 +504,9 @@ def http_gone(ctx: Context) -> Verdict | None:
 # --------------------------------------------------------------------------- 4. challenges
 
 _JSL_SQUASH_RE = re.compile(r"""['"+()\[\]\s]""")
+#: "__jsl_clearance" in _JSL_SQUASH_RE.sub("", text), without building the squashed copy:
+#: the name's characters with any run of squashed characters between them.
+_JSL_COOKIE_RE = re.compile(r"""['"+()\[\]\s]*""".join(re.escape(c) for c in "__jsl_clearance"))
 _RUISHU_RE = re.compile(r"\$_ts\s*=\s*window\s*\[\s*['\"]\$_ts['\"]\s*\]|\$_ts\.(?:cd|nsd|lcd)\s*=|<meta[^>]+\br=['\"]m['\"]", re.I)
 _CLOUDFLARE_RE = re.compile(
     r"<title>\s*(?:Just a moment\.\.\.|Attention Required! \| Cloudflare|请稍候…?)\s*</title>|cf_chl_opt|"
@@ -519,7 +569,7 @@ def challenge_jsl(ctx: Context) -> Verdict | None:
     """加速乐 (Knownsec jiasule): 521 + cookie script setting __jsl_clearance."""
     f = ctx.fetch
     cookies = f.header("set-cookie")
-    if ctx.text and "__jsl_clearance" in _JSL_SQUASH_RE.sub("", ctx.text[:20000]) and _challenge_ok(ctx, strong=True):
+    if ctx.text and _JSL_COOKIE_RE.search(ctx.text[:20000]) and _challenge_ok(ctx, strong=True):
         return _v(S.BLOCKED, "challenge-jsl", f"HTTP {f.status}: __jsl_clearance cookie script")
     if f.status == 521 and "__jsluid" in cookies:
         return _v(S.BLOCKED, "challenge-jsl", "HTTP 521 with __jsluid cookie")
@@ -622,9 +672,13 @@ def http_status(ctx: Context) -> Verdict | None:
     detail = f"HTTP {status}"
     if f.method.upper() == "HEAD" and status in (400, 403, 405, 501):
         return _v(S.BLOCKED, "head-unsupported", f"{detail} to HEAD: re-check with GET")
+    retry = f.header("retry-after").strip()
     if status == 429:
-        retry = f.header("retry-after")
         return _v(S.RATE_LIMITED, "http-429", f"{detail}; Retry-After: {retry}" if retry else detail)
+    if status == 503 and retry:
+        # "Come back later" (crawler.politeness waited and retried): the server is
+        # shedding load, which says nothing about the page.
+        return _v(S.RATE_LIMITED, "http-503-retry-after", f"{detail}; Retry-After: {retry}")
     if status == 408:
         return _v(S.TIMEOUT, "http-408", detail)
     if status in _REFUSES_URL:
@@ -855,6 +909,7 @@ RULES: tuple[Rule, ...] = (
     net_oversize,
     net_unsupported,
     net_proxy_tunnel,
+    net_bad_encoding,
     net_dataloss,
     net_typed,
     net_worded,

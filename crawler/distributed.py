@@ -9,10 +9,15 @@ import redis). :meth:`crawler.spiders.portal.PortalSpider.update_settings` then 
   ``DUPEFILTER_CLASS = scrapy_redis.dupefilter.RFPDupeFilter``; ``SCHEDULER_PERSIST``);
 * leases: a request popped from the queue is moved, in the same Redis script, into the
   worker's in-flight hash; it leaves it only once Scrapy has finished with it (downloaded,
-  its callback run, every request and item it produced queued). A worker that stops
-  heart-beating (killed, machine gone) is reaped by the others: its in-flight requests go
-  back to the queue. Marking a request seen and queueing it is one script too, so nothing
-  is ever "seen" but not queued;
+  its callback or errback run, every request it produced pushed to the queue and every item
+  to the writer's list). :class:`LeaseTracker` knows when that is through public Scrapy
+  APIs only: an outermost spider middleware (:class:`LeaseSpiderMiddleware`) and an errback
+  wrapper see every request and item a callback or errback produced, the scheduler sees each
+  such request arrive, the ``item_scraped`` / ``item_dropped`` / ``item_error`` signals each
+  item leave the pipeline, and the scheduler also sees the request a downloader middleware
+  put in its place (redirect, retry). A worker that stops heart-beating (killed, machine
+  gone) is reaped by the others: its in-flight requests go back to the queue. Marking a
+  request seen and queueing it is one script too, so nothing is ever "seen" but not queued;
 * :class:`GlobalPolitenessMiddleware`: per-host concurrency and delay enforced across all
   workers (a Redis lease per request and host, next-start time per host, on Redis' clock);
 * :class:`SharedRobotsTxtMiddleware`: each host's robots.txt fetched once per job, the same
@@ -62,7 +67,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -73,9 +78,11 @@ from scrapy.http import Response
 from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
+from scrapy.utils.misc import arg_to_iter
 from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from archive.itemqueue import DEFAULT_PREFIX, ItemQueue, connect, encode_control, encode_item, job_key
 from crawler.spiders.portal import SiteRun
@@ -125,6 +132,20 @@ redis.call('DEL', KEYS[1])
 if #kv > 0 then redis.call('HINCRBY', KEYS[3], 'requeued', #kv / 2) end
 return #kv / 2
 """
+# One lease back to the queue (its processing failed half-way). KEYS: in-flight, queue, stats.
+_NACK = """
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local p = string.find(v, '\\n', 1, true)
+redis.call('ZADD', KEYS[2], tonumber(string.sub(v, 1, p - 1)), string.sub(v, p + 1))
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[3], 'nacked', 1)
+return 1
+"""
+_RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 # KEYS: workers, queue, stats, seeded. ARGV: job key prefix, worker heartbeat prefix.
 _REAP = """
 local n, dead = 0, 0
@@ -163,22 +184,37 @@ if redis.call('GET', KEYS[4]) == 'running' then
 end
 return 2
 """
-# Budget and the stateful half of the trap guard, for one new URL of one site.
-# KEYS: seen, query-variant set of the URL's path, pattern counts, budget.
-# ARGV: url, query keys, pattern ('' when none), max query variants, per-pattern budget, max pages.
+# Budget and the stateful half of the trap guard, for one new URL of one site. Per site, not
+# per URL: a set of URL digests, a set of "path digest|query keys" and a hash of variant counts
+# per path (one Redis key per path made millions of keys at national scale).
+# KEYS: seen, query variants, variant counts, pattern counts, budget.
+# ARGV: URL digest, query keys ('' when no query), pattern ('' when none), max query variants,
+#       per-pattern budget, max pages, path digest, digest of the URL without its query.
 _ADMIT = """
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
-if tonumber(redis.call('GET', KEYS[4]) or '0') >= tonumber(ARGV[6]) then return -1 end
-if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 0 and redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[4]) then
-  return -2
+if tonumber(redis.call('GET', KEYS[5]) or '0') >= tonumber(ARGV[6]) then return -1 end
+local variant = nil
+local n = tonumber(redis.call('HGET', KEYS[3], ARGV[7]) or '0')
+if ARGV[2] == '' then
+  if n >= tonumber(ARGV[4]) then return -2 end
+else
+  variant = ARGV[7] .. '|' .. ARGV[2]
+  if redis.call('SISMEMBER', KEYS[2], variant) == 1 then
+    variant = nil
+  elseif n + redis.call('SISMEMBER', KEYS[1], ARGV[8]) >= tonumber(ARGV[4]) then
+    return -2
+  end
 end
-if ARGV[3] ~= '' and tonumber(redis.call('HGET', KEYS[3], ARGV[3]) or '0') >= tonumber(ARGV[5]) then
+if ARGV[3] ~= '' and tonumber(redis.call('HGET', KEYS[4], ARGV[3]) or '0') >= tonumber(ARGV[5]) then
   return -3
 end
-redis.call('SADD', KEYS[2], ARGV[2])
-if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[3], 1) end
+if variant then
+  redis.call('SADD', KEYS[2], variant)
+  redis.call('HINCRBY', KEYS[3], ARGV[7], 1)
+end
+if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[3], 1) end
 redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('INCR', KEYS[4])
+redis.call('INCR', KEYS[5])
 return 1
 """
 _ADMIT_REASONS = {-1: "budget", -2: "query-variants", -3: "pattern-budget"}
@@ -246,6 +282,10 @@ def configure_settings(settings: Any) -> None:
     middlewares["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"] = None
     middlewares["crawler.distributed.SharedRobotsTxtMiddleware"] = 100
     settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority=priority)
+    spider_middlewares = dict(settings.getdict("SPIDER_MIDDLEWARES"))
+    # Closest to the engine: it sees what the scraper receives, after every other middleware.
+    spider_middlewares["crawler.distributed.LeaseSpiderMiddleware"] = -1000
+    settings.set("SPIDER_MIDDLEWARES", spider_middlewares, priority=priority)
     settings.set("ITEM_PIPELINES", {"crawler.distributed.RedisItemPipeline": 300}, priority=priority)
     extensions = dict(settings.getdict("EXTENSIONS"))
     extensions["crawler.distributed.WorkerExtension"] = 100
@@ -436,6 +476,8 @@ class DistributedCrawl:
         self._requeue_one = server.register_script(_REQUEUE_ONE)
         self._reap = server.register_script(_REAP)
         self._done = server.register_script(_DONE)
+        self._nack = server.register_script(_NACK)
+        self._release_lock = server.register_script(_RELEASE_LOCK)
         self.admit_script = server.register_script(_ADMIT)
         self._leases = itertools.count(1)
         self._heartbeat_stop = threading.Event()
@@ -449,6 +491,7 @@ class DistributedCrawl:
         if missing:
             raise JobError(f"job {job} has no crawl ids for {', '.join(missing)}")
         self.info = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+        self.leases = LeaseTracker(self)
 
     @classmethod
     def from_settings(cls, settings: Any) -> DistributedCrawl:
@@ -511,14 +554,20 @@ class DistributedCrawl:
         return bool(self._push_unique(keys=[self.queue_key, self.dupefilter_key],
                                       args=[data, score, fingerprint or ""]))
 
-    def ack(self, request: Request) -> None:
-        lease = request.meta.pop("xxgk_lease", None)
-        if lease is not None:
-            self.server.hdel(self.inflight_key, lease)
-            host = request.meta.pop("xxgk_lease_host", "")
-            self.in_progress[host] -= 1
-            if self.in_progress[host] <= 0:
-                del self.in_progress[host]
+    def _finished(self, host: str) -> None:
+        self.in_progress[host] -= 1
+        if self.in_progress[host] <= 0:
+            del self.in_progress[host]
+
+    def ack(self, lease: str, host: str) -> None:
+        """The leased request is done: everything it produced is in Redis. Drop the lease."""
+        self._finished(host)
+        self.server.hdel(self.inflight_key, lease)
+
+    def nack(self, lease: str, host: str) -> None:
+        """Something the request produced could not be handed on: queue the request again."""
+        self._finished(host)
+        self._nack(keys=[self.inflight_key, self.queue_key, self.stats_key], args=[lease])
 
     def requeue_own(self) -> int:
         """Put this worker's unfinished requests back (it is closing before they finished)."""
@@ -546,6 +595,10 @@ class DistributedCrawl:
     def state(self) -> str | None:
         return self.jobs.state(self.job)
 
+    def release_lock(self, key: str, owner: bytes) -> bool:
+        """Delete ``key`` if ``owner`` still holds it."""
+        return bool(self._release_lock(keys=[key], args=[owner]))
+
     def queue_length(self) -> int:
         return int(self.server.zcard(self.queue_key))
 
@@ -565,15 +618,23 @@ class DistributedCrawl:
         self.seeding_done()
 
 
+def _digest(text: str) -> bytes:
+    """12 bytes standing for a URL or path in Redis sets (URLs themselves cost ~8x more)."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).digest()
+
+
 class DistributedSiteRun(SiteRun):
     """A site's crawl state whose budget, trap-guard counters and probe live in Redis."""
+
+    #: URLs of the site this worker knows Redis admitted (saves a round trip per repeated link).
+    ADMITTED_CACHE = 20_000
 
     def __init__(self, site: Site, crawl_id: int | None, *, dist: DistributedCrawl) -> None:
         super().__init__(site, crawl_id)
         self.dist = dist
         base = job_key(dist.prefix, dist.job, f"site:{site.id}:")
-        self.keys = {name: base + name for name in ("seen", "patterns", "budget", "probe")}
-        self.query_key_base = base + "qk:"
+        self.keys = {name: base + name for name in ("seen", "variants", "variant_counts", "patterns",
+                                                    "budget", "probe")}
         self._admitted: set[str] = set()
         self._probe_final = False
 
@@ -584,16 +645,17 @@ class DistributedSiteRun(SiteRun):
         reason = _stateless_refusal(guard, url)
         if reason is None:
             parts = urlsplit(url)
-            path_key = f"{parts.hostname or ''}{parts.path}"
             keys = "&".join(sorted({q.partition("=")[0] for q in parts.query.split("&") if q}))
             pattern = guard.pattern(url) or ""
-            digest = hashlib.sha1(path_key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+            plain = parts._replace(query="", fragment="").geturl()
             code = int(self.dist.admit_script(
-                keys=[self.keys["seen"], self.query_key_base + digest, self.keys["patterns"],
-                      self.keys["budget"]],
-                args=[url, keys, pattern, guard.max_query_variants, guard.per_pattern,
-                      self.site.max_pages]))
+                keys=[self.keys["seen"], self.keys["variants"], self.keys["variant_counts"],
+                      self.keys["patterns"], self.keys["budget"]],
+                args=[_digest(url), keys, pattern, guard.max_query_variants, guard.per_pattern,
+                      self.site.max_pages, _digest(f"{parts.hostname or ''}{parts.path}"), _digest(plain)]))
             if code == 1:
+                if len(self._admitted) >= self.ADMITTED_CACHE:
+                    self._admitted.clear()  # only a cache of Redis' answer: bound the memory
                 self._admitted.add(url)
                 return True
             reason = _ADMIT_REASONS.get(code, "refused")
@@ -656,6 +718,201 @@ def _dist_of(spider: Any) -> DistributedCrawl:
     return dist
 
 
+# -- leases: when is a popped request done? ---------------------------------------------------
+@dataclasses.dataclass(eq=False)
+class _Lease:
+    lease: str
+    host: str
+    streams: int = 0  # outputs of its callback/errback being iterated now
+    opened: bool = False  # some output was iterated (the request reached its callback/errback)
+    ended: bool = False  # its life ended without (more) output: error, no errback, redirect, retry
+    pending: int = 0  # requests and items it produced, not yet in Redis
+    failed: bool = False  # one of them could not be handed on: queue the request again
+
+
+class LeaseTracker:
+    """Decides when a leased request may leave the worker's in-flight hash, with public APIs.
+
+    A request is done when everything it produced is safely in Redis. Its life ends in one
+    of these ways, each observed without touching Scrapy's internals:
+
+    * a response: the callback's output passes :class:`LeaseSpiderMiddleware`, the spider
+      middleware closest to the engine, which counts every request and item in it;
+    * a failure: the errback runs through :class:`_LeaseErrback`, installed when the request
+      is popped (and unwrapped again whenever a request is serialized), which counts its output
+      the same way, or ends the lease at once when there is no output;
+    * a downloader middleware replaced it (redirect, retry): the replacement, carrying a copy
+      of the lease in its meta, reaches :meth:`LeasedScheduler.enqueue_request`;
+    * the callback raised: ``process_spider_exception`` and the ``spider_error`` signal.
+
+    A produced request is in Redis once :meth:`LeasedScheduler.enqueue_request` returns (or
+    found it a duplicate); an item once ``item_scraped`` / ``item_dropped`` fired (the only
+    pipeline pushes it to Redis), or it failed (``item_error``: the lease is *nacked*, the
+    request queued again). A worker killed at any point before the lease is dropped leaves it
+    in Redis, where the reaper finds it.
+    """
+
+    def __init__(self, dist: DistributedCrawl) -> None:
+        self.dist = dist
+        self.leases: dict[str, _Lease] = {}
+        self._children: dict[int, tuple[Any, _Lease]] = {}
+
+    def __len__(self) -> int:
+        return len(self.leases)
+
+    def leased(self, request: Request, lease: str, host: str) -> None:
+        """A request just popped from the queue (and moved to the in-flight hash)."""
+        entry = self.leases[lease] = _Lease(lease, host)
+        request.meta["xxgk_lease"] = lease
+        request.errback = _LeaseErrback(self, entry, request.errback)
+
+    def get(self, meta: dict[str, Any] | None) -> _Lease | None:
+        lease = (meta or {}).get("xxgk_lease")
+        return self.leases.get(lease) if lease is not None else None
+
+    # -- output of a callback or errback ---------------------------------------------------
+    def track(self, entry: _Lease, output: Iterable[Any]) -> Iterator[Any]:
+        entry.streams += 1
+        entry.opened = True
+        try:
+            for obj in output:
+                self.child(entry, obj)
+                yield obj
+        finally:
+            entry.streams -= 1
+            self._maybe_done(entry)
+
+    async def atrack(self, entry: _Lease, output: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        entry.streams += 1
+        entry.opened = True
+        try:
+            async for obj in output:
+                self.child(entry, obj)
+                yield obj
+        finally:
+            entry.streams -= 1
+            self._maybe_done(entry)
+
+    def child(self, entry: _Lease, obj: Any) -> None:
+        if obj is None:
+            return
+        if isinstance(obj, Request):
+            # A copy of the parent (``response.request.replace(...)``) carries its lease:
+            # it is a new request, not the parent's replacement.
+            for key in _TRANSIENT_META:
+                obj.meta.pop(key, None)
+        self._children[id(obj)] = (obj, entry)
+        entry.pending += 1
+
+    def child_done(self, obj: Any, ok: bool = True) -> bool:
+        """A produced request or item reached Redis (or failed to); False if not a child."""
+        found = self._children.get(id(obj))
+        if found is None or found[0] is not obj:
+            return False
+        del self._children[id(obj)]
+        entry = found[1]
+        entry.pending -= 1
+        if not ok:
+            entry.failed = True
+        self._maybe_done(entry)
+        return True
+
+    def end(self, entry: _Lease | None) -> None:
+        """The request's life ended without (further) output."""
+        if entry is not None:
+            entry.ended = True
+            self._maybe_done(entry)
+
+    def _maybe_done(self, entry: _Lease) -> None:
+        if entry.streams or entry.pending or not (entry.ended or entry.opened):
+            return
+        if self.leases.pop(entry.lease, None) is None:
+            return  # already done
+        try:
+            if entry.failed:
+                logger.warning("lease %s: output not handed on; request queued again", entry.lease)
+                self.dist.nack(entry.lease, entry.host)
+            else:
+                self.dist.ack(entry.lease, entry.host)
+        except Exception as exc:  # Redis away: the lease stays, and returns to the queue on close
+            logger.error("cannot release lease %s: %s", entry.lease, exc)
+
+    # -- signals ---------------------------------------------------------------------------
+    def item_scraped(self, item: Any, **_kw: Any) -> None:
+        self.child_done(item)
+
+    def item_dropped(self, item: Any, **_kw: Any) -> None:
+        self.child_done(item)
+
+    def item_error(self, item: Any, **_kw: Any) -> None:
+        self.child_done(item, ok=False)
+
+    def spider_error(self, failure: Failure, response: Any = None, **_kw: Any) -> None:
+        meta = getattr(response, "meta", None) if isinstance(response, Response) else None
+        if meta is None:
+            request = getattr(response, "request", None) or getattr(failure, "request", None)
+            meta = getattr(request, "meta", None)
+        self.end(self.get(meta))
+
+
+class _LeaseErrback:
+    """A leased request's errback: the spider's own (if any), its output tracked."""
+
+    def __init__(self, tracker: LeaseTracker, entry: _Lease, original: Any) -> None:
+        self.tracker = tracker
+        self.entry = entry
+        self.original = original
+
+    def __call__(self, failure: Failure) -> Any:
+        if self.original is None:
+            self.tracker.end(self.entry)
+            return failure  # Scrapy re-raises it and logs the download error, as without us
+        try:
+            output = self.original(failure)
+        except BaseException:
+            self.tracker.end(self.entry)
+            raise
+        if output is None or isinstance(output, Failure):
+            self.tracker.end(self.entry)
+            return output
+        if hasattr(output, "__aiter__"):
+            return self.tracker.atrack(self.entry, output)
+        return self.tracker.track(self.entry, arg_to_iter(output))
+
+
+def _unwrapped_errback(request: Request) -> Any:
+    errback = request.errback
+    while isinstance(errback, _LeaseErrback):
+        errback = errback.original
+    return errback
+
+
+class LeaseSpiderMiddleware:
+    """Outermost spider middleware: counts what each leased request's callback produced."""
+
+    def __init__(self, tracker: LeaseTracker) -> None:
+        self.tracker = tracker
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> LeaseSpiderMiddleware:
+        return cls(_dist_of(crawler.spider).leases)
+
+    def process_spider_output(self, response: Response, result: Iterable[Any]) -> Iterator[Any]:
+        entry = self.tracker.get(response.meta)
+        yield from (result if entry is None else self.tracker.track(entry, result))
+
+    async def process_spider_output_async(self, response: Response,
+                                          result: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        entry = self.tracker.get(response.meta)
+        source = result if entry is None else self.tracker.atrack(entry, result)
+        async for obj in source:
+            yield obj
+
+    def process_spider_exception(self, response: Response, exception: BaseException) -> None:
+        self.tracker.end(self.tracker.get(response.meta))
+        return None
+
+
 # -- scheduler ---------------------------------------------------------------------------------
 class LeasedPriorityQueue(PriorityQueue):
     """scrapy-redis' priority queue, popping into the worker's in-flight hash (a lease)."""
@@ -670,10 +927,13 @@ class LeasedPriorityQueue(PriorityQueue):
         if meta.get("_scheme_proxy"):  # the proxy came from this worker's environment
             drop += _PROXY_META
         saved = {k: meta.pop(k) for k in drop if k in meta}
+        errback = request.errback
+        request.errback = _unwrapped_errback(request)  # scrapy-redis stores the spider's method
         try:
             data = super()._encode_request(request)
         finally:
             meta.update(saved)
+            request.errback = errback
         host = (urlparse_cached(request).hostname or "").lower().encode("ascii", "replace")
         return host + b"\0" + data
 
@@ -703,8 +963,9 @@ class LeasedPriorityQueue(PriorityQueue):
             return None
         lease, data = popped
         request = self._decode_request(data)
-        request.meta["xxgk_lease"] = lease
-        self.dist.started(request.meta["xxgk_lease_host"])
+        host = request.meta["xxgk_lease_host"]
+        self.dist.started(host)
+        self.dist.leases.leased(request, lease, host)
         return request
 
 
@@ -712,8 +973,24 @@ class LeasedScheduler(Scheduler):
     """``scrapy_redis.scheduler.Scheduler`` with leases and atomic see-and-queue."""
 
     def enqueue_request(self, request: Request) -> bool:
+        leases = self.queue.dist.leases
+        # Children lost their copy of the parent's lease (LeaseTracker.child), so a request
+        # still carrying a live lease is a downloader middleware's replacement of the leased
+        # request (redirect, retry): the leased request's life ends once this one is queued.
+        replaced = leases.get(request.meta)
         fingerprint = None if request.dont_filter else self.df.request_fingerprint(request)
-        if not self.queue.push_unique(request, fingerprint):
+        try:
+            queued = self.queue.push_unique(request, fingerprint)
+        except Exception as exc:  # Redis away: the parent request is queued again (nack)
+            logger.error("cannot queue %s: %s", request, exc)
+            leases.child_done(request, ok=False)
+            if replaced is not None:
+                replaced.failed = True
+                leases.end(replaced)
+            return False
+        leases.child_done(request)  # in Redis now (or known there: a duplicate)
+        leases.end(replaced)
+        if not queued:
             self.df.log(request, self.spider)
             return False
         if self.stats:
@@ -841,8 +1118,14 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
                 return self._from_cache(robots_url, cached)
             if server.set(key + ":lock", self.dist.worker_id, nx=True, ex=int(self.wait_seconds)):
                 break
-            if time.monotonic() >= deadline:  # the fetching worker died: fetch it ourselves
+            if time.monotonic() >= deadline:  # the fetching worker is stuck: fetch it ourselves
                 break
+            owner = server.get(key + ":lock")
+            if owner and not server.exists(self.dist.worker_prefix + owner.decode()):
+                # The fetching worker died (its heartbeat expired): take over now, not after
+                # the lock's own expiry, or every request to the host would wait that long.
+                self.dist.release_lock(key + ":lock", owner)
+                continue
             await asyncio.sleep(0.1)
         robots_request = Request(robots_url, priority=self.DOWNLOAD_PRIORITY, callback=NO_CALLBACK,
                                  meta={"dont_obey_robotstxt": True, "download_timeout": self.timeout})
@@ -901,6 +1184,12 @@ class WorkerExtension:
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+        # Public signals tell the lease tracker when produced items are in Redis.
+        leases = self.dist.leases
+        crawler.signals.connect(leases.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(leases.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(leases.item_error, signal=signals.item_error)
+        crawler.signals.connect(leases.spider_error, signal=signals.spider_error)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> WorkerExtension:
@@ -911,21 +1200,6 @@ class WorkerExtension:
 
         dist = self.dist
         dist.start_heartbeat()
-        engine = self.crawler.engine
-        original = getattr(engine, "_remove_request", None)
-        if original is None:
-            raise NotConfigured("this Scrapy has no ExecutionEngine._remove_request: distributed mode "
-                                "cannot acknowledge finished requests (tested with Scrapy 2.19)")
-
-        def remove_request(result: Any, request: Request) -> Any:
-            # Scrapy is done with ``request``: downloaded, its callback run, and every
-            # request and item it produced queued. Only now may its lease go.
-            try:
-                return original(result, request=request)
-            finally:
-                dist.ack(request)
-
-        engine._remove_request = remove_request
         self._loop = task.LoopingCall(self._tick)
         self._loop.start(self.POKE_SECONDS, now=False)
         logger.info("worker %s joined job %s (%d sites)", dist.worker_id, dist.job, len(dist.sites))
@@ -933,6 +1207,9 @@ class WorkerExtension:
     def _tick(self) -> None:
         """Wake the engine (other workers' requests) and notice an aborted job."""
         engine = self.crawler.engine
+        # Only a latency optimisation (Scrapy has no public "look at the scheduler again"):
+        # without it an idle worker still sees other workers' requests on Scrapy's own 5 s
+        # heartbeat. Correctness (leases, recovery) does not depend on it.
         slot = getattr(engine, "_slot", None)
         if slot is not None and getattr(slot, "nextcall", None) is not None:
             slot.nextcall.schedule()

@@ -95,16 +95,75 @@ class PageInfo:
         return max(0, self.text_len - self.link_text_len)
 
 
-@lru_cache(maxsize=16)
 def parse(html: str) -> Any | None:
     """The lxml document for ``html`` (cached; treat it as read-only), None if unparsable."""
+    return _parse_checked(html)[0]
+
+
+@lru_cache(maxsize=16)
+def _parse_checked(html: str) -> tuple[Any | None, bool]:
+    """(document or None, whether libxml2 hit a resource limit: depth 256, 10 MB nodes).
+
+    One parse per page, shared by the classifier and the link extractor (the cache); the
+    flag tells :func:`page_links` when this tree is cut short where Scrapy's huge-tree
+    parse is not, so that it can fall back to exactly what the spider did before.
+    """
     if not html or not html.strip():
-        return None
+        return None, False
     cleaned = _XML_DECL_RE.sub("", html, count=1).replace("\x00", "")
+    parser = lxml.html.html_parser  # what document_fromstring uses; named to read its log
     try:
-        return lxml.html.document_fromstring(cleaned)
+        root = lxml.html.document_fromstring(cleaned, parser=parser)
     except (etree.ParserError, ValueError):
-        return None
+        return None, True
+    limited = any(e.type_name == "ERR_RESOURCE_LIMIT" or "XML_PARSE_HUGE" in e.message
+                  for e in parser.error_log)
+    return root, limited
+
+
+#: Elements whose URL the spider follows (``href`` of a/area, ``src`` of iframe/frame).
+LINK_XPATH = "//a[@href] | //area[@href] | //iframe[@src] | //frame[@src]"
+_LINKS = etree.XPath(LINK_XPATH)
+_BASE_HREF = etree.XPath("//base/@href", smart_strings=False)
+_STRING = etree.XPath("string(.)", smart_strings=False)
+
+
+def page_links(html: str) -> tuple[str | None, list[tuple[str, str]]]:
+    """(first ``<base href>``, ``[(raw href/src, anchor text)]`` in document order).
+
+    The anchor is the element's text, whitespace collapsed, at most 300 characters, else
+    its ``title``. Read from the cached :func:`parse` tree (the classifier has usually
+    parsed the page already); a page that tree cannot hold in full (too deep, a node over
+    10 MB, unparsable) goes through a Scrapy selector as before, whose parser has no limits.
+    """
+    root, limited = _parse_checked(html)
+    if root is None or limited:
+        return _page_links_selector(html)
+    bases = _BASE_HREF(root)
+    links = []
+    for node in _LINKS(root):
+        attrib = node.attrib
+        href = attrib.get("href") or attrib.get("src") or ""
+        anchor = " ".join(_STRING(node).split())[:300] or attrib.get("title", "")
+        links.append((href, anchor))
+    return (bases[0] if bases else None), links
+
+
+def _page_links_selector(html: str) -> tuple[str | None, list[tuple[str, str]]]:
+    import scrapy
+
+    selector = scrapy.Selector(text=html, type="html")
+    links = []
+    for node in selector.xpath(LINK_XPATH):
+        href = node.attrib.get("href") or node.attrib.get("src") or ""
+        anchor = " ".join(node.xpath("string(.)").get("").split())[:300] or node.attrib.get("title", "")
+        links.append((href, anchor))
+    return selector.xpath("//base/@href").get(), links
+
+
+#: Own words of a heading (compiled once: analyze() runs it on every h1-h4).
+_HEADING_TEXT = etree.XPath(
+    ".//text()[not(ancestor::a) and not(ancestor::script) and not(ancestor::style)]", smart_strings=False)
 
 
 def _is_hidden(el: Any) -> bool:
@@ -190,8 +249,7 @@ def analyze(html: str) -> PageInfo:
             add(el.tail, p_block, p_nav, p_skip)
         if not skipped and tag in ("h1", "h2", "h3", "h4"):
             # own words only: a list entry such as <h3><a>title</a></h3> is not a heading
-            heading = collapse("".join(el.xpath(
-                ".//text()[not(ancestor::a) and not(ancestor::script) and not(ancestor::style)]")))
+            heading = collapse("".join(_HEADING_TEXT(el)))
             if heading:
                 info.headings.append(heading)
     for pieces in own.values():
@@ -280,9 +338,17 @@ def _has_class(el: Any, name: str) -> bool:
     return name in (el.get("class") or "").split()
 
 
+#: Elements that may carry a list marker (an id or class), in document order: a prefilter
+#: that spares building a Python proxy for every element of the page.
+_MARKED = etree.XPath("descendant-or-self::*[@id or @class]")
+_MARKED_OR_UL = etree.XPath("descendant-or-self::*[@id or @class or translate(name(), 'UL', 'ul') = 'ul']")
+_VSB_LINE_RE = re.compile(r"line_u\d+_\d+$")
+_VSB_WINSTYLE_RE = re.compile(r"\bwinstyle\d+\b")
+
+
 def _webplus_containers(root: Any) -> list[Any]:
     found = [
-        el for el in root.iter()
+        el for el in _MARKED(root)
         if _tag(el) and (
             (el.get("id") or "").startswith("wp_news_w")
             or (_tag(el) == "ul" and _has_class(el, "news_list"))
@@ -298,15 +364,15 @@ def _webplus_containers(root: Any) -> list[Any]:
 
 def _vsb_containers(root: Any) -> list[Any]:
     found: list[Any] = []
-    for el in root.iter():
+    for el in _MARKED_OR_UL(root):
         tag = _tag(el)
         if not tag:
             continue
-        if re.match(r"line_u\d+_\d+$", el.get("id") or ""):
+        if _VSB_LINE_RE.match(el.get("id") or ""):
             parent = el.getparent()
             if parent is not None and parent not in found:
                 found.append(parent)
-        elif re.search(r"\bwinstyle\d+\b", el.get("class") or ""):
+        elif _VSB_WINSTYLE_RE.search(el.get("class") or ""):
             found.append(el)
         elif tag == "ul" and any(
             _has_class(anc, "list") for anc in el.iterancestors()

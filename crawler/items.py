@@ -54,6 +54,15 @@ class LinkSource:
 
 
 @dataclass
+class LinkSources:
+    """Every :class:`LinkSource` of one page as one item: a page links to dozens of URLs, and
+    Scrapy's per-item machinery cost more than storing each row (not used in distributed
+    crawls, whose item queue carries single items)."""
+
+    sources: list[LinkSource]
+
+
+@dataclass
 class Evidence:
     """A browser rendering of a page kept as evidence: full-page PNG plus the rendered HTML."""
 

@@ -9,20 +9,71 @@ Settings read in :meth:`ArchivePipeline.from_crawler`:
 
 The spider carries ``sites`` (registry entries) and ``crawl_ids`` (site id -> ``crawls.id``,
 created by ``xxgk crawl`` before Scrapy starts; created here when a spider is run directly).
+
+When the archive cannot be written (disk full, read-only, I/O error: an
+:class:`~archive.db.ArchiveError` or ``sqlite3.OperationalError``) the uncommitted batch is
+rolled back, the spider is closed with reason ``archive_error`` and this run's ``crawls``
+rows are marked ``failed`` with the error as ``finish_reason`` (when that write still
+succeeds; otherwise ``xxgk crawl`` marks them). A crawl that cannot store what it checks
+does not carry on dropping items.
+
+:class:`ItemLogFormatter` (the project's ``LOG_FORMATTER``) skips Scrapy's "Crawled" and
+"Scraped from" DEBUG records unless DEBUG logging is on: Scrapy builds a log record per item
+even when the handler drops it, and a page yields one item per link.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
 from typing import Any
 
 from scrapy import signals
+from scrapy.exceptions import DropItem
+from scrapy.logformatter import LogFormatter, LogFormatterResult
 
-from archive.db import open_db
+from archive.db import ArchiveError, open_db
 from archive.store import ArchiveWriter, start_crawl, upsert_sites
-from crawler.items import Evidence, LinkCheck, LinkSource
+from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources
 
 logger = logging.getLogger(__name__)
+
+#: Errors that mean the archive itself cannot be written (not one bad item).
+ARCHIVE_ERRORS = (ArchiveError, sqlite3.OperationalError)
+#: The spider's close reason after such an error.
+ARCHIVE_ERROR_REASON = "archive_error"
+
+
+class ArchiveUnavailable(DropItem):
+    """An item not stored because the archive cannot be written (logged once, not per item)."""
+
+
+class ItemLogFormatter(LogFormatter):
+    """Scrapy's log formatter without a DEBUG record per response and per scraped item when
+    DEBUG is not logged anyway, and without one per item dropped after an archive error
+    (that error is logged once)."""
+
+    def __init__(self, debug: bool = True) -> None:
+        self.debug = debug
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> ItemLogFormatter:
+        level = crawler.settings.get("LOG_LEVEL", "DEBUG")
+        level = logging.getLevelName(level) if isinstance(level, str) else level
+        return cls(debug=not isinstance(level, int) or level <= logging.DEBUG)
+
+    def crawled(self, request: Any, response: Any, spider: Any) -> LogFormatterResult | None:  # type: ignore[override]
+        return super().crawled(request, response, spider) if self.debug else None
+
+    def scraped(self, item: Any, response: Any, spider: Any) -> LogFormatterResult | None:  # type: ignore[override]
+        return super().scraped(item, response, spider) if self.debug else None
+
+    def dropped(self, item: Any, exception: BaseException, response: Any,  # type: ignore[override]
+                spider: Any) -> LogFormatterResult | None:
+        if isinstance(exception, ArchiveUnavailable):
+            return None
+        return super().dropped(item, exception, response, spider)
 
 
 class ArchivePipeline:
@@ -33,6 +84,10 @@ class ArchivePipeline:
         self.commit_every = commit_every
         self.writer: ArchiveWriter | None = None
         self.reports_ingested = 0
+        self.crawler: Any = None
+        self.owned_crawls: dict[str, int] = {}
+        #: The first archive write error, once one happened (the crawl is then closing).
+        self.archive_error: str | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ArchivePipeline:
@@ -51,7 +106,8 @@ class ArchivePipeline:
         spider = spider or self.crawler.spider
         db = open_db(self.db_path)
         self.writer = ArchiveWriter(db, confirm_checks=self.confirm_checks,
-                                    confirm_hours=self.confirm_hours, commit_every=self.commit_every)
+                                    confirm_hours=self.confirm_hours, commit_every=self.commit_every,
+                                    batch_sources=True)
         sites = getattr(spider, "sites", [])
         upsert_sites(db, [site.to_row() for site in sites])
         crawl_ids = getattr(spider, "crawl_ids", None)
@@ -64,16 +120,46 @@ class ArchivePipeline:
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
         writer = self.writer
+        if self.archive_error is not None:
+            raise ArchiveUnavailable(f"archive error: {self.archive_error}")
         assert writer is not None
-        if isinstance(item, LinkCheck):
-            _check_id, snapshot_id = writer.record_check(item)
-            if item.report_hint and snapshot_id and item.body and item.state in ("ok", "redirected"):
-                self._ingest_report(item, snapshot_id)
-        elif isinstance(item, LinkSource):
-            writer.record_source(item)
-        elif isinstance(item, Evidence):
-            writer.record_evidence(item)
+        try:
+            if isinstance(item, LinkCheck):
+                _check_id, snapshot_id = writer.record_check(item)
+                if item.report_hint and snapshot_id and item.body and item.state in ("ok", "redirected"):
+                    self._ingest_report(item, snapshot_id)
+            elif isinstance(item, LinkSources):
+                writer.record_sources(item.sources)
+            elif isinstance(item, LinkSource):
+                writer.record_source(item)
+            elif isinstance(item, Evidence):
+                writer.record_evidence(item)
+        except ARCHIVE_ERRORS as exc:
+            if self.crawler is None:  # not in a Scrapy crawl (the distributed writer loop): its call
+                raise
+            self._archive_failed(exc)
+            raise ArchiveUnavailable(f"archive error: {exc}") from exc
         return item
+
+    def _archive_failed(self, exc: BaseException) -> None:
+        """Stop the crawl: roll back the half-written batch and close the spider."""
+        self.archive_error = str(exc) or type(exc).__name__
+        logger.error("cannot write the archive, closing the crawl (%s): %s", ARCHIVE_ERROR_REASON,
+                     self.archive_error)
+        writer = self.writer
+        if writer is not None:
+            try:
+                writer.rollback()
+            except sqlite3.Error:  # the connection may be unusable too; nothing half-written commits
+                logger.debug("rollback after archive error failed", exc_info=True)
+        crawler = self.crawler
+        crawler.stats.set_value("xxgk/archive_error", self.archive_error[:500])
+        engine = crawler.engine
+        if engine is not None:
+            from scrapy.utils.defer import deferred_from_coro
+
+            # Not awaited: closing waits for items in flight, this one included.
+            deferred_from_coro(engine.close_spider_async(reason=ARCHIVE_ERROR_REASON))
 
     def _ingest_report(self, item: LinkCheck, snapshot_id: int) -> None:
         from archive.reports.ingest import ingest_report
@@ -90,18 +176,33 @@ class ArchivePipeline:
             logger.exception("could not ingest report %s", item.url)
 
     def close_spider(self, spider: Any = None) -> None:
-        if self.writer is not None:
-            self.writer.commit()
+        if self.writer is not None and self.archive_error is None:
+            try:
+                self.writer.commit()
+            except ARCHIVE_ERRORS as exc:
+                self._archive_failed(exc)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
-        """Close this run's ``crawls`` rows: ``finished`` only if Scrapy finished normally."""
+        """Close this run's ``crawls`` rows: ``finished`` only if Scrapy finished normally,
+        ``failed`` after an archive error, ``incomplete`` otherwise."""
         writer = self.writer
         if writer is None:
             return
-        status = "finished" if reason == "finished" else "incomplete"
-        for crawl_id in self.owned_crawls.values():
-            writer.close_crawl(crawl_id, status, finish_reason=reason)
-        writer.commit()
-        writer.db.conn.close()
-        self.writer = None
+        if self.archive_error is not None:
+            status, reason = "failed", f"{ARCHIVE_ERROR_REASON}: {self.archive_error}"[:1000]
+        else:
+            status = "finished" if reason == "finished" else "incomplete"
+        try:
+            for crawl_id in self.owned_crawls.values():
+                writer.close_crawl(crawl_id, status, finish_reason=reason)
+            writer.commit()
+        except ARCHIVE_ERRORS as exc:  # still unwritable: ``xxgk crawl`` closes the rows
+            logger.error("could not close the crawl rows: %s", exc)
+            if self.archive_error is None:
+                self.archive_error = str(exc)
+            with contextlib.suppress(sqlite3.Error):
+                writer.rollback()
+        finally:
+            writer.db.conn.close()
+            self.writer = None
 

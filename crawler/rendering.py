@@ -6,25 +6,76 @@ makes ``page.content()`` wait indefinitely, and the crawl never ends. This handl
 every rendered download in ``asyncio.wait_for`` and closes the page on every path
 (success, error, deadline), so the number of open pages stays bounded.
 
+Chromium's own requests (the page's scripts, images, frames, XHR) do not pass through
+Scrapy's downloader, so neither its per-host slots nor the SSRF guard see them. The route
+handler of every rendered page therefore (1) aborts sub-requests that
+:class:`crawler.safety.SSRFGuardMiddleware` would refuse, and (2) lets at most
+``XXGK_RENDER_HOST_CONCURRENCY`` requests per host be in flight for one page at a time. A
+render holds one transfer of its host's downloader slot, so with the default of 1 the
+server sees no more requests at once from us than ``CONCURRENT_REQUESTS_PER_DOMAIN``,
+rendered pages included. (Requests of a page to *other* hosts are limited per page, not by
+those hosts' slots; ``DOWNLOAD_DELAY`` does not space a page's sub-requests.)
+
 Settings:
 
 ``XXGK_RENDER_TIMEOUT``  seconds a rendered request may take in all (default:
                          2 x ``DOWNLOAD_TIMEOUT`` + 10); a request's ``xxgk_render_timeout``
                          meta key may ask for less (challenge retries do)
+``XXGK_RENDER_HOST_CONCURRENCY``  requests per host one rendered page may have in flight
+                         (default 1)
+``XXGK_CHALLENGE_RELOADS``  document loads a challenge retry (``xxgk_challenge`` meta) may
+                         make after the first before it counts as a reload loop the browser
+                         cannot pass (default 6; real challenges pass in two or three)
+
+Challenge retries (see :mod:`crawler.challenges`) also get the status and headers of the
+document finally shown (not of the challenge first answered) and the browser's cookies
+for the page (``xxgk_browser_cookies`` meta).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.http import Response
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
+#: The Scrapy request being rendered, for the route handler made while rendering it.
+_RENDERING: contextvars.ContextVar[Request | None] = contextvars.ContextVar("xxgk_rendering", default=None)
+
 
 class RenderDeadlineError(TimeoutError):
     """Rendering a page took longer than ``XXGK_RENDER_TIMEOUT``."""
+
+
+class ChallengeReloadLoopError(RuntimeError):
+    """A challenge retry kept reloading its page: the browser cannot pass it."""
+
+
+class HostGate:
+    """At most ``limit`` requests per host in flight for one rendered page."""
+
+    def __init__(self, limit: int, stats: Any = None) -> None:
+        self.limit = max(1, limit)
+        self.stats = stats
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+
+    def semaphore(self, host: str) -> asyncio.Semaphore:
+        return self._semaphores.setdefault(host, asyncio.Semaphore(self.limit))
+
+    async def acquire(self, host: str) -> None:
+        semaphore = self.semaphore(host)
+        await semaphore.acquire()
+        if self.stats is not None:  # the most a page had in flight to one host (for tests)
+            in_flight = self.limit - semaphore._value  # noqa: SLF001 - asyncio has no public count
+            self.stats.max_value("xxgk/render_host_in_flight_max", in_flight)
+
+    def release(self, host: str) -> None:
+        self.semaphore(host).release()
 
 
 class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
@@ -35,11 +86,17 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         self.render_timeout = settings.getfloat("XXGK_RENDER_TIMEOUT", 0) or default
         #: Launching the browser and waiting for a free page may add this much.
         self.setup_allowance = 60.0
+        self.host_limit = settings.getint("XXGK_RENDER_HOST_CONCURRENCY", 1)
+        self.challenge_reloads = settings.getint("XXGK_CHALLENGE_RELOADS", 6)
+        self._crawler = crawler
+        self._guard: Any = None
+        self._pending: set[asyncio.Future] = set()
 
     async def _download_request(self, request: Request, spider: Any = None) -> Response:
         # Safety net around everything, page creation included: whatever hangs (a page slot
         # never freed, a browser call that never answers), the request ends.
         outer = self._deadline(request) + self.setup_allowance
+        token = _RENDERING.set(request)  # the route handler made while rendering reads it
         try:
             return await asyncio.wait_for(super()._download_request(request, spider), timeout=outer)
         except TimeoutError as exc:
@@ -48,6 +105,51 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
             if page is not None and not page.is_closed():
                 await _close_quietly(page)
             raise RenderDeadlineError(f"rendering {request.url} did not finish in {outer:.0f} s") from exc
+        finally:
+            _RENDERING.reset(token)
+
+    # -- Chromium's own requests -------------------------------------------------------------
+    def _ssrf_guard(self) -> Any:
+        if self._guard is None:
+            from crawler.safety import SSRFGuardMiddleware
+
+            engine = getattr(self._crawler, "engine", None)
+            manager = getattr(getattr(engine, "downloader", None), "middleware", None)
+            found = [m for m in getattr(manager, "middlewares", ()) if isinstance(m, SSRFGuardMiddleware)]
+            self._guard = found[0] if found else False
+        return self._guard or None
+
+    def _make_request_handler(self, *args: Any, **kwargs: Any) -> Callable:
+        inner = super()._make_request_handler(*args, **kwargs)
+        rendering = _RENDERING.get()
+        gate = HostGate(self.host_limit, self.stats)
+        deadline = self._deadline(rendering) if rendering is not None else self.render_timeout
+
+        async def handler(route: Any, playwright_request: Any) -> None:
+            url = playwright_request.url
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https"):
+                await inner(route, playwright_request)
+                return
+            guard = self._ssrf_guard()
+            reason = await guard.refusal(url, rendering) if guard is not None else None
+            if reason:
+                self.stats.inc_value("xxgk/ssrf_blocked_subrequests")
+                await route.abort("blockedbyclient")
+                return
+            host = (parts.hostname or "").lower()
+            await gate.acquire(host)
+            try:
+                await inner(route, playwright_request)
+            except BaseException:
+                gate.release(host)
+                raise
+            # Released when the answer has fully arrived (or failed), not when it was sent.
+            task = asyncio.ensure_future(_release_when_done(gate, host, playwright_request, deadline))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+        return handler
 
     def _deadline(self, request: Request) -> float:
         return min(self.render_timeout, request.meta.get("xxgk_render_timeout") or self.render_timeout)
@@ -57,9 +159,36 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         # free page slot are bounded elsewhere and must not eat into it.
         request.meta["playwright_include_page"] = True  # we, not scrapy-playwright, close it
         timeout = self._deadline(request)
+        # Renders per host: a challenge host must cost one browser pass, not one per URL.
+        self.stats.inc_value(f"xxgk/render_count/{urlsplit(request.url).hostname or ''}")
+        render = super()._download_request_with_page
+        challenge = bool(request.meta.get("xxgk_challenge"))
+        documents: list[Any] = []
+        looping = asyncio.Event()
+        if challenge:
+            page.on("response", lambda r: _note_document(page, r, documents, looping, self.challenge_reloads))
+
+        async def rendered() -> Response:
+            if not challenge:
+                return await render(request, page, spider)
+            # A challenge the browser cannot pass reloads itself as fast as the server
+            # answers, until the deadline: stop at the first sign of a loop instead.
+            task = asyncio.ensure_future(render(request, page, spider))
+            loop_seen = asyncio.ensure_future(looping.wait())
+            try:
+                await asyncio.wait({task, loop_seen}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                loop_seen.cancel()
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                self.stats.inc_value("xxgk/challenge_reload_loops")
+                raise ChallengeReloadLoopError(
+                    f"{request.url} loaded {len(documents)} documents (the challenge reloads itself)")
+            return await _challenge_outcome(request, page, task.result(), documents)
+
         try:
-            return await asyncio.wait_for(
-                super()._download_request_with_page(request, page, spider), timeout=timeout)
+            return await asyncio.wait_for(rendered(), timeout=timeout)
         except TimeoutError as exc:
             self.stats.inc_value("xxgk/render_deadline_exceeded")
             raise RenderDeadlineError(f"rendering {request.url} took longer than {timeout:.0f} s") from exc
@@ -69,6 +198,53 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
             if not page.is_closed():
                 await _close_quietly(page)
                 self.stats.inc_value("playwright/page_count/closed")
+
+
+def _note_document(page: Any, response: Any, documents: list[Any], looping: asyncio.Event,
+                   limit: int) -> None:
+    """Keep the main frame's document answers (a challenge page reloads itself)."""
+    try:
+        if response.frame == page.main_frame and response.request.is_navigation_request():
+            documents.append(response)
+    except Exception:  # noqa: BLE001 - a frame already gone: not the main document
+        return
+    if len(documents) > limit:
+        looping.set()
+
+
+async def _challenge_outcome(request: Request, page: Any, response: Response, documents: list[Any]) -> Response:
+    """For a challenge retry: the answer of the document finally shown, and the cookies.
+
+    scrapy-playwright reports the status and headers of the first navigation: for a page
+    whose script set a cookie and reloaded, that is the challenge (521, 412), even when the
+    reload got the real page. The spider judges the final document's status and headers,
+    and carries the browser's cookies for the page's URL (``xxgk_browser_cookies`` meta)
+    into Scrapy's cookie jar when the pass got through (:mod:`crawler.challenges`).
+    """
+    if len(documents) > 1:
+        final = documents[-1]
+        headers = await final.all_headers()
+        response = response.replace(status=final.status, headers=_scrapy_headers(headers))
+    urls = list(dict.fromkeys([request.url, response.url]))
+    request.meta["xxgk_browser_cookies"] = await page.context.cookies(urls)
+    return response
+
+
+def _scrapy_headers(headers: dict[str, str]) -> dict[str, list[str]]:
+    # Playwright joins repeated headers (Set-Cookie) with newlines; the body is the page's
+    # DOM, no longer encoded (as scrapy-playwright does for the first answer).
+    return {name: value.split("\n") for name, value in headers.items() if name != "content-encoding"}
+
+
+async def _release_when_done(gate: HostGate, host: str, playwright_request: Any, timeout: float) -> None:
+    try:
+        response = await asyncio.wait_for(playwright_request.response(), timeout=timeout)
+        if response is not None:
+            await asyncio.wait_for(response.finished(), timeout=timeout)
+    except Exception:  # noqa: BLE001 - failed, aborted, page closed: it is over either way
+        pass
+    finally:
+        gate.release(host)
 
 
 async def _close_quietly(page: Any) -> None:

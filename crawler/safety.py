@@ -45,10 +45,15 @@ Settings:
 Enable it in ``DOWNLOADER_MIDDLEWARES`` before Scrapy's ``RobotsTxtMiddleware`` (100), so
 a blocked URL does not even trigger a ``robots.txt`` fetch: priority 50.
 
+Pages rendered in Chromium load their sub-resources (scripts, images, frames, XHR) without
+passing through Scrapy: :class:`crawler.rendering.BoundedPlaywrightDownloadHandler` asks
+:meth:`SSRFGuardMiddleware.refusal` for each one in its route handler and aborts those
+refused (stat ``xxgk/ssrf_blocked_subrequests``).
+
 Limits: the crawler (or its proxy) resolves the name again when it connects, so a DNS
 answer that changes between our lookup and the connection (DNS rebinding) is not caught;
-and pages rendered in Chromium load their sub-resources without passing through Scrapy
-(:func:`url_block_reason` is the same check for use in a Playwright route handler).
+and Chromium follows a redirect of a sub-request (or of the page itself) without asking
+the route handler again, so a public URL that redirects inside the browser is not re-judged.
 """
 
 from __future__ import annotations
@@ -302,6 +307,21 @@ class SSRFGuardMiddleware:
             return await maybe_deferred_to_future(deferred)
         except Exception:  # noqa: BLE001 - unresolvable, too slow (TimeoutError), cancelled
             return []
+
+    async def refusal(self, url: str, request: Request | None = None) -> str | None:
+        """Why the guard refuses ``url``, or None: :meth:`process_request`'s judgement for a
+        request made outside Scrapy (a rendered page's sub-request), on behalf of
+        ``request`` (the rendered request, whose site may allow private hosts)."""
+        try:
+            parts = urlsplit(url)
+            host, port = (parts.hostname or "").rstrip(".").lower(), parts.port
+        except ValueError:
+            return None
+        if not host or parts.scheme not in ("http", "https"):
+            return None
+        if self._allowed_explicitly(host) or self._site_allows(request or Request(url), host):
+            return None
+        return await self._reason(host, port)
 
     async def process_request(self, request: Request) -> None:
         try:

@@ -13,13 +13,27 @@ same name, which ``xxgk crawl`` passes through):
 ``XXGK_COMMIT_EVERY``       items per database transaction (default 200)
 ``XXGK_RENDER_TIMEOUT``     seconds a browser-rendered request may take in all (see crawler.rendering)
 ``XXGK_RENDER_SETTLE_MS``   how long a rendered page may take to reach network idle (default 5000)
+``XXGK_CHALLENGE_PASSES``   browser passes of one host's anti-bot challenge per crawl (default 3;
+                            see crawler.challenges: the browser's cookies carry the rest)
+``XXGK_CHALLENGE_RELOADS``  reloads after which a challenge counts as unpassable (see crawler.rendering)
 
 Safety: ``crawler.safety.SSRFGuardMiddleware`` refuses loopback, private, link-local and
 metadata origins (also after redirects and DNS) unless the site has ``allow_private``;
 see its module docstring for ``XXGK_SSRF_*`` settings.
 
 Politeness: robots.txt obeyed, per-host concurrency 4 with a 0.25 s delay, AutoThrottle
-on, ``Retry-After`` respected for 429/503, transient failures retried twice with backoff.
+on, transient failures retried twice. The limits hold per origin host (also through a
+proxy) because ``DOWNLOADER`` is ``crawler.politeness.PoliteDownloader`` (Scrapy's own
+lets a host's whole queue through at once under the asyncio reactor when there is no delay).
+``Retry-After`` (``crawler.politeness.RetryAfterMiddleware``): a 429, or a 503 carrying
+``Retry-After``, pauses the host as long as the header asks (seconds or HTTP date) and
+retries the request, never in a tight loop; each such answer also doubles the host's delay
+for the rest of the crawl. Beyond the cap, or once retries are used up, the URL is recorded
+``rate_limited``:
+
+``XXGK_RETRY_AFTER_MAX``      longest Retry-After honoured, seconds (default 60)
+``XXGK_RETRY_AFTER_TIMES``    retries per request after 429/503 (default 2)
+``XXGK_RETRY_AFTER_DEFAULT``  wait when the header is missing, doubled per retry (default 10)
 Proxies: Scrapy's ``HttpProxyMiddleware`` reads ``http_proxy``/``https_proxy``/``no_proxy``;
 ``crawler.browser`` passes the same to Chromium.
 """
@@ -37,12 +51,16 @@ USER_AGENT = f"xxgk-archive/0.1 (+{XXGK_CONTACT_URL}; disclosure-portal archiver
 ROBOTSTXT_OBEY = True
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+DOWNLOADER = "crawler.politeness.PoliteDownloader"
 DOWNLOAD_HANDLERS = {
     "http": "crawler.rendering.BoundedPlaywrightDownloadHandler",
     "https": "crawler.rendering.BoundedPlaywrightDownloadHandler",
 }
 
 CONCURRENT_REQUESTS = 16
+# Items per response processed at once. Scrapy's default (100) starts 100 asyncio tasks for
+# every response; our pipeline is synchronous, so they only cost CPU (~20% of a crawl's).
+CONCURRENT_ITEMS = 4
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
 DOWNLOAD_DELAY = 0.25
 AUTOTHROTTLE_ENABLED = True
@@ -59,17 +77,25 @@ RETRY_ENABLED = True
 RETRY_TIMES = 2
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
 REDIRECT_MAX_TIMES = 10
+# Scrapy's default, stated because crawler.challenges relies on it: the cookies a browser
+# got passing a host's anti-bot challenge go into this jar (host-only), so the host's other
+# URLs pass without a browser. Off, every challenged URL gets its own browser retry.
+COOKIES_ENABLED = True
 METAREFRESH_MAXDELAY = 10
 
 DOWNLOADER_MIDDLEWARES = {
     "crawler.safety.SSRFGuardMiddleware": 50,  # before robots.txt (100): never even ask
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    # Sees responses before RetryMiddleware (550): a 503 with Retry-After waits, not retries at once.
+    "crawler.politeness.RetryAfterMiddleware": 560,
     "crawler.middlewares.ChainMetaRefreshMiddleware": 580,
     "crawler.middlewares.ChainRedirectMiddleware": 600,
     "crawler.middlewares.ConditionalRequestMiddleware": 650,
 }
 ITEM_PIPELINES = {"crawler.pipelines.ArchivePipeline": 300}
+# No "Scraped from" log record per item below DEBUG (one item per link adds up).
+LOG_FORMATTER = "crawler.pipelines.ItemLogFormatter"
 EXTENSIONS = {"crawler.extensions.DumpStateOnSignal": 0}
 
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
@@ -89,6 +115,9 @@ XXGK_CONFIRM_CHECKS = int(os.environ.get("XXGK_CONFIRM_CHECKS", "2"))
 XXGK_CONFIRM_HOURS = float(os.environ.get("XXGK_CONFIRM_HOURS", "20"))
 XXGK_PROBE_SOFT404 = os.environ.get("XXGK_PROBE_SOFT404", "1") not in ("0", "false", "no")
 XXGK_COMMIT_EVERY = int(os.environ.get("XXGK_COMMIT_EVERY", "200"))
+XXGK_RETRY_AFTER_MAX = float(os.environ.get("XXGK_RETRY_AFTER_MAX", "60"))
+XXGK_RETRY_AFTER_TIMES = int(os.environ.get("XXGK_RETRY_AFTER_TIMES", "2"))
+XXGK_RETRY_AFTER_DEFAULT = float(os.environ.get("XXGK_RETRY_AFTER_DEFAULT", "10"))
 
 from crawler.browser import launch_options  # noqa: E402  (after the constants it reads)
 

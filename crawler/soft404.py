@@ -47,6 +47,7 @@ import re
 import string
 import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
 from crawler.decode import decode_body, sniff_kind
@@ -88,6 +89,9 @@ EN_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         r"^\s*not\s+found\s*[.!]?\s*$",
     )
 )
+_GONE_RE = re.compile(_GONE, re.I)
+#: Any character an EN_PATTERNS letter can match under re.I (with its non-ASCII folds).
+_LATIN_RE = re.compile(r"[a-z\u0130\u0131\u017f\u212a]", re.I)
 _TITLE_404_RE = re.compile(r"^(?:http)?(?:错误|error|status)?404(?:错误|error|页面|page|notfound|-notfound)?$", re.I)
 _TITLE_SPLIT_RE = re.compile(r"\s[-_|·:]\s|[|｜—–_]+|\s-|-\s|::|：")
 _TITLE_FILLER_RE = re.compile(
@@ -108,16 +112,34 @@ ALERT_PAGE_MAX = 200
 
 def find_phrase(text: str) -> str | None:
     """The first not-found phrase in ``text`` (whitespace ignored for Chinese), or None."""
+    # Cached for short texts: the soft-404 rules ask about each block several times per
+    # page, and template blocks (navigation, footer lines) repeat on every page of a site.
+    if isinstance(text, str) and len(text) <= 1000:
+        return _find_phrase_cached(text)
+    return _find_phrase(text)
+
+
+def _find_phrase(text: str) -> str | None:
     dense = re.sub(r"\s+", "", text)
+    # Cheap necessary conditions first (most blocks fail them): the first, slowest pattern
+    # cannot match without a _GONE word, nor an English one without a Latin letter.
+    gone = _GONE_RE.search(dense) is not None
     for pattern in CJK_PATTERNS:
+        if pattern is CJK_PATTERNS[0] and not gone:
+            continue
         match = pattern.search(dense)
         if match:
             return match.group(0)
+    if not _LATIN_RE.search(text):
+        return None
     for pattern in EN_PATTERNS:
         match = pattern.search(text)
         if match:
             return match.group(0)
     return None
+
+
+_find_phrase_cached = lru_cache(maxsize=4096)(_find_phrase)
 
 
 _NOTICE_TITLE_RE = re.compile(r"关于|通知|公告|通报|说明|公示|决定|办法|报告|简介|新闻|动态")
@@ -184,9 +206,10 @@ def text_soft404(info: PageInfo) -> tuple[str, str] | None:
     """(rule, detail) when the page's own words say it is not there; None otherwise."""
     if info.title:
         segment = title_says_not_found(info.title)
-        total, largest = _other_content(info)
-        if segment and total <= TITLE_OTHER_MAX and largest <= TITLE_BLOCK_MAX:
-            return "soft404-title", f"title {info.title!r}"
+        if segment:  # the other-content scan reads every block: only when the title speaks
+            total, largest = _other_content(info)
+            if total <= TITLE_OTHER_MAX and largest <= TITLE_BLOCK_MAX:
+                return "soft404-title", f"title {info.title!r}"
     found = message_says_not_found(info)
     if found:
         kind, text = found

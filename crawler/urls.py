@@ -52,6 +52,7 @@ import posixpath
 import re
 from collections import Counter
 from datetime import UTC, datetime
+from functools import lru_cache
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
@@ -107,6 +108,12 @@ def _clean_input(url: str) -> str:
     return url
 
 
+#: Every link of a page is resolved against the same base (pure: safe to cache; bases are
+#: page URLs, at most MAX_URL_LENGTH or so, or the canonicalize cache's bounded arguments).
+_clean_base = lru_cache(maxsize=256)(_clean_input)
+
+
+@lru_cache(maxsize=4096)  # a crawl sees few hosts, each on every link (pure: safe to cache)
 def _encode_host(host: str) -> str | None:
     """Lower-case, IDN-encoded host, or None when it is not a valid host name."""
     host = host.strip().rstrip(".").lower()
@@ -174,9 +181,27 @@ def canonicalize(url: str, base: str | None = None, *, encoding: str | None = No
     raw non-ASCII characters in the query; the path is always UTF-8.
     """
     try:
+        if len(url) + len(base or "") <= _CACHEABLE:
+            return _canonicalize_cached(url, base, encoding)
+    except TypeError:  # unhashable or odd arguments: not cacheable, take the plain path
+        pass
+    return _canonicalize_safe(url, base, encoding)
+
+
+def _canonicalize_safe(url: str, base: str | None, encoding: str | None) -> str | None:
+    try:
         return _canonicalize(url, base, encoding)
     except (ValueError, UnicodeError, TypeError, LookupError):
         return None
+
+
+#: A page's links are canonicalized several times each (link extraction, scope, redirect
+#: checks in the classifier) and nav links repeat on every page: a pure function of
+#: strings, so a bounded cache is safe and saves most of the work.
+#: Only ordinary-sized arguments are kept (a hostile page's megabyte data: URIs are not),
+#: which bounds the cache to a few megabytes.
+_canonicalize_cached = lru_cache(maxsize=8192)(_canonicalize_safe)
+_CACHEABLE = 2 * MAX_URL_LENGTH
 
 
 def _canonicalize(url: str, base: str | None, encoding: str | None) -> str | None:
@@ -189,7 +214,7 @@ def _canonicalize(url: str, base: str | None, encoding: str | None) -> str | Non
     if match and match.group(1).lower() not in DEFAULT_PORTS:
         return None
     if base:
-        base_c = _clean_input(base)
+        base_c = _clean_base(base)
         base_match = _SCHEME_RE.match(base_c)
         if not base_match or base_match.group(1).lower() not in DEFAULT_PORTS:
             if not match:
@@ -251,6 +276,15 @@ def _canonicalize(url: str, base: str | None, encoding: str | None) -> str | Non
 def host_of(url: str) -> str:
     """The lower-case (punycode) host of ``url``; '' when it has none or is malformed."""
     try:
+        if len(url) <= _CACHEABLE:
+            return _host_of_cached(url)
+    except TypeError:  # unhashable or odd arguments: not cacheable
+        pass
+    return _host_of(url)
+
+
+def _host_of(url: str) -> str:
+    try:
         host = urlsplit(_clean_input(url)).hostname or ""
     except (ValueError, TypeError, AttributeError):
         return ""
@@ -259,6 +293,11 @@ def host_of(url: str) -> str:
     return _encode_host(host) or ""
 
 
+#: in_scope() asks for the host of every link of every page (pure, so cached).
+_host_of_cached = lru_cache(maxsize=8192)(_host_of)
+
+
+@lru_cache(maxsize=1024)
 def _normalize_domain(domain: str) -> str:
     domain = domain.strip().lower()
     if "://" in domain:

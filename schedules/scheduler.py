@@ -548,10 +548,13 @@ class Scheduler:
                                       registry_path=self.registry_snapshot or self.registry_path,
                                       settings=self.settings or None, scheduled_at=scheduled_at)
             crawl_ids = dict(crawl.crawl_ids)
-            result = JobResult(site_id, "finished" if crawl.exit_code == 0 else "failed", scheduled_at,
+            # ``ok`` also catches a crawl the archive pipeline stopped (exit 0, row failed).
+            crawl_ok = getattr(crawl, "ok", crawl.exit_code == 0)
+            result = JobResult(site_id, "finished" if crawl_ok else "failed", scheduled_at,
                                exit_code=crawl.exit_code, crawl_ids=crawl_ids)
-            if crawl.exit_code != 0:
-                result.message = f"crawl exited with {crawl.exit_code}"
+            if not crawl_ok:
+                result.message = (f"crawl exited with {crawl.exit_code}" if crawl.exit_code
+                                  else "crawl failed (see its crawls row)")
                 return result
             from archive.postcrawl import after_crawl
 

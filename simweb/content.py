@@ -12,6 +12,23 @@ SIM_TODAY = {1: date(2022, 11, 20), 2: date(2022, 11, 21)}
 """The simulated calendar date of each day (day 2 edits are stamped with it)."""
 
 
+_WEEKDAYS = "一二三四五六日"
+# 农历 of the simulated days (壬寅年九月初一 = 2022-10-25), as date widgets print it.
+_LUNAR = {date(2022, 11, 20): "壬寅年九月廿七", date(2022, 11, 21): "壬寅年九月廿八"}
+
+
+def today_cn(day: int, *, lunar: bool = False) -> str:
+    """What a "today is" widget prints on ``day``: ``2022年11月21日 星期一`` (+ ``农历…``)."""
+    d = SIM_TODAY.get(day, SIM_TODAY[2])
+    text = f"{d.year}年{d.month}月{d.day}日 星期{_WEEKDAYS[d.weekday()]}"
+    return text + f" 农历{_LUNAR[d]}" if lunar else text
+
+
+def visits(base: int, day: int, per_day: int = 37) -> int:
+    """A visit counter that only grows: its value on ``day``."""
+    return base + per_day * (max(day, 1) - 1)
+
+
 def dt(d: date, hour: int = 9) -> datetime:
     """A UTC datetime for a model date (used for Last-Modified)."""
     return datetime(d.year, d.month, d.day, hour, 0, 0, tzinfo=UTC)
@@ -109,13 +126,20 @@ def soft_404(kind: str, *, charset: str = "utf-8", content_type: str | None = No
 # -- anti-bot / WAF ------------------------------------------------------------
 
 
-def jsl_challenge() -> Resource:
-    """加速乐 (Knownsec) first-stage challenge: 521 + ``__jsl_clearance`` cookie script."""
+def jsl_challenge(clearance: str | None = None) -> Resource:
+    """加速乐 (Knownsec) first-stage challenge: 521 + ``__jsl_clearance`` cookie script.
+
+    ``clearance``: the ``__jsl_clearance_s`` value the script sets (a host gated with
+    ``Resource.clearance`` accepts it); by default a value no host accepts.
+    """
     script = (
         "<script>document.cookie=('__jsl_clearance_s=')+('1669000000.123|0|')+(function(){var _1=[('Q'),"
         "('%2F'),('p')];return _1.join('')})()+('xB2kG8yQz3nL%3D;max-age=3600;path=/');"
         "location.href=location.pathname+location.search</script>"
     )
+    if clearance is not None:
+        script = (f"<script>document.cookie=('__jsl_clearance_s=')+('{clearance}')+(';max-age=3600;path=/');"
+                  "location.href=location.pathname+location.search</script>")
     return Resource(
         status=521,
         body=script.encode(),
@@ -176,6 +200,19 @@ def rate_limited() -> Resource:
         state="rate_limited",
         validators=False,
         headers=[("Retry-After", "2")],
+    )
+
+
+def throttled(status: int, retry_after: str) -> Resource:
+    """What a throttled resource answers first: 429 or 503 with ``Retry-After``."""
+    reason = {429: "Too Many Requests", 503: "Service Temporarily Unavailable"}[status]
+    body = html_page(f"{status} {reason}", f"<h1>{status} {reason}</h1><p>服务器繁忙，请稍后再试。</p>")
+    return Resource(
+        status=status,
+        body=body.encode(),
+        state="rate_limited",
+        validators=False,
+        headers=[("Retry-After", retry_after)],
     )
 
 

@@ -59,6 +59,16 @@ class Resource:
     encoding: str = "utf-8"  # how to decode the body for link extraction
     follow_to: str | None = None  # meta-refresh / JS redirect target (truth crawl)
     implicit: bool = False  # produced by a host's catch-all 404 handler
+    # The first ``throttle_first`` requests (per server and day) answer ``throttle_status``
+    # with ``Retry-After: throttle_retry_after`` instead: a host shedding load, which a
+    # polite crawler waits out (truth keeps ``state``, what the URL answers afterwards).
+    throttle_first: int = 0
+    throttle_status: int = 429
+    throttle_retry_after: str = "1"
+    # Behind a 加速乐-style gate: a request without the host's current ``__jsl_clearance_s``
+    # cookie gets the 521 challenge whose script sets it and reloads (a browser passes;
+    # truth keeps ``state``, what a client carrying the cookie sees). See ``SimWeb``.
+    clearance: bool = False
 
     def __post_init__(self) -> None:
         assert self.state in STATES, self.state
@@ -143,6 +153,9 @@ class World:
     reports: list[dict] = field(default_factory=list)
     report_items: dict[str, dict[int, str]] = field(default_factory=dict)
     tls_hosts: set[str] = field(default_factory=set)
+    # Pages whose bytes differ from day to day only by page furniture (visit counters, "today
+    # is" widgets, generation times): the article text is the same, so not a content change.
+    cosmetic: set[str] = field(default_factory=set)
 
     # -- building -----------------------------------------------------------
     def add(self, url: str, res: Resource) -> Resource:
@@ -152,6 +165,10 @@ class World:
             raise ValueError(f"duplicate resource {key}")
         self.resources[key] = res
         return res
+
+    def mark_cosmetic(self, url: str) -> None:
+        """Declare that ``url`` only changes cosmetically between days (see ``cosmetic``)."""
+        self.cosmetic.add(canonical_url(url))
 
     def known_host(self, host: str) -> bool:
         """True if the proxy knows ``host`` (anything else is NXDOMAIN)."""

@@ -8,22 +8,43 @@ Clients set ``http_proxy=http://127.0.0.1:PORT`` and send absolute-form requests
   ``CONNECT`` anywhere else gets a Squid-style error (no HTTPS origins exist).
 * 200 answers carry ``ETag``/``Last-Modified`` (unless the resource is dynamic) and
   honour ``If-None-Match`` / ``If-Modified-Since`` with 304.
-* Delays (slow host) are multiplied by ``delay_scale`` and interrupted by :meth:`SimWeb.stop`.
+* Delays (slow host) are multiplied by ``delay_scale`` and interrupted by :meth:`SimWeb.stop`
+  or by the client hanging up (a crawler that timed out is no longer "in flight").
+* Every request is timed: :attr:`SimWeb.events` holds ``(method, url, host, status, started,
+  finished)`` per answer (``time.monotonic()`` of the server) and :attr:`SimWeb.peak_in_flight`
+  the most requests any ``Host`` (origin host, whatever the proxy) had in flight at once, so
+  tests prove per-host politeness from what the server saw, not from the client's clock.
 """
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
+import time
+from collections import Counter
 from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from simweb.content import squid_error
+from simweb.content import jsl_challenge, squid_error, throttled
 from simweb.model import Resource, World
 from simweb.sites import build_world
+from simweb.urls import canonical_url
+
+
+class RequestEvent(NamedTuple):
+    """One answer as the server saw it (times from the server's ``time.monotonic()``)."""
+
+    method: str
+    url: str
+    host: str
+    status: int
+    started: float
+    finished: float
 
 
 def _reason(status: int) -> str:
@@ -44,16 +65,56 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- request dispatch --------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        self._serve(head=False)
+        self._tracked(head=False)
 
     def do_HEAD(self) -> None:  # noqa: N802
-        self._serve(head=True)
+        self._tracked(head=True)
 
     def do_POST(self) -> None:  # noqa: N802
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        self._serve(head=False)
+        self._tracked(head=False)
+
+    def _tracked(self, head: bool) -> None:
+        """Serve one request, counted as in flight for its origin host until answered."""
+        self._started = time.monotonic()
+        url = self._absolute_url()
+        self._host = (urlsplit(url).hostname or "") if url else ""
+        sim = self.server.sim
+        sim._enter(self._host)
+        try:
+            latency = sim.latency.get(self._host, 0.0)
+            if latency > 0 and not self._sleep(latency):
+                self.close_connection = True
+                return
+            self._serve(head)
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        """The request stops counting as in flight (once), *before* its answer is written:
+        a client may send its next request the moment it has read this answer."""
+        host, self._host = getattr(self, "_host", ""), ""
+        self.server.sim._leave(host)
+
+    def _client_gone(self, wait: float = 0.0) -> bool:
+        """True when the client closed the connection (it gave up waiting for us); waits up
+        to ``wait`` seconds for that to happen."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], wait)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait ``seconds``; False when the server stops or the client hangs up first."""
+        sim = self.server.sim
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if sim._stopping.is_set() or self._client_gone(min(left, 0.05)):
+                return False
+        return not sim._stopping.is_set()
 
     def _absolute_url(self) -> str | None:
         if self.path.startswith(("http://", "https://")):
@@ -76,13 +137,19 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.scheme == "https":
             res = squid_error(url, "connect")
         else:
-            res = world.lookup(url)
+            res = sim.extra.get(canonical_url(url)) or world.lookup(url)
             if res is None:
                 res = squid_error(url, "dns")
-        if res.delay > 0:
-            if sim._stopping.wait(res.delay * sim.delay_scale):
-                self.close_connection = True
-                return
+        cookie = self.headers.get("Cookie", "")
+        if cookie:
+            sim._log_cookie(parts.hostname or "", cookie)
+        if res.clearance and not sim._cleared(parts.hostname or "", cookie):
+            res = jsl_challenge(sim._clearance_token(parts.hostname or ""))
+        if res.throttle_first and sim._count_hit(url) <= res.throttle_first:
+            res = throttled(res.throttle_status, res.throttle_retry_after)
+        if res.delay > 0 and not self._sleep(res.delay * sim.delay_scale):
+            self.close_connection = True
+            return
         self._respond(self.command, url, res, head)
 
     def _respond(self, method: str, url: str, res: Resource, head: bool) -> None:
@@ -115,7 +182,8 @@ class _Handler(BaseHTTPRequestHandler):
         payload = b"".join(lines)
         if not head and status != 304:
             payload += body if send_bytes is None else body[:send_bytes]
-        self.server.sim._log(method, url, status)
+        self.server.sim._log(method, url, status, getattr(self, "_started", None))
+        self._done()
         try:
             self.wfile.write(payload)
             self.wfile.flush()
@@ -150,6 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._respond(self.command, f"direct:{self.path}", res, head)
 
     def do_CONNECT(self) -> None:  # noqa: N802
+        self._started = time.monotonic()
         sim = self.server.sim
         world = sim.world
         host = self.path.rsplit(":", 1)[0].strip("[]").lower()
@@ -188,15 +257,31 @@ class SimWeb:
     """
 
     def __init__(
-        self, port: int = 0, day: int = 1, delay_scale: float = 1.0, host: str = "127.0.0.1"
+        self, port: int = 0, day: int = 1, delay_scale: float = 1.0, host: str = "127.0.0.1",
+        latency: dict[str, float] | None = None, extra: dict[str, Resource] | None = None,
+        clearance_uses: int = 0,
     ) -> None:
         self.host = host
         self._requested_port = port
         self.delay_scale = delay_scale
+        #: Origin host -> seconds every request to it takes (not scaled): makes a crawler's
+        #: requests to that host overlap, so a per-host limit is visibly what holds them.
+        self.latency: dict[str, float] = dict(latency or {})
+        #: URL -> resource served before the world's own (a test's extra pages and hosts).
+        self.extra: dict[str, Resource] = {canonical_url(u): r for u, r in (extra or {}).items()}
         self._day = day
         self._world: World = build_world(day)
         self._log_lock = threading.Lock()
         self._request_log: list[tuple[str, str, int]] = []
+        self._events: list[RequestEvent] = []
+        self._in_flight: Counter[str] = Counter()
+        self._hits: Counter[str] = Counter()  # throttled resources: requests so far today
+        self._peak: Counter[str] = Counter()
+        #: Resources with ``clearance``: a host's clearance cookie is good for this many
+        #: requests (0: for ever), then the host re-challenges with a new value (it expired).
+        self.clearance_uses = clearance_uses
+        self._clearance: dict[str, list[int]] = {}  # host -> [generation, uses of it]
+        self._cookies: list[tuple[str, str]] = []
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -274,6 +359,8 @@ class SimWeb:
         world = build_world(day)
         self._day = day
         self._world = world
+        with self._log_lock:
+            self._hits.clear()  # a throttled URL throttles again on a new day
 
     @property
     def request_log(self) -> list[tuple[str, str, int]]:
@@ -281,10 +368,24 @@ class SimWeb:
         with self._log_lock:
             return list(self._request_log)
 
+    @property
+    def events(self) -> list[RequestEvent]:
+        """A copy of every answer with its host and server-side start/finish times, in order."""
+        with self._log_lock:
+            return list(self._events)
+
+    @property
+    def peak_in_flight(self) -> dict[str, int]:
+        """Host -> the most requests for it the server was handling at once."""
+        with self._log_lock:
+            return dict(self._peak)
+
     def clear_log(self) -> None:
-        """Forget the request log."""
+        """Forget the request log, the timed events and the in-flight peaks."""
         with self._log_lock:
             self._request_log.clear()
+            self._events.clear()
+            self._peak.clear()
 
     def was_requested(self, url: str) -> bool:
         """True if ``url`` (compared canonically) was ever requested."""
@@ -293,6 +394,55 @@ class SimWeb:
         key = canonical_url(url)
         return any(u.startswith("http") and canonical_url(u) == key for _, u, _ in self.request_log)
 
-    def _log(self, method: str, url: str, status: int) -> None:
+    def _log(self, method: str, url: str, status: int, started: float | None = None) -> None:
+        now = time.monotonic()
+        host = (urlsplit(url).hostname or "") if "://" in url else ""
         with self._log_lock:
             self._request_log.append((method, url, status))
+            self._events.append(RequestEvent(method, url, host, status, started or now, now))
+
+    @property
+    def cookie_log(self) -> list[tuple[str, str]]:
+        """``(host, Cookie header)`` of every request that sent cookies, in order."""
+        with self._log_lock:
+            return list(self._cookies)
+
+    def _log_cookie(self, host: str, cookie: str) -> None:
+        with self._log_lock:
+            self._cookies.append((host, cookie))
+
+    def _clearance_token(self, host: str) -> str:
+        with self._log_lock:
+            generation = self._clearance.setdefault(host, [0, 0])[0]
+        return f"{host.split('.')[0]}-{generation}"
+
+    def _cleared(self, host: str, cookie: str) -> bool:
+        """Whether ``cookie`` carries ``host``'s current clearance (counted as one use)."""
+        token = f"__jsl_clearance_s={self._clearance_token(host)}"
+        if token not in [c.strip() for c in cookie.split(";")]:
+            return False
+        with self._log_lock:
+            state = self._clearance[host]
+            state[1] += 1
+            if self.clearance_uses and state[1] >= self.clearance_uses:
+                state[0], state[1] = state[0] + 1, 0  # this one passes; the next is challenged
+        return True
+
+    def _count_hit(self, url: str) -> int:
+        with self._log_lock:
+            key = canonical_url(url)
+            self._hits[key] += 1
+            return self._hits[key]
+
+    def _enter(self, host: str) -> None:
+        if not host:
+            return
+        with self._log_lock:
+            self._in_flight[host] += 1
+            self._peak[host] = max(self._peak[host], self._in_flight[host])
+
+    def _leave(self, host: str) -> None:
+        if not host:
+            return
+        with self._log_lock:
+            self._in_flight[host] -= 1

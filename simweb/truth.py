@@ -9,8 +9,19 @@
 * ``JS_REDIRECTS`` – 200 pages that only redirect with ``window.location`` (state ``redirected``:
   the site is ``render = "auto"``, so a rendering crawler sees the redirect).
 * ``MISLABELED_CHARSET`` – pages whose ``<meta>`` charset lies (URL -> real encoding).
-* ``DAY2_CHANGES`` – what ``set_day(2)`` changes (computed from the two worlds).
+* ``DAY2_CHANGES`` – what ``set_day(2)`` changes (computed from the two worlds):
+  ``changed`` (ok both days, new bytes, new article text), ``cosmetic`` (ok both days,
+  new bytes – so a new ETag – but only a visit counter, a "今天是…" date widget or a page
+  generation time differs: not a content change), ``broke``, ``fixed``, ``new``,
+  ``removed_links`` (page, target), ``gone`` (no longer linked).
 * ``STATES`` – the link-state vocabulary.
+* ``THROTTLED`` – URL -> ``(status, retry_after, times)``: the first ``times`` requests
+  (per server and day) answer ``status`` (429/503) with ``Retry-After``, later ones the
+  page (truth state ``ok``: a crawler that waits as asked gets it).
+* ``RATE_LIMITED`` – URLs that always answer 429 (``Retry-After: 2``).
+* ``PROBE_ONLY_SOFT404`` – soft-404 URLs whose answer is the site's normal (empty) page
+  frame: nothing in it says "not found"; only comparing with the site's answer to a random
+  URL (the probe) tells. The JSP site answers every unknown URL that way.
 
 Links carrying ``?utm_source=``, ``;jsessionid=`` or ``&sid=`` appear in truth without
 them (e.g. ``/2580/list.htm?utm_source=home`` on the WebPlus home page,
@@ -28,10 +39,12 @@ from simweb.model import STATES, World
 from simweb.sites import build_world, jspcollege
 from simweb.urls import canonical_url
 
-# DAY2_CHANGES, JS_ONLY_PAGES and JS_REDIRECTS are computed lazily (module __getattr__)
+# DAY2_CHANGES, JS_ONLY_PAGES, JS_REDIRECTS, THROTTLED and RATE_LIMITED are computed
+# lazily (module __getattr__)
 # but import normally: ``from simweb.truth import DAY2_CHANGES``.
 __all__ = [
     "MISLABELED_CHARSET",
+    "PROBE_ONLY_SOFT404",
     "SITES",
     "STATES",
     "TRAP_PREFIXES",
@@ -47,6 +60,8 @@ TRAP_PREFIXES: list[str] = [jspcollege.CALENDAR_PREFIX]
 """URL prefixes of crawler traps; a crawl must end having fetched finitely many of them."""
 
 MISLABELED_CHARSET: dict[str, str] = {jspcollege.MISLABELED_ARTICLE: "gbk"}
+
+PROBE_ONLY_SOFT404: list[str] = [canonical_url(u) for u in jspcollege.DEAD_LINKS]
 
 
 def load_sites() -> list[dict[str, Any]]:
@@ -97,12 +112,21 @@ def _world(day: int) -> World:
     return build_world(_day(day))
 
 
+def _throttled() -> dict[str, tuple[int, str, int]]:
+    return {url: (res.throttle_status, res.throttle_retry_after, res.throttle_first)
+            for url, res in _world(1).resources.items() if res.throttle_first}
+
+
+def _rate_limited() -> list[str]:
+    return sorted(url for url, state in expected_links(1).items() if state == "rate_limited")
+
+
 @lru_cache(maxsize=1)
 def _day2_changes() -> dict[str, Any]:
     w1, w2 = _world(1), _world(2)
     l1, l2 = expected_links(1), expected_links(2)
     good = {"ok", "redirected", "empty"}
-    changed, broke, fixed = [], [], []
+    changed, broke, fixed, cosmetic = [], [], [], []
     for url in sorted(set(l1) & set(l2)):
         s1, s2 = l1[url], l2[url]
         if s1 in good and s2 not in good:
@@ -112,13 +136,16 @@ def _day2_changes() -> dict[str, Any]:
         elif s1 == s2 == "ok":
             r1, r2 = w1.resources.get(url), w2.resources.get(url)
             if r1 is not None and r2 is not None and r1.body != r2.body:
-                changed.append(url)
+                # new bytes, same article text: a crawler re-downloads it (new ETag) but an
+                # archive must not call it a change
+                (cosmetic if url in w2.cosmetic else changed).append(url)
     new = sorted(set(l2) - set(l1))
     from simweb.sites import trs
 
     removed = [(trs.REMOVED_LINK_FROM, trs.REMOVED_LINK_TO)]
     return {
         "changed": changed,
+        "cosmetic": cosmetic,
         "broke": broke,
         "fixed": fixed,
         "new": new,
@@ -134,4 +161,8 @@ def __getattr__(name: str) -> Any:
         return dict(_world(1).js_only)
     if name == "JS_REDIRECTS":
         return dict(_world(1).js_redirects)
+    if name == "THROTTLED":
+        return _throttled()
+    if name == "RATE_LIMITED":
+        return _rate_limited()
     raise AttributeError(name)

@@ -110,6 +110,54 @@ def test_network_failures(error_type, error, state, rule):
     check(failure(error_type, error), state, rule)
 
 
+@pytest.mark.parametrize(
+    ("error_type", "error", "expect"),
+    [
+        # Content-Length announced a body over the cap: the download never starts.
+        ("DownloadCancelledError", "Expected to receive 999999999 bytes which is larger than download max "
+         "size (2000000) in request <GET http://x/a.pdf>.", "attachment"),
+        # No Content-Length: the HTTP/1.1 handler cancels mid-body, with no message at all.
+        ("DownloadCancelledError", "", "page"),
+        ("DownloadCancelledError", "", "attachment"),
+        # A decompression bomb: HttpCompressionMiddleware stops inflating at the cap.
+        ("IgnoreRequest", "Ignored response <200 http://x/a.htm> because its body (194421 B compressed, "
+         "2031616 B decompressed so far) exceeded DOWNLOAD_MAXSIZE (2000000 B) during decompression.", "page"),
+    ],
+)
+def test_bodies_over_the_size_cap_are_excluded_however_they_end(error_type, error, expect):
+    """Same state and rule with or without Content-Length, and for bombs: we declined."""
+    verdict = check(failure(error_type, error, expect=expect), S.EXCLUDED, "net-oversize")
+    assert "DOWNLOAD_MAXSIZE" in verdict.detail or "max size" in verdict.detail
+
+
+def test_a_cancelled_render_is_not_an_oversize_body():
+    # asyncio's CancelledError (a browser render cut short) says nothing about the size.
+    assert classify(failure("CancelledError", "")).rule != "net-oversize"
+
+
+@pytest.mark.parametrize(
+    ("error_type", "error"),
+    [
+        ("error", "Error -3 while decompressing data: invalid code lengths set"),  # zlib: gzip that is not
+        ("error", "Error -3 while decompressing data: incorrect header check"),     # deflate that is not
+        ("error", "brotli: decoder failed"),                                       # brotli.error
+        ("BadGzipFile", "Not a gzipped file (b'<h')"),
+        ("ZstdError", "Unknown frame descriptor"),
+        ("DecodingError", "Error -3 while decompressing data: invalid stored block lengths"),  # httpx
+        ("ClientPayloadError", "400, message: Can not decode content-encoding: gzip"),         # aiohttp
+    ],
+)
+def test_a_body_that_contradicts_its_content_encoding_is_a_server_error(error_type, error):
+    for expect in ("page", "attachment"):
+        verdict = check(failure(error_type, error, expect=expect), S.SERVER_ERROR, "net-bad-encoding")
+        assert "Content-Encoding" in verdict.detail
+
+
+def test_generic_errors_without_decoder_words_stay_connection_errors():
+    check(failure("error", "[Errno 104] Connection reset by peer"), S.CONNECTION_ERROR, "net-connection")
+    check(failure("OSError", "something odd"), S.CONNECTION_ERROR, "net-error")
+
+
 def test_no_status_and_no_error_is_a_connection_error():
     check(Fetch(url=URL), S.CONNECTION_ERROR, "no-response")
 

@@ -230,7 +230,8 @@ def test_feed_of_newly_broken_links(ds):
     broke = [u for u in DAY2_CHANGES["broke"] if "webplus" in u]
     assert any(u in e.find(f"{ATOM}title").text for e in entries for u in broke)
     link = entries[0].find(f"{ATOM}link").get("href")
-    assert link.startswith("/xxgk/url_history?url=") and get(ds, link).status_code == 200
+    assert link.startswith("http://localhost/xxgk/url_history?url=")  # absolute: feed readers need it
+    assert get(ds, link.removeprefix("http://localhost")).status_code == 200
     everyone = parse_feed(get(ds, "/xxgk/feed_broken.atom"))
     assert len(everyone) > len(entries)
     nothing = parse_feed(get(ds, "/xxgk/feed_broken.atom?site=no-such-site"))
@@ -245,5 +246,24 @@ def test_feed_of_new_reports(ds):
     content = entries[0].find(f"{ATOM}content").text
     assert "Signed: " in content and "Deadline: " in content
     link = entries[0].find(f"{ATOM}link").get("href")
-    assert link.startswith("/-/snapshot/") and get(ds, link).status_code == 200
+    assert link.startswith("http://localhost/-/snapshot/")
+    assert get(ds, link.removeprefix("http://localhost")).status_code == 200
     assert len(parse_feed(get(ds, "/xxgk/feed_reports.atom"))) >= 6
+
+
+def test_feed_links_are_absolute_for_the_host_and_base_url(simweb_archive):
+    """Entry links use the request's host and Datasette's base_url (behind a proxy that
+    serves the archive under a path), and https when force_https_urls is set. (ds.client
+    adds base_url to the paths it is given.)"""
+    proxied = make_datasette(simweb_archive, settings={"base_url": "/archive/", "force_https_urls": True})
+    host = {"host": "xxgk.example.org"}
+    broken = parse_feed(asyncio.run(proxied.client.get("/xxgk/feed_broken.atom?site=jsp", headers=host)))
+    links = [e.find(f"{ATOM}link").get("href") for e in broken]
+    assert links and all(link.startswith("https://xxgk.example.org/archive/xxgk/url_history?url=")
+                         for link in links)
+    reports = parse_feed(asyncio.run(proxied.client.get("/xxgk/feed_reports.atom", headers=host)))
+    assert all(e.find(f"{ATOM}link").get("href").startswith(
+        ("https://xxgk.example.org/archive/-/snapshot/", "https://xxgk.example.org/archive/xxgk/reports/"))
+        for e in reports)
+    nothing = parse_feed(asyncio.run(proxied.client.get("/xxgk/feed_broken.atom?site=none", headers=host)))
+    assert nothing[0].find(f"{ATOM}link").get("href") == "https://xxgk.example.org/archive/xxgk/broken_now"

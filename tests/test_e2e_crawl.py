@@ -1,7 +1,8 @@
 """End to end: the simulated web on a free port, ``xxgk crawl`` through its proxy as a
 subprocess, then the database and Datasette's JSON compared with the simulated web's truth.
 
-Prints precision and recall per state; fails on any false "broken" claim.
+Prints precision and recall per state; fails on any false "broken" claim. Politeness is
+judged from what the simulated web's server saw (its own clock and in-flight counts).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DELAY_SCALE = 0.05  # the slow host answers after 1.5 s ...
 CRAWL_SETTINGS = ["-s", "XXGK_DOWNLOAD_TIMEOUT=1", "-s", "DOWNLOAD_DELAY=0",  # ... after our 1 s timeout
                   "-s", "AUTOTHROTTLE_ENABLED=False", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8",
-                  "-s", "RETRY_TIMES=1", "-s", "XXGK_CONFIRM_HOURS=0"]
+                  "-s", "RETRY_TIMES=1", "-s", "XXGK_CONFIRM_HOURS=0",
+                  "-s", "XXGK_RETRY_AFTER_TIMES=2", "-s", "XXGK_RETRY_AFTER_MAX=10"]
+RETRY_AFTER_TIMES = 2
 
 
 def demo_registry() -> Path:
@@ -51,16 +54,20 @@ def crawled(tmp_path_factory):
         day1 = xxgk("crawl", "--registry", str(demo_registry()), "--db", str(db_path),
                     *CRAWL_SETTINGS, proxy=web.proxy_url)
         day1_log = list(web.request_log)
+        day1_events = web.events
+        web.clear_log()
         web.set_day(2)
         xxgk("crawl", "--registry", str(demo_registry()), "--db", str(db_path), *CRAWL_SETTINGS,
              proxy=web.proxy_url)
+        day2_events = web.events
     db = open_db(db_path)
     crawls = db.execute("SELECT id, site_id FROM crawls ORDER BY id").fetchall()
     sites = len({site for _, site in crawls})
     day1_ids = [cid for cid, _ in crawls[:sites]]
     day2_ids = [cid for cid, _ in crawls[sites:]]
     return {"db": db, "path": db_path, "day1": day1_ids, "day2": day2_ids,
-            "day1_stdout": day1.stdout, "day1_log": day1_log}
+            "day1_stdout": day1.stdout, "day1_log": day1_log,
+            "day1_events": day1_events, "day2_events": day2_events}
 
 
 def states_of(db, crawl_ids: list[int]) -> dict[str, str]:
@@ -179,3 +186,139 @@ def test_summary_counts(crawled):
     counts = Counter(state for state in states_of(crawled["db"], crawled["day1"]).values())
     assert counts["ok"] > 300
     assert json.dumps(counts)  # printed for the log
+
+
+# -- anti-bot challenges ------------------------------------------------------------------------
+@pytest.mark.parametrize("day", [1, 2])
+def test_a_challenge_host_costs_one_browser_pass_not_one_per_url(crawled, day):
+    """The never-passable challenge hosts, from the server's side: each URL is asked once
+    (plus the robots.txt), and one browser pass, which stops once the page keeps reloading
+    (crawler.rendering's XXGK_CHALLENGE_RELOADS, default 6), for the whole host. A render
+    per URL, each reloading until its deadline, used to cost ~185 requests on cwc alone."""
+    from simweb.sites.helpers import CWC, ZSB
+    from simweb.truth import expected_links
+
+    truth = expected_links(day)
+    for origin in (ZSB, CWC):
+        urls = [u for u in truth if u.startswith(origin + "/")]
+        gets = [e for e in crawled[f"day{day}_events"] if e.host == origin.split("//")[1] and e.method == "GET"]
+        print(f"\n{origin}: {len(urls)} URLs, {len(gets)} GETs")
+        assert len(gets) <= len(urls) + 1 + (1 + 6 + 1), [e.url for e in gets]
+
+
+# -- Retry-After ---------------------------------------------------------------------------------
+def answers(events, url: str) -> list:
+    return sorted((e for e in events if e.url == url and e.method != "HEAD"), key=lambda e: e.started)
+
+
+@pytest.mark.parametrize("day", [1, 2])
+def test_retry_after_is_waited_for_then_the_page_is_ok(crawled, day):
+    """A page answering 429/503 with Retry-After: 1 once: the server sees the retry at least
+    a second after it said so (its own clock), and the page is recorded ok."""
+    from simweb.truth import THROTTLED
+
+    found = states_of(crawled["db"], crawled[f"day{day}"])
+    for url, (status, retry_after, times) in THROTTLED.items():
+        seen = answers(crawled[f"day{day}_events"], url)
+        assert [e.status for e in seen[:times]] == [status] * times, url
+        assert seen[times].status in (200, 304), url  # day 2 asks conditionally
+        assert len(seen) == times + 1, url
+        gap = seen[times].started - seen[times - 1].finished
+        assert gap >= float(retry_after) * 0.95, (url, gap)
+        assert found[url] == "ok"
+
+
+def test_an_always_rate_limited_url_is_retried_a_bounded_number_of_times(crawled):
+    from simweb.truth import RATE_LIMITED
+
+    db = crawled["db"]
+    for url in RATE_LIMITED:
+        seen = answers(crawled["day1_events"], url)
+        assert [e.status for e in seen] == [429] * (1 + RETRY_AFTER_TIMES), url
+        gaps = [b.started - a.finished for a, b in zip(seen, seen[1:], strict=False)]
+        assert all(gap >= 2 * 0.95 for gap in gaps), gaps  # Retry-After: 2, never a tight loop
+        rows = db.execute("SELECT state, rule FROM link_checks WHERE url = ? AND crawl_id IN ({})".format(
+            ",".join(map(str, crawled["day1"]))), [url]).fetchall()
+        assert rows == [("rate_limited", "http-429")]
+
+
+# -- soft 404s only the probe can tell -------------------------------------------------------------
+@pytest.mark.parametrize("day", [1, 2])
+def test_soft_404s_that_look_like_real_pages_are_caught_by_the_probe(crawled, day):
+    from simweb.truth import PROBE_ONLY_SOFT404, expected_links
+
+    db = crawled["db"]
+    ids = ",".join(map(str, crawled[f"day{day}"]))
+    for url in PROBE_ONLY_SOFT404:
+        rows = db.execute(f"SELECT state, rule, status_code FROM link_checks WHERE url = ? AND crawl_id IN ({ids})",
+                          [url]).fetchall()
+        assert rows == [("soft_404", "soft404-probe", 200)], url
+    # the site's real pages are not confused with its empty frame
+    host = "http://info.jsp-college.edu.cn/"
+    found = states_of(db, crawled[f"day{day}"])
+    good = [u for u, s in expected_links(day).items() if u.startswith(host) and s == "ok"]
+    assert len(good) > 100 and all(found[u] == "ok" for u in good)
+    probe_rule = db.execute(f"SELECT COUNT(*) FROM link_checks WHERE rule = 'soft404-probe' AND crawl_id IN ({ids})"
+                            ).fetchone()[0]
+    assert probe_rule == len(PROBE_ONLY_SOFT404)
+
+
+# -- per-host concurrency and delay ---------------------------------------------------------------
+#: Hosts made slow enough (seconds per answer) that requests to them overlap unless limited:
+#: a site never rendered (every request is Scrapy's) and one rendered in Chromium when needed.
+LIMITED_SITES = ("jsp", "trs")
+LATENCY = {"info.jsp-college.edu.cn": 0.05, "www.trs-univ.edu.cn": 0.05}
+LIMIT_SETTINGS = ["-s", "XXGK_DOWNLOAD_TIMEOUT=5", "-s", "AUTOTHROTTLE_ENABLED=False",
+                  "-s", "RETRY_TIMES=1", "-s", "DOWNLOAD_DELAY_JITTER=0"]
+
+
+def subset_registry(path: Path, ids: tuple[str, ...]) -> Path:
+    import tomllib
+
+    sites = [s for s in tomllib.loads(demo_registry().read_text("utf-8"))["site"] if s["id"] in ids]
+    lines = []
+    for site in sites:
+        portals = site["portal"] if isinstance(site["portal"], list) else [site["portal"]]
+        lines += ["[[site]]", f'id = "{site["id"]}"', f'name = "{site["name"]}"',
+                  "portal = [" + ", ".join(f'"{u}"' for u in portals) + "]",
+                  "allowed_domains = [" + ", ".join(f'"{d}"' for d in site["allowed_domains"]) + "]",
+                  f'render = "{site["render"]}"', ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def limited_crawl(tmp: Path, ids: tuple[str, ...], *settings: str) -> dict:
+    """Crawl ``ids`` with ``settings``; what the server saw: peaks per host and timed events."""
+    from simweb import SimWeb
+
+    with SimWeb(port=0, day=1, delay_scale=0.05, latency=LATENCY) as web:
+        xxgk("crawl", "--registry", str(subset_registry(tmp / "sites.toml", ids)), "--db", str(tmp / "a.db"),
+             *LIMIT_SETTINGS, *settings, proxy=web.proxy_url)
+        return {"peak": web.peak_in_flight, "events": web.events}
+
+
+@pytest.fixture(scope="module")
+def per_host_limits(tmp_path_factory):
+    return {limit: limited_crawl(tmp_path_factory.mktemp(f"limit{limit}"), LIMITED_SITES,
+                                 "-s", "DOWNLOAD_DELAY=0", "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={limit}")
+            for limit in (1, 2)}
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_per_host_concurrency_holds_at_the_server(per_host_limits, limit):
+    seen = per_host_limits[limit]
+    print(f"\nper-host limit {limit}: peak requests in flight per host {seen['peak']}")
+    assert all(n <= limit for n in seen["peak"].values()), seen["peak"]
+    for host in LATENCY:  # and the limit is what held them: it was reached
+        assert seen["peak"][host] == limit
+        assert sum(1 for e in seen["events"] if e.host == host) > 150
+
+
+def test_per_host_delay_holds_at_the_server(tmp_path):
+    seen = limited_crawl(tmp_path, ("jsp",), "-s", "DOWNLOAD_DELAY=0.1", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=4")
+    starts = sorted(e.started for e in seen["events"] if e.host == "info.jsp-college.edu.cn")
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    # Sent 0.1 s apart; arrival times jitter a little on a loaded machine, the overall rate not.
+    assert len(starts) > 150 and min(gaps) >= 0.05, min(gaps)
+    assert starts[-1] - starts[0] >= 0.1 * (len(starts) - 1) * 0.98
+    assert sorted(gaps)[len(gaps) // 2] >= 0.095  # the typical gap is the delay

@@ -10,6 +10,8 @@ What each test proves:
   ``xxgk crawl`` marks the orphaned crawl ``incomplete``.
 * A read-only archive file, a read-only directory and a full disk: exit code 3 and one
   clear line naming the problem, never a traceback.
+* The archive filling up during a crawl: the spider closes with ``archive_error`` (one
+  error logged, no item-by-item drops) and the crawl row is ``failed`` with the reason.
 * A crawl, ``xxgk ingest-report`` and ``xxgk verify`` in parallel, with Datasette reading:
   no "database is locked", nothing corrupted.
 
@@ -381,7 +383,7 @@ def test_crawl_ingest_verify_and_datasette_in_parallel(tmp_path, registry, web):
         for job in jobs:
             out, err = job.communicate(timeout=120)
             if job.returncode != 0 or "database is locked" in err or "Traceback" in err:
-                failures.append(f"{job.args[3:5]}: {job.returncode} {err[-500:]}")
+                failures.append(f"{job.args[3:5]}: {job.returncode} {out[-500:]} {err[-500:]}")
         out, err = crawl.communicate(timeout=180)
         if crawl.returncode != 0 or "database is locked" in err:
             failures.append(f"crawl: {crawl.returncode} {err[-1000:]}")
@@ -399,3 +401,35 @@ def test_crawl_ingest_verify_and_datasette_in_parallel(tmp_path, registry, web):
         assert conn.execute("SELECT status FROM crawls").fetchall() == [("finished",)]
     logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "archive.db.logs").glob("*.log"))
     assert "database is locked" not in logs
+
+
+def test_archive_full_mid_crawl_closes_the_crawl(tmp_path, registry, web):
+    """The archive fills up while a crawl runs: the crawl stops at once (Scrapy close reason
+    ``archive_error``) instead of checking every link and dropping each item, and its crawl
+    row says why. ``RLIMIT_FSIZE`` caps the write-ahead log a little above the empty archive."""
+    db = tmp_path / "archive.db"
+    _make_archive(db)
+    limit = db.stat().st_size + 120_000
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = _run("crawl", "--registry", str(registry), "--db", str(db), *FAST, "-s", "XXGK_COMMIT_EVERY=5",
+                  proxy=web.proxy_url, preexec_fn=limit_file_size)
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    log = "".join(p.read_text(errors="replace") for p in (tmp_path / "archive.db.logs").glob("*.log"))
+    assert "Closing spider (archive_error)" in log, log[-3000:]
+    assert "cannot write the archive" in log
+    assert "Dropped:" not in log  # one clear error, not one line per item
+    _assert_consistent(db)
+    with contextlib.closing(_ro(db)) as conn:
+        status, reason = conn.execute("SELECT status, finish_reason FROM crawls").fetchone()
+        checked = conn.execute("SELECT COUNT(*) FROM link_checks").fetchone()[0]
+    assert status == "failed", (status, reason, result.stderr[-2000:])
+    assert result.returncode != 0, result.stdout[-2000:]  # scripts and the scheduler see the failure
+    assert reason.startswith("archive_error") or "crawler process exited" in reason, reason
+    stats = log[log.find("Dumping Scrapy stats"):]
+    requests = int(stats.split("'downloader/request_count': ", 1)[1].split(",", 1)[0])
+    assert requests < 120, requests  # stopped early: the whole site is ~175 URLs
+    assert checked < requests

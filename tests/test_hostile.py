@@ -254,10 +254,7 @@ def test_corpus_is_deterministic():
 # -- hostile HTTP answers in a real crawl -----------------------------------------------------
 MAXSIZE = 2_000_000
 #: Known wrong verdicts today (path -> why); a fix elsewhere makes the test fail until removed.
-KNOWN_CRAWL_FAILURES = {
-    "/huge-no-length.htm": "a body without Content-Length cut at DOWNLOAD_MAXSIZE fails as a bare "
-                           "DownloadCancelledError, which crawler.classify reads as connection_error",
-}
+KNOWN_CRAWL_FAILURES: dict[str, str] = {}
 PORTAL = "http://hostile.example-univ.edu.cn"
 
 
@@ -281,6 +278,11 @@ def _hostile_routes() -> dict[str, tuple[int, dict, bytes]]:
         "/deflate-bomb.htm": (200, {"Content-Encoding": "deflate"}, zlib.compress(b"\x00" * 100_000_000, 9)),
         "/bad-gzip.htm": (200, {"Content-Encoding": "gzip"}, b"\x1f\x8b\x08\x00garbage" + page),
         "/bad-brotli.htm": (200, {"Content-Encoding": "br"}, b"\xff\xff\xff" + page),
+        "/not-gzip.htm": (200, {"Content-Encoding": "gzip"}, page),  # a plain body labelled gzip
+        "/bad-gzip.pdf": (200, {"Content-Type": "application/pdf", "Content-Encoding": "gzip"},
+                          b"%PDF-1.4\n" + b"0" * 5000 + b"\n%%EOF\n"),
+        "/huge-no-length.pdf": (200, {"Content-Type": "application/pdf", "Content-Length": ""},
+                                b"%PDF-1.4\n" + b"0" * (MAXSIZE + 10)),
         "/unknown-encoding.htm": (200, {"Content-Encoding": "x-evil"}, page),
         "/huge-page.htm": (200, {}, big_page),
         "/huge-no-length.htm": (200, {"Content-Length": ""}, big_page),
@@ -331,16 +333,21 @@ def test_hostile_answers_in_a_crawl(tmp_path):
     assert all(state in STATES for state, _r, _e in checks.values())
     # Size caps: bombs and oversized bodies are declined and recorded as such.
     for path in ("/gzip-bomb.htm", "/brotli-bomb.htm", "/double-gzip.htm", "/deflate-bomb.htm",
-                 "/huge-page.htm", "/huge-no-length.htm", "/huge-report.pdf"):
+                 "/huge-page.htm", "/huge-no-length.htm", "/huge-report.pdf", "/huge-no-length.pdf"):
         state, rule, error = checks[path]
         if path in KNOWN_CRAWL_FAILURES:
             assert (state, rule) != ("excluded", "net-oversize"), f"fixed now: remove {path} from KNOWN_CRAWL_FAILURES"
             continue
         assert (state, rule) == ("excluded", "net-oversize"), (path, checks[path])
     assert biggest_blob < MAXSIZE
-    # Broken encodings are evidence of a broken answer, not a crash.
-    for path in ("/bad-gzip.htm", "/bad-brotli.htm"):
-        assert checks[path][0] not in ("ok", "redirected"), (path, checks[path])
+    # With or without Content-Length, the same record: excluded, net-oversize, saying why.
+    assert "DOWNLOAD_MAXSIZE" in checks["/huge-no-length.htm"][2]
+    # Broken encodings are evidence of a broken answer (what a browser shows as
+    # ERR_CONTENT_DECODING_FAILED), recorded as the server's fault, not a network failure.
+    for path in ("/bad-gzip.htm", "/bad-brotli.htm", "/not-gzip.htm", "/bad-gzip.pdf"):
+        state, rule, error = checks[path]
+        assert (state, rule) == ("server_error", "net-bad-encoding"), (path, checks[path])
+        assert "Content-Encoding" in error
     assert checks["/gbk-as-utf8.htm"][0] == "ok"
     assert "Traceback" not in result.stderr
 

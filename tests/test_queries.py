@@ -265,3 +265,244 @@ def test_scorecard_and_evidence_carry_the_evaluation(ds):
     assert lost == missing
     year = scored[0]["academic_year"]
     assert {r["academic_year"] for r in rows(ds, "evaluation_evidence", site="webplus", year=year)} <= {year}
+
+
+# -- the fast queries answer as their plain definitions do ----------------------------------------
+#: The straightforward SQL each rewritten query must agree with (what they answered before
+#: migration m009 made them fast: each reads every check, snapshot or citation). A page's
+#: referrers are listed by from_url, then anchor text (before: by from_url, ties in any order).
+_LATEST = """with latest as (
+  select site_id, max(id) as crawl_id from crawls
+  where status in ('finished', 'incomplete') group by site_id
+), previous as (
+  select c.site_id, max(c.id) as crawl_id from crawls c join latest on latest.site_id = c.site_id
+  where c.id < latest.crawl_id and c.status in ('finished', 'incomplete') group by c.site_id
+)"""
+
+
+def _reference() -> dict[str, str]:
+    from archive.queries import BROKEN, GOOD, INCONCLUSIVE, TAG, like_pattern, url_param
+
+    like = like_pattern("term.q")
+    return {
+        "broken_now": """
+select l.site_id, l.state, l.health, l.url, l.status_code, l.broken_since, l.last_checked,
+  l.consecutive_failures,
+  (select group_concat(ls.from_url || ' [' || coalesce(ls.anchor_text, '') || ']', char(10))
+     from (select distinct from_url, anchor_text from link_sources
+           where to_url = l.url order by from_url, anchor_text limit 20) ls) as linked_from
+from links l
+where l.health in ('suspect', 'dead') and (:site = '' or l.site_id = :site) and (:state = '' or l.state = :state)
+order by l.site_id, l.health = 'dead' desc, l.state, l.url""",
+        "broken_over_time": f"""
+select c.site_id, c.id as crawl_id, c.started_at, c.status, count(distinct lc.url) as checked,
+  count(distinct case when lc.state in {BROKEN} then lc.url end) as broken,
+  count(distinct case when lc.state in {INCONCLUSIVE} then lc.url end) as inconclusive,
+  count(distinct case when lc.state in {GOOD} then lc.url end) as good,
+  (select group_concat(state || ':' || n, ' ') from (
+     select state, count(distinct url) as n from link_checks
+     where crawl_id = c.id and state in {BROKEN} group by state order by n desc, state)) as broken_by_state
+from crawls c left join link_checks lc on lc.crawl_id = c.id
+where (:site = '' or c.site_id = :site) group by c.id order by c.site_id, c.id""",
+        "newly_broken": _LATEST + """
+select now_.site_id, now_.url, now_.state, now_.status_code, now_.checked_at, before_.state as previous_state
+from link_checks now_ join latest on latest.crawl_id = now_.crawl_id
+left join previous on previous.site_id = now_.site_id
+left join link_checks before_ on before_.crawl_id = previous.crawl_id and before_.url = now_.url
+where now_.state not in ('ok', 'redirected', 'blocked', 'rate_limited', 'excluded')
+  and (before_.state is null or before_.state in ('ok', 'redirected')) and (:site = '' or now_.site_id = :site)
+order by now_.site_id, now_.url""",
+        "fixed_since": _LATEST + """
+select now_.site_id, now_.url, before_.state as was, now_.state as now_state, now_.checked_at
+from link_checks now_ join latest on latest.crawl_id = now_.crawl_id
+join previous on previous.site_id = now_.site_id
+join link_checks before_ on before_.crawl_id = previous.crawl_id and before_.url = now_.url
+where now_.state in ('ok', 'redirected')
+  and before_.state not in ('ok', 'redirected', 'blocked', 'rate_limited', 'excluded')
+  and (:site = '' or now_.site_id = :site)
+order by now_.site_id, now_.url""",
+        "feed_broken": f"""
+with broken_checks as (
+  select c.id, c.site_id, c.url, c.checked_at, c.state, c.status_code, c.crawl_id,
+    (select p.state from link_checks p where p.url = c.url and p.checked_at < c.checked_at
+     order by p.checked_at desc, p.id desc limit 1) as previous_state
+  from link_checks c
+  where c.state in {BROKEN} and (:site = '' or c.site_id = :site) and (:since = '' or c.checked_at >= :since)
+), events as (
+  select * from broken_checks where previous_state is null or previous_state not in {BROKEN}
+)
+select '{TAG}broken/' || e.site_id || '/' || e.id as atom_id,
+  '[' || coalesce(s.name, e.site_id) || '] ' || e.state || ': ' || e.url as atom_title,
+  e.checked_at as atom_updated,
+  'URL: ' || e.url || char(10) || 'State: ' || e.state
+    || coalesce(' (HTTP ' || e.status_code || ')', '') || char(10)
+    || 'Previous check: ' || coalesce(e.previous_state, 'none (first check)') || char(10)
+    || 'Checked at: ' || e.checked_at || ' (crawl ' || e.crawl_id || ')' || char(10)
+    || 'Linked from:' || char(10) || coalesce((select group_concat(from_url || ' [' || coalesce(anchor_text, '') || ']', char(10))
+        from (select distinct from_url, anchor_text from link_sources where to_url = e.url
+              order by from_url, anchor_text limit 5)), '(no referrer recorded)') as atom_content,
+  :_base_url || '/xxgk/url_history?url=' || {url_param('e.url')} as atom_link,
+  e.site_id, e.url, e.state, e.previous_state
+from events e left join sites s on s.id = e.site_id
+union all
+select '{TAG}broken/none/' || :site, 'No newly broken links recorded yet',
+  coalesce((select max(started_at) from crawls), '2026-01-01T00:00:00Z'),
+  'xxgk-archive has not found a newly broken link' || case when :site != '' then ' for ' || :site else '' end,
+  :_base_url || '/xxgk/broken_now', :site, null, null, null
+where not exists (select 1 from events)
+order by atom_updated desc, atom_id desc limit 200""",
+        "search": f"""
+with term as (select trim(:q) as q),
+report_hits as (
+  select rowid as id from reports_fts
+  where length((select q from term)) >= 3
+    and reports_fts match '"' || replace((select q from term), '"', '""') || '"'
+  union
+  select r.id from reports r, term
+  where length(term.q) between 1 and 2
+    and (r.text like {like} escape '\\' or r.title like {like} escape '\\')
+),
+page_hits as (
+  select max(s.id) as id from snapshots s, term
+  where length(term.q) >= 1 and s.main_text like {like} escape '\\' and (:site = '' or s.site_id = :site)
+  group by s.url
+)
+select 'report' as kind, r.site_id, r.academic_year, r.title, r.source_url as url, r.first_seen as seen_at,
+  replace(substr(coalesce(r.text, r.title), max(1, instr(coalesce(r.text, r.title), term.q) - 40),
+                 80 + length(term.q)), term.q, '【' || term.q || '】') as snippet,
+  r.id as report_id, r.snapshot_id
+from reports r join report_hits h on h.id = r.id, term
+where (:site = '' or r.site_id = :site)
+union all
+select 'page', s.site_id, null, s.title, s.url, s.fetched_at,
+  replace(substr(s.main_text, max(1, instr(s.main_text, term.q) - 40), 80 + length(term.q)),
+          term.q, '【' || term.q || '】'),
+  null, s.id
+from snapshots s join page_hits h on h.id = s.id, term
+order by kind desc, site_id, seen_at desc limit 500""",
+    }
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """A small synthetic archive (benchmarks/make_synthetic.py) plus what it lacks: URLs
+    checked twice in a crawl, inconclusive and other broken states, a running crawl, pages
+    with their own text, written through the triggers as a crawl would."""
+    import random
+    import sqlite3
+
+    from archive.states import STATES
+    from benchmarks.make_synthetic import make_synthetic
+
+    path = tmp_path_factory.mktemp("synthetic") / "archive.db"
+    make_synthetic(path, checks=20_000, snapshots=2_000, sites=5, links_per_site=200, echo=False)
+    rng = random.Random(11)
+    conn = sqlite3.connect(path)
+    crawl = conn.execute("SELECT max(id) FROM crawls").fetchone()[0]
+    conn.execute("INSERT INTO crawls (id, site_id, started_at, status) VALUES (?, 's001', "
+                 "'2026-06-01T00:00:00Z', 'running')", [crawl + 1])
+    for n in range(1500):
+        check_crawl = rng.choice([rng.randint(crawl - 20, crawl), crawl + 1])
+        site = conn.execute("SELECT site_id FROM crawls WHERE id = ?", [check_crawl]).fetchone()[0]
+        conn.execute(
+            "INSERT INTO link_checks (crawl_id, site_id, url, checked_at, state) VALUES (?, ?, ?, ?, ?)",
+            [check_crawl, site, f"http://xxgk.{site}.edu.cn/info/{rng.randrange(200)}.htm",
+             f"2025-11-{1 + n % 28:02d}T{n % 24:02d}:{n % 60:02d}:{n % 59:02d}Z", rng.choice(STATES)])
+    for _ in range(600):  # citations with other anchors, none, or empty ones
+        site = rng.randrange(5)
+        conn.execute(
+            "INSERT OR IGNORE INTO link_sources (crawl_id, site_id, from_url, to_url, anchor_text, seen_at)"
+            " VALUES (?, ?, ?, ?, ?, '2025-12-01T00:00:00Z')",
+            [rng.randint(1, crawl), f"s{site:03d}", f"http://xxgk.s{site:03d}.edu.cn/list/{rng.randrange(3)}.htm",
+             f"http://xxgk.s{site:03d}.edu.cn/info/{rng.randrange(20) * 50 + 7}.htm",
+             rng.choice([None, "", "通知", "公告"])])
+    words = ["招生章程", "复议申请", "信息公开", "年度报告", "通知公告", "50%", "a_b"]
+    for n in range(300):
+        site = rng.randrange(5)
+        conn.execute(
+            "INSERT INTO snapshots (site_id, url, fetched_at, status_code, main_text) VALUES (?, ?, ?, 200, ?)",
+            [f"s{site:03d}", f"http://xxgk.s{site:03d}.edu.cn/page/{rng.randrange(40)}.htm",
+             f"2026-02-{1 + n % 28:02d}T00:{n // 60:02d}:{n % 60:02d}Z",
+             "关于" + "、".join(rng.sample(words, 2)) + f"的说明第{n}号"])
+    conn.commit()
+    conn.close()
+    return path
+
+
+def _answer(path, sql: str, params: dict[str, str]) -> list[tuple]:
+    import re
+    import sqlite3
+
+    wanted = set(re.findall(r"(?<!:):(\w+)", sql)) - {"00", "00Z"}
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql, {**{p: "" for p in wanted}, **params}).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("name, params", [
+    ("broken_now", {}), ("broken_now", {"site": "s002", "state": "not_found"}),
+    ("broken_over_time", {}), ("broken_over_time", {"site": "s001"}),
+    ("newly_broken", {}), ("newly_broken", {"site": "s002"}),
+    ("fixed_since", {}), ("fixed_since", {"site": "s003"}),
+    ("feed_broken", {}), ("feed_broken", {"site": "s004"}), ("feed_broken", {"since": "2025-11-10"}),
+    ("feed_broken", {"site": "nowhere"}),
+])
+def test_fast_queries_answer_as_their_definitions(synthetic, name, params):
+    expected = _answer(synthetic, _reference()[name], params)
+    assert expected, "the comparison needs rows"
+    got = _answer(synthetic, CANNED_QUERIES[name]["sql"], params)
+    if name == "broken_now":
+        assert any("\n" in (row[-1] or "") for row in expected), "the comparison needs many referrers"
+    assert sorted(map(repr, got)) == sorted(map(repr, expected))
+    if name in ("newly_broken", "fixed_since"):  # "order by site_id, url": ties in any order
+        assert got == sorted(got, key=lambda row: (row[0], row[1]))
+    else:
+        assert got == expected
+
+
+@pytest.mark.parametrize("few_hits", [5000, 3])  # 3: read pages newest first instead
+@pytest.mark.parametrize("params", [
+    {"q": "招生章程"}, {"q": "招生章程", "site": "s002"}, {"q": "信息公开"}, {"q": "信息公开", "site": "s001"},
+    {"q": "复议"}, {"q": "号", "site": "s003"}, {"q": "第1号"}, {"q": "50%"}, {"q": "a_b"}, {"q": "%"},
+    {"q": " 年度报告 "}, {"q": ""}, {"q": "不存在的词语"},
+])
+def test_search_answers_as_its_definition(synthetic, few_hits, params):
+    from archive.queries import search_sql
+
+    expected = _answer(synthetic, _reference()["search"], params)
+    assert _answer(synthetic, search_sql(few_hits), params) == expected
+
+
+def test_search_finds_new_pages_through_the_full_text_index(simweb_archive, tmp_path):
+    """Pages written after the migration are searchable at once (triggers keep snapshots_fts
+    in step): 3+ characters through the trigram index, 1-2 characters by reading pages; a
+    page's newer capture replaces the older one in the results."""
+    import sqlite3
+
+    path = tmp_path / "archive.db"
+    with sqlite3.connect(simweb_archive) as src, sqlite3.connect(path) as dst:
+        src.backup(dst)
+    conn = sqlite3.connect(path)
+    url = "http://xxgk.webplus-univ.edu.cn/info/zsjz.htm"
+
+    def capture(text: str) -> int:
+        cursor = conn.execute(
+            "INSERT INTO snapshots (crawl_id, site_id, url, fetched_at, status_code, main_text)"
+            " VALUES (NULL, 'webplus', ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 200, ?)", [url, text])
+        conn.commit()
+        return int(cursor.lastrowid)
+
+    first = capture("我校二〇二六年本科招生章程已经学校招生委员会审议通过，现予公布。")
+    ds = make_datasette(path)
+    pages = [r for r in rows(ds, "search", q="本科招生章程") if r["kind"] == "page"]
+    assert [(r["url"], r["snapshot_id"]) for r in pages] == [(url, first)]
+    assert "【本科招生章程】" in pages[0]["snippet"]
+    assert [r["snapshot_id"] for r in rows(ds, "search", q="章程", site="webplus") if r["url"] == url] == [first]
+    second = capture("我校二〇二六年本科招生章程（修订稿）现予公布。")
+    assert [r["snapshot_id"] for r in rows(ds, "search", q="本科招生章程") if r["kind"] == "page"] == [second]
+    conn.execute("UPDATE snapshots SET main_text = '本页内容已撤下' WHERE id = ?", [second])
+    conn.commit()
+    assert [r["snapshot_id"] for r in rows(ds, "search", q="本科招生章程") if r["kind"] == "page"] == [first]
+    conn.close()

@@ -134,3 +134,27 @@ def test_no_browser_page_left_open(crawls):
     assert opened > 0
     assert stats.get("playwright/page_count/closed") == opened
     assert stats["playwright/page_count/max_concurrent"] <= 4
+
+
+def test_a_challenge_host_is_tried_in_the_browser_once(crawls):
+    """The never-passable anti-bot hosts (Ruishu 412, 加速乐 521 reloading for ever): one
+    browser pass per host, not one per URL; the other URLs of the host are recorded
+    blocked, saying the host's browser retry already failed (crawler.challenges)."""
+    from simweb.sites.helpers import CWC, ZSB
+    from simweb.truth import expected_links
+
+    db, stats = crawls["auto"]
+    truth = expected_links(1)
+    for origin in (ZSB, CWC):
+        host = origin.split("//")[1]
+        urls = [u for u in truth if u.startswith(origin + "/")]
+        assert len(urls) >= 2 and {truth[u] for u in urls} == {"blocked"}
+        assert stats[f"xxgk/render_count/{host}"] == 1, stats
+        rows = db.execute(f"SELECT url, state, error FROM link_checks WHERE url IN ({','.join('?' * len(urls))})",
+                          urls).fetchall()
+        assert sorted(u for u, _s, _e in rows) == sorted(urls) and {s for _u, s, _e in rows} == {"blocked"}
+        tried = [e for _u, _s, e in rows if e.startswith(("browser retry still blocked", "browser retry failed"))]
+        skipped = [e for _u, _s, e in rows if e.startswith("browser retry already failed on this host")]
+        assert len(tried) == 1 and len(skipped) == len(urls) - 1, rows
+    _db, never_stats = crawls["never"]
+    assert not any(k.startswith("xxgk/render_count/") for k in never_stats)

@@ -382,6 +382,8 @@ def test_raw_snapshot_is_sandboxed_and_scriptless(hostile_archive, name):
     assert response.headers["content-type"].startswith("text/html")
     _no_script(response.text)
     assert "正文内容" in response.text
+    assert "srcdoc" not in response.text.lower()
+    assert ">styled</div>" in response.text  # the page goes on after its <embed>
 
 
 @pytest.mark.parametrize("name", ["svg", "sniff"])
@@ -395,20 +397,59 @@ def test_non_html_snapshots_download_and_never_render(hostile_archive, name):
     assert "html" not in response.headers["content-type"]
 
 
-@pytest.mark.xfail(strict=True, reason="snapshot_view.Rewriter keeps iframe srcdoc (inert only thanks to the CSP sandbox)")
 def test_rewriter_drops_iframe_srcdoc():
     from archive.datasette_plugins.snapshot_view import Rewriter
 
-    page = Rewriter('<iframe srcdoc="&lt;script&gt;alert(1)&lt;/script&gt;"></iframe>', "http://s.edu.cn/").render({}, "/-/snapshot")
-    assert "srcdoc" not in page
+    page = Rewriter('<p>前</p><iframe srcdoc="&lt;script&gt;alert(1)&lt;/script&gt;" title="t"></iframe>'
+                    '<p>后</p><iframe SRCDOC="<b>x</b>"></iframe>', "http://s.edu.cn/").render({}, "/-/snapshot")
+    assert "srcdoc" not in page.lower() and "alert" not in page
+    assert page.count("<iframe") == 2 and 'title="t"' in page and "前" in page and "后" in page
 
 
-@pytest.mark.xfail(strict=True, reason="libxml2 parses <embed> as a container: dropping it drops the rest of the page")
-def test_rewriter_keeps_the_content_after_an_embed():
+def test_rewriter_drops_data_urls_except_images():
     from archive.datasette_plugins.snapshot_view import Rewriter
 
-    page = Rewriter('<body><embed src="banner.swf"><p>正文内容</p></body>', "http://s.edu.cn/").render({}, "/-/snapshot")
-    assert "正文内容" in page
+    page = Rewriter('<iframe src="data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;"></iframe>'
+                    '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">', "http://s.edu.cn/").render({}, "/-/snapshot")
+    assert ' src="data:text/html' not in page and 'data-archived-src="data:text/html' in page
+    assert '<img src="data:image/gif;base64,' in page
+
+
+def test_style_text_cannot_become_markup_in_foreign_content():
+    """lxml writes <style> text raw; inside <math>/<svg> a browser parses it as elements
+    (<math><mtext><table><mglyph><style><img onerror=…>), so no "<" may survive in it."""
+    import re
+
+    from archive.datasette_plugins.snapshot_view import Rewriter
+
+    page = "".join(Rewriter(markup, "http://s.edu.cn/").render({}, "/-/snapshot") for markup in (
+        HOSTILE_HTML, '<svg><style>a{}</style><img src=x onerror=alert(15)></svg>'
+                      '<style>p::before{content:"<b>"}</style>'))
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", page, re.S | re.I)
+    assert len(styles) == 3 and not [text for text in styles if "<" in text]
+    assert 'content:"\\3C b>"' in page  # still the same CSS
+
+
+@pytest.mark.parametrize("markup", [
+    '<body><embed src="banner.swf"><p>正文内容</p><p>第二段</p></body>',
+    '<body><p>前言<embed src="a.swf">正文内容<b>加粗</b>尾巴</p><p>第二段</p></body>',
+    '<body><embed src="a.swf"><embed src="b.swf"><div>正文内容</div>第二段</body>',
+    '<body><video><source src="v.mp4"><track src="t.vtt">正文内容</video><p>第<wbr>二段</p></body>',
+])
+def test_rewriter_keeps_the_content_after_an_embed(markup):
+    """libxml2 parses ``<embed>`` (and other HTML5 voids) as a container: dropping it must
+    not drop the rest of the page, and the text keeps its order."""
+    from lxml import html as lxml_html
+
+    from archive.datasette_plugins.snapshot_view import Rewriter
+
+    page = Rewriter(markup, "http://s.edu.cn/").render({}, "/-/snapshot")
+    assert "<embed" not in page
+    text = lxml_html.document_fromstring(page).text_content()
+    assert "正文内容" in text and "第二段" in text
+    assert text.index("正文内容") < text.index("第二段")
+    if "前言" in markup:
+        assert text.index("前言") < text.index("正文内容") < text.index("加粗") < text.index("尾巴")
 
 
 def test_download_of_an_html_original_is_an_attachment(hostile_archive):

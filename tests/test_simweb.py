@@ -117,6 +117,8 @@ def test_every_state_answers_as_declared(client: Client) -> None:
     for url, state in sorted(links.items()):
         if state in ("timeout", "tls_error", "excluded"):
             continue
+        if url in truth.THROTTLED:  # answers "come back later" first (test_throttled_pages)
+            continue
         try:
             status, headers, body = client.get(url)
         except http.client.IncompleteRead:
@@ -346,6 +348,75 @@ def test_robots_and_request_log(client: Client, web: SimWeb) -> None:
     assert (("GET", WEBPLUS + "/2580/list.htm?utm_source=test", 200)) in web.request_log
 
 
+def test_throttled_pages_answer_retry_after_first() -> None:
+    throttled = truth.THROTTLED
+    assert {status for status, _, _ in throttled.values()} == {429, 503}
+    with SimWeb(port=0, day=1, delay_scale=0.02) as web:
+        client = Client(web.proxy_url)
+        for url, (status, retry_after, times) in throttled.items():
+            assert expected_links(1)[url] == "ok"
+            for _ in range(times):
+                got, headers, _ = client.get(url)
+                assert got == status and headers["Retry-After"] == retry_after, url
+            assert client.get(url)[0] == 200
+            assert client.get(url)[0] == 200
+        web.set_day(2)  # a new day throttles again
+        url, (status, _, _) = next(iter(throttled.items()))
+        assert client.get(url)[0] == status and client.get(url)[0] == 200
+    assert truth.RATE_LIMITED and all(expected_links(1)[u] == "rate_limited" for u in truth.RATE_LIMITED)
+
+
+def test_unknown_jsp_urls_answer_the_empty_frame(client: Client) -> None:
+    """The JSP site's soft 404s: status 200, the site's own template, no not-found words."""
+    frames = set()
+    for url in [*truth.PROBE_ONLY_SOFT404, JSP + "/ShowArticle.jsp?id=987654321", JSP + "/q7x2k9.jsp"]:
+        status, headers, body = client.get(url)
+        assert status == 200 and headers.get_content_type() == "text/html", url
+        text = body.decode("gbk")
+        assert "模拟职业技术学院" in text and 'class="artcontent"' in text
+        assert not re.search(r"404|不存在|找不到|未找到|not found|删除", text, re.I), url
+        frames.add(body)
+    assert len(frames) == 1  # one frame for every unknown URL
+    assert {expected_links(d)[u] for d in (1, 2) for u in truth.PROBE_ONLY_SOFT404} == {"soft_404"}
+    # real pages of the site are not that frame
+    assert client.get(JSP + "/ShowArticle.jsp?id=141")[2] not in frames
+
+
+def test_in_flight_per_host_and_timed_events() -> None:
+    """The server counts requests in flight per origin host and times every answer."""
+    import concurrent.futures
+
+    with SimWeb(port=0, day=1, delay_scale=0.02, latency={"www.trs-univ.edu.cn": 0.3}) as web:
+        client = Client(web.proxy_url)
+        urls = [TRS + "/xxgk/index.html", TRS + "/xxgk/qd/index.html", TRS + "/xxgk/tzgg/index.html"]
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            assert [r[0] for r in pool.map(client.get, urls)] == [200, 200, 200]
+        client.get(JSP + "/index.jsp")
+        client.get(JSP + "/BigClass.jsp?id=71")
+        peaks = web.peak_in_flight
+        assert peaks["www.trs-univ.edu.cn"] == 3 and peaks[JSP.split("//")[1]] == 1
+        events = [e for e in web.events if e.host == "www.trs-univ.edu.cn"]
+        assert len(events) == 3 and all(e.finished - e.started >= 0.29 for e in events)
+        assert [e.url for e in web.events][-2:] == [JSP + "/index.jsp", JSP + "/BigClass.jsp?id=71"]
+        web.clear_log()
+        assert web.events == [] and web.peak_in_flight == {}
+
+
+def test_a_client_that_hangs_up_is_no_longer_in_flight() -> None:
+    with SimWeb(port=0, day=1, delay_scale=1.0) as web:
+        host, port = "127.0.0.1", web.port
+        sock = socket.create_connection((host, port))
+        sock.sendall(b"GET http://slow.example-univ.edu.cn/ HTTP/1.1\r\nHost: slow.example-univ.edu.cn\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while web.peak_in_flight.get("slow.example-univ.edu.cn") != 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sock.close()  # gives up long before the 30 s answer
+        while web._in_flight["slow.example-univ.edu.cn"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert web._in_flight["slow.example-univ.edu.cn"] == 0
+        assert not web.was_requested("http://slow.example-univ.edu.cn/")  # never answered
+
+
 # -- reports ----------------------------------------------------------------------------
 
 
@@ -474,7 +545,7 @@ def test_day_two() -> None:
             assert status == 200 and headers["ETag"] != etags[url][0], url
             assert client.get(url, headers={"If-Modified-Since": etags[url][1]})[0] == 200, url
         for url in unchanged:
-            if url in changes["changed"] or url in changes["broke"]:
+            if url in changes["changed"] or url in changes["broke"] or url in changes["cosmetic"]:
                 continue
             assert client.get(url, headers={"If-None-Match": etags[url][0]})[0] == 304, url
             assert client.get(url, headers={"If-Modified-Since": etags[url][1]})[0] == 304, url
@@ -488,6 +559,39 @@ def test_day_two() -> None:
             assert client.get(url)[0] == 200, url
         assert removed_to.encode() not in client.get(removed_from)[2]
         assert {"not_found", "server_error"} <= {l2[u] for u in changes["broke"]}
+
+
+def _article_text(body: str) -> str:
+    """Title and article body of a page, by each CMS's own content container."""
+    from lxml import html as lxml_html
+
+    root = lxml_html.fromstring(body)
+    boxes = root.xpath('//*[contains(" wp_articlecontent v_news_content TRS_Editor artcontent ",'
+                       ' concat(" ", @class, " "))]')
+    assert len(boxes) == 1
+    return root.findtext(".//title") + "\n" + boxes[0].text_content()
+
+
+def test_day_two_cosmetic_pages_change_bytes_not_article_text() -> None:
+    """A visit counter, a "今天是…" widget, a generation time: new bytes on day 2 (new ETag, so a
+    crawler re-downloads rather than getting a 304), same article; not in ``changed``."""
+    cosmetic = truth.DAY2_CHANGES["cosmetic"]
+    assert {u.split("/")[2] for u in cosmetic} == {u[len("http://"):] for u in (WEBPLUS, VSB, JSP, TRS)}
+    assert not set(cosmetic) & set(truth.DAY2_CHANGES["changed"])
+    w1, w2 = build_world(1), build_world(2)
+    assert set(cosmetic) == w1.cosmetic == w2.cosmetic
+    l1, l2 = expected_links(1), expected_links(2)
+    for url in cosmetic:
+        r1, r2 = w1.resources[url], w2.resources[url]
+        assert l1[url] == l2[url] == "ok" and r1.body != r2.body, url
+        assert _article_text(r1.body.decode(r1.encoding)) == _article_text(r2.body.decode(r2.encoding))
+    with SimWeb(port=0, day=1, delay_scale=0.02) as web:
+        client = Client(web.proxy_url)
+        validators = {url: client.get(url)[1] for url in cosmetic}
+        web.set_day(2)
+        for url, headers in validators.items():
+            assert client.get(url, headers={"If-None-Match": headers["ETag"]})[0] == 200, url
+            assert client.get(url, headers={"If-Modified-Since": headers["Last-Modified"]})[0] == 200, url
 
 
 # -- command line -------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
 import zlib
 
 import pytest
@@ -109,3 +112,108 @@ def test_abandoned_running_crawl_is_marked_incomplete(db):
     crawl = start_crawl(db, "s", pid=2**22 + 12345)  # no such process
     assert mark_abandoned_crawls(db) == [crawl]
     assert db.execute("SELECT status FROM crawls WHERE id = ?", [crawl]).fetchone()[0] == "incomplete"
+
+
+def test_source_batching_writes_the_same_rows_in_the_same_transactions(tmp_path):
+    """``batch_sources`` (the crawl pipeline's writer) only changes when rows are sent:
+    what a commit makes durable is the same as writing each row at once."""
+    from archive.db import open_db
+
+    def run(batch: bool) -> list[tuple]:
+        db = open_db(tmp_path / f"batch-{batch}.db")
+        upsert_sites(db, [{"id": "s", "name": "Site", "portal": '["http://s.cn/"]'}])
+        crawl = start_crawl(db, "s")
+        w = ArchiveWriter(db, commit_every=4, batch_sources=batch)
+        committed = []
+        for page in range(5):
+            url = f"http://s.cn/{page}"
+            w.record_check(check(url, "ok", "2026-01-01T00:00:00Z", crawl, body=f"<p>{page}</p>".encode()))
+            for to in range(3):
+                w.record_source(LinkSource("s", crawl, url, f"http://s.cn/{to}", f"链接{to}", "2026-01-01T00:00:00Z"))
+            w.record_source(LinkSource("s", crawl, url, "http://s.cn/0", "链接0", "2026-01-01T00:00:00Z"))  # duplicate
+            with contextlib.closing(sqlite3.connect(tmp_path / f"batch-{batch}.db")) as other:
+                committed.append(other.execute("SELECT COUNT(*) FROM link_sources").fetchone()[0])
+        w.commit()
+        rows = db.execute("SELECT crawl_id, site_id, from_url, to_url, anchor_text, seen_at FROM link_sources"
+                          " ORDER BY id").fetchall()
+        db.conn.close()
+        return [*rows, tuple(committed)]
+
+    assert run(True) == run(False)
+
+
+class _Engine:
+    def __init__(self) -> None:
+        self.closed: list[str] = []
+
+    def close_spider_async(self, *, reason: str):
+        from twisted.internet import defer
+
+        self.closed.append(reason)
+        return defer.succeed(None)
+
+
+def test_archive_error_closes_the_spider_and_fails_the_crawl(tmp_path):
+    """A full disk mid-crawl (here: ``max_page_count``): the batch is rolled back, the spider
+    closed with ``archive_error``, later items dropped without writes, the crawl ``failed``."""
+    from types import SimpleNamespace
+
+    from scrapy.settings import Settings
+    from scrapy.statscollectors import MemoryStatsCollector
+
+    from archive.db import open_db
+    from crawler.pipelines import ArchivePipeline, ArchiveUnavailable
+
+    path = tmp_path / "archive.db"
+    db = open_db(path)
+    crawl = start_crawl(db, "s")
+    db.conn.close()
+    engine = _Engine()
+    crawler = SimpleNamespace(engine=engine, spider=None, settings=Settings())
+    crawler.stats = MemoryStatsCollector(crawler)
+    pipeline = ArchivePipeline(str(path), 2, 20.0, 1000)
+    pipeline.crawler = crawler
+    spider = SimpleNamespace(sites=[], crawl_ids={"s": crawl})
+    pipeline.open_spider(spider)
+    pipeline.process_item(check("http://s.cn/a", "ok", "2026-01-01T00:00:00Z", crawl, body=b"a" * 100), spider)
+    conn = pipeline.writer.db.conn
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # no room for a 200 KB incompressible body
+    with pytest.raises(ArchiveUnavailable, match="full"):
+        pipeline.process_item(check("http://s.cn/big", "ok", "2026-01-01T00:00:00Z", crawl,
+                                    body=os.urandom(200_000)), spider)
+    assert engine.closed == ["archive_error"]
+    assert "full" in crawler.stats.get_value("xxgk/archive_error")
+    with pytest.raises(ArchiveUnavailable):  # no more writes, and no second close
+        pipeline.process_item(LinkSource("s", crawl, "http://s.cn/", "http://s.cn/x", "x", "t"), spider)
+    assert engine.closed == ["archive_error"]
+    pipeline.close_spider(spider)
+    pipeline.spider_closed(spider, "archive_error")
+    with contextlib.closing(sqlite3.connect(path)) as other:
+        status, reason = other.execute("SELECT status, finish_reason FROM crawls WHERE id = ?", [crawl]).fetchone()
+        checks = other.execute("SELECT COUNT(*) FROM link_checks").fetchone()[0]
+        sources = other.execute("SELECT COUNT(*) FROM link_sources").fetchone()[0]
+        assert other.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert status == "failed" and reason.startswith("archive_error: ") and "full" in reason
+    assert (checks, sources) == (0, 0)  # the uncommitted batch went back whole: no half items
+
+
+def test_archive_errors_still_raise_outside_a_scrapy_crawl(tmp_path):
+    """The distributed writer loop calls the pipeline without a crawler: it handles errors itself."""
+    from types import SimpleNamespace
+
+    from archive.db import DatabaseUnusable, open_db
+    from crawler.pipelines import ArchivePipeline
+
+    path = tmp_path / "archive.db"
+    db = open_db(path)
+    crawl = start_crawl(db, "s")
+    db.conn.close()
+    pipeline = ArchivePipeline(str(path), 2, 20.0, 1000)
+    pipeline.open_spider(SimpleNamespace(sites=[], crawl_ids={"s": crawl}))
+    conn = pipeline.writer.db.conn
+    conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+    with pytest.raises(DatabaseUnusable):
+        pipeline.process_item(check("http://s.cn/big", "ok", "2026-01-01T00:00:00Z", crawl, body=os.urandom(200_000)))
+    pipeline.writer.rollback()
+    pipeline.writer.db.conn.close()

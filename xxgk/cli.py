@@ -115,7 +115,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     after_crawl(db, list(result.crawl_ids.values()))
     print(crawl_summary(db, list(result.crawl_ids.values())))
     print(f"log: {result.log_path}")
-    return EXIT_OK if result.exit_code == 0 else EXIT_FAILED
+    return EXIT_OK if result.ok else EXIT_FAILED
 
 
 def split_setting(text: str) -> tuple[str, str]:

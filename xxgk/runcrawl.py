@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from archive.db import open_db
@@ -37,6 +37,14 @@ class CrawlResult:
     crawl_ids: dict[str, int]
     exit_code: int
     log_path: Path
+    #: Final ``crawls.status`` per site id.
+    statuses: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """The process exited 0 and no crawl row says it failed (Scrapy exits 0 even when
+        the pipeline closed the spider because the archive could not be written)."""
+        return self.exit_code == 0 and "failed" not in self.statuses.values()
 
 
 def log_dir_for(db_path: Path) -> Path:
@@ -99,13 +107,15 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
         except subprocess.TimeoutExpired:
             process.kill()
             exit_code = process.wait()
-    for _site_id, crawl_id in crawl_ids.items():
+    statuses: dict[str, str] = {}
+    for site_id, crawl_id in crawl_ids.items():
         status = db.execute("SELECT status FROM crawls WHERE id = ?", [crawl_id]).fetchone()[0]
         if status == "running":
-            outcome = "killed" if exit_code < 0 else "failed"
-            finish_crawl(db, crawl_id, outcome, exit_code=exit_code,
+            status = "killed" if exit_code < 0 else "failed"
+            finish_crawl(db, crawl_id, status, exit_code=exit_code,
                          finish_reason=f"crawler process exited with {exit_code}")
         else:
             db.execute("UPDATE crawls SET exit_code = ? WHERE id = ?", [exit_code, crawl_id])
+        statuses[site_id] = status
     db.conn.close()
-    return CrawlResult(crawl_ids, exit_code, log_path)
+    return CrawlResult(crawl_ids, exit_code, log_path, statuses)

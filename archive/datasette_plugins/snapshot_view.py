@@ -7,8 +7,9 @@
   inside the archive, served as UTF-8 with ``Content-Security-Policy: sandbox …;
   default-src 'none'`` (no scripts, no requests to the live site). Links to pages we hold
   point to their snapshot (newest at or before this capture, else the one from the same
-  crawl) and open at the top level; other links, scripts, event handlers, refreshes and
-  embeds are made inert. Attachments come back byte-identical with their original content
+  crawl) and open at the top level; other links, scripts, event handlers, refreshes,
+  embeds and ``srcdoc`` documents are made inert (defence in depth: the CSP sandbox
+  already forbids scripts; the rewriting keeps them out should it ever be relaxed). Attachments come back byte-identical with their original content
   type and ``Content-Disposition: attachment; filename*=UTF-8''…``; ``?download=1`` does
   the same for an HTML page's original bytes.
 * ``render_cell`` adds "view" links to ``snapshots.id``/``sha256`` cells and to
@@ -39,6 +40,13 @@ SNAPSHOT_ID_COLUMNS = frozenset({"snapshot_id", "prev_snapshot_id", "new_snapsho
 LOOKUP_CHUNK = 400
 #: Elements that load or run something and have no safe archived equivalent.
 DROP_TAGS = ("script", "object", "embed", "applet", "base", "portal")
+#: HTML5 void elements. libxml2's HTML4 parser does not know some of them (embed, source,
+#: track, wbr, keygen) and nests the rest of the page inside them; see :func:`_unnest_voids`.
+VOID_TAGS = ("area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta",
+             "param", "source", "track", "wbr")
+#: Attributes that run script or submit somewhere whatever their value. ``srcdoc`` is a whole
+#: document: kept, it would run in the viewer's origin if the sandbox were ever relaxed.
+DROP_ATTRS = frozenset({"srcdoc", "srcset", "formaction", "ping", "action"})
 SNAPSHOT_FIELDS = ("id", "crawl_id", "site_id", "url", "final_url", "fetched_at", "status_code",
                    "content_type", "sha256", "size", "encoding", "title", "filename", "not_modified",
                    "main_text")
@@ -116,6 +124,22 @@ def _url_variants(url: str, encoding: str | None = None) -> list[str]:
 
 
 # -- HTML rewriting --------------------------------------------------------------------------
+def _unnest_voids(doc: Any) -> None:
+    """Move whatever libxml2 nested inside a void element back after it, in document order,
+    so that dropping an ``<embed>`` drops the embed, not the rest of the page."""
+    for element in list(doc.iter(*VOID_TAGS)):
+        parent = element.getparent()
+        if parent is None or (not len(element) and not element.text):
+            continue
+        children, after = list(element), element.tail
+        element.tail, element.text = element.text, None
+        index = parent.index(element)
+        for offset, child in enumerate(children, start=1):
+            parent.insert(index + offset, child)  # moves it (with its own tail)
+        last = children[-1] if children else element
+        last.tail = (last.tail or "") + (after or "") or None
+
+
 class Rewriter:
     """Parse archived HTML, collect the URLs it refers to, then rewrite them.
 
@@ -137,6 +161,7 @@ class Rewriter:
             self.doc = lxml_html.document_fromstring(text or "<html></html>")
         except (etree.ParserError, ValueError):
             self.doc = lxml_html.document_fromstring("<html><body></body></html>")
+        _unnest_voids(self.doc)
         for base in self.doc.iter("base"):
             if base.get("href"):
                 self.base_url = urljoin(base_url, base.get("href").strip())
@@ -168,6 +193,11 @@ class Rewriter:
         """The rewritten page; ``snapshot_path`` is ``/-/snapshot`` (with any base_url)."""
         for element in list(self.doc.iter(*DROP_TAGS)):
             element.drop_tree()
+        for element in self.doc.iter("style"):
+            # Style text is written out raw; inside <svg>/<math> a browser parses it as markup
+            # (mutation XSS: <math><mglyph><style><img onerror=…>). "\3C " is "<" to CSS.
+            if element.text and "<" in element.text:
+                element.text = element.text.replace("<", "\\3C ")
         for element in list(self.doc.iter("meta")):
             equiv = (element.get("http-equiv") or "").lower()
             if element.get("charset") is not None or equiv in ("refresh", "content-type",
@@ -195,7 +225,8 @@ class Rewriter:
                     continue
                 if target is not None:
                     element.set(attr, f"{snapshot_path}/{target}/raw")
-                elif not (original or "").strip().startswith("data:"):
+                elif tag != "img" or not (original or "").strip().lower().startswith("data:"):
+                    # data: stays for images only (the CSP allows data: images, nothing else)
                     del element.attrib[attr]
                     element.set(f"data-archived-{attr}", original or "")
         for element in self.doc.iter():
@@ -204,7 +235,7 @@ class Rewriter:
             for name in list(element.attrib):
                 value = element.attrib[name]
                 lowered = name.lower()
-                if lowered.startswith("on") or lowered in ("srcset", "formaction", "ping", "action") \
+                if lowered.startswith("on") or lowered in DROP_ATTRS \
                         or value.strip().lower().startswith(("javascript:", "vbscript:")):
                     del element.attrib[name]
         head = self.doc.find("head")

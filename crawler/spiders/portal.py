@@ -33,11 +33,12 @@ from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
 from archive.states import BLOCKED, EMPTY, EXCLUDED, GOOD_STATES, SOFT_404
+from crawler.challenges import BROWSER, COOKIES, WAIT, ChallengeHosts
 from crawler.classify import SiteProbe, classify, probe_url
 from crawler.decode import decode_body, filename_from_content_disposition
 from crawler.fetch import Fetch, Verdict
-from crawler.htmlparse import needs_render
-from crawler.items import Evidence, LinkCheck, LinkSource
+from crawler.htmlparse import needs_render, page_links
+from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources
 from crawler.maintext import main_text
 from crawler.urls import TrapGuard, canonicalize, in_scope, is_list_page, looks_like_attachment
 from schedules.registry import Site, load_registry, select_sites
@@ -46,7 +47,9 @@ TITLE_RE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
 LINK_XPATH = "//a[@href] | //area[@href] | //iframe[@src] | //frame[@src]"
 HTML_TYPES = ("text/html", "application/xhtml")
 #: Statuses for which a HEAD answer is not trusted and the link is re-checked with GET.
-HEAD_RETRY_STATUSES = frozenset({400, 403, 404, 405, 406, 409, 412, 429, 500, 501, 502, 503, 521})
+#: Not 429: the server asked us to slow down, and RetryAfterMiddleware already waited and
+#: retried; a GET on top would be the tight loop politeness forbids.
+HEAD_RETRY_STATUSES = frozenset({400, 403, 404, 405, 406, 409, 412, 500, 501, 502, 503, 521})
 #: Verdicts a watchdog may cite as a failure of the page itself: keep a screenshot.
 EVIDENCE_STATES = frozenset({SOFT_404, EMPTY})
 #: Challenge rules a real browser may pass (cookie-setting scripts), retried once in Chromium.
@@ -112,6 +115,8 @@ class PortalSpider(scrapy.Spider):
         self.sites: list[Site] = []
         self.runs: dict[str, SiteRun] = {}
         self.distributed: Any = None
+        #: Per-host challenge state: one browser pass per host, then its cookies.
+        self.challenges = ChallengeHosts()
 
     @classmethod
     def update_settings(cls, settings: Any) -> None:
@@ -134,6 +139,7 @@ class PortalSpider(scrapy.Spider):
         spider.probe_enabled = crawler.settings.getbool("XXGK_PROBE_SOFT404", True)
         spider.render_settle_ms = crawler.settings.getint("XXGK_RENDER_SETTLE_MS", 5000)
         spider.challenge_timeout = crawler.settings.getfloat("DOWNLOAD_TIMEOUT", 30) + 5
+        spider.challenges.configure(crawler, distributed=spider.distributed is not None)
         spider.evidence_urls = _evidence_urls(crawler.settings.get("XXGK_DB"))
         return spider
 
@@ -277,27 +283,30 @@ class PortalSpider(scrapy.Spider):
         if (is_html and text is not None and run.site.render == "auto" and expect != "attachment"
                 and not response.meta.get("playwright")):
             reason = needs_render(text, response.url)
-            if reason:
+            raw = classify(fetch, probe=run.current_probe()) if reason else None
+            # A challenge page (its script sets a cookie and reloads) goes to the challenge
+            # retry below, once per host, not to a render of its own for every URL.
+            if raw is not None and not _browser_passable(raw):
                 request = self._request_for(run, fetch.url, expect=expect, render=f"auto: {reason}",
                                             home=bool(xxgk.get("home")), bypass_budget=True,
                                             report_hint=xxgk.get("report_hint"))
                 if request is not None:
                     # If the browser fails, the raw answer still stands (the server did answer).
-                    raw = classify(fetch, probe=run.current_probe())
                     request.meta["xxgk"]["raw_verdict"] = (raw.state, raw.rule, raw.detail)
                     request.dont_filter = True
                     yield request
                     return
         rendered = bool(response.meta.get("playwright"))
         verdict = classify(fetch, probe=run.current_probe(), rendered=rendered)
+        yield from self._pass_ended(response.meta, response.request.url, verdict)
         if fetch.url in run.judged:
             return
         retry = self._challenge_retry(run, response, verdict)
         if retry is not None:
-            yield retry
+            yield from retry
             return
         if xxgk.get("challenge_retry"):
-            verdict = _annotate_retry(verdict)
+            verdict = _annotate_retry(verdict, xxgk["challenge_retry"])
         run.judged.add(fetch.url)
         check = self._check_item(run, fetch, verdict, archive_body=True, text=text,
                                  encoding=encoding, meta=response.meta)
@@ -309,21 +318,77 @@ class PortalSpider(scrapy.Spider):
             yield from self._follow(run, response, text, report_context=bool(xxgk.get("report_hint")))
 
     # -- browser: challenges and evidence --------------------------------------------------
-    def _challenge_retry(self, run: SiteRun, response: Response, verdict: Verdict) -> scrapy.Request | None:
-        """Retry a cookie-script challenge once in Chromium (never twice: no loops)."""
+    def _challenge_retry(self, run: SiteRun, response: Response, verdict: Verdict) -> list[Any] | None:
+        """What to do with a challenged answer (see :mod:`crawler.challenges`): None to record
+        it as it is, else what to yield instead: the host's browser pass, a re-fetch with the
+        cookies of that pass, nothing (the URL waits for the host's pass), or the check of a
+        host whose browser pass already failed. Each URL is retried at most once: no loops."""
         meta = response.meta
-        if (verdict.state != BLOCKED or meta.get("playwright") or run.site.render == "never"
-                or meta["xxgk"].get("challenge_retry") or not verdict.rule.startswith(BROWSER_PASSABLE_RULES)):
+        if (meta.get("playwright") or run.site.render == "never" or meta["xxgk"].get("challenge_retry")
+                or not _browser_passable(verdict)):
             return None
-        new_meta = {"xxgk": {**meta["xxgk"], "challenge_retry": True,
-                             "challenge_verdict": (verdict.state, verdict.rule, verdict.detail)}}
-        self._render(new_meta, f"challenge: {verdict.rule}", screenshot=False)
-        # A browser passes a cookie challenge in a second or two, or never (it reloads forever).
-        new_meta["xxgk_render_timeout"] = self.challenge_timeout
-        callback = self.parse if meta["xxgk"].get("expect") != "external" else self.parse_external
         url = (meta.get("redirect_urls") or [response.request.url])[0]
+        sent = response.request.headers.get(b"Cookie", b"").decode("latin-1")
+        action = self.challenges.on_challenge(url, sent)
+        if action in (BROWSER, COOKIES):
+            return [self._retry_request(response, url, verdict, action)]
+        host = self.challenges.host(url)
+        if action == WAIT:  # released by _pass_ended
+            host.waiting.append((run, response, verdict))
+            return []
+        if host.failure is not None:
+            detail = f"browser retry already failed on this host in this crawl ({host.failure})"
+        else:
+            detail = f"browser passes for this host used up ({host.passes} in this crawl)"
+        self.crawler.stats.inc_value("xxgk/challenge_not_retried")
+        return list(self._record_challenged(run, response, _prefixed(verdict, detail)))
+
+    def _retry_request(self, response: Response, url: str, verdict: Verdict, how: str) -> scrapy.Request:
+        """The URL again: in Chromium (the host's browser pass) or plainly, with its cookies."""
+        xxgk = {k: v for k, v in response.meta["xxgk"].items() if k != "render_reason"}
+        new_meta: dict[str, Any] = {"xxgk": {**xxgk, "challenge_retry": how}}
+        if how == BROWSER:
+            new_meta["xxgk"]["challenge_verdict"] = (verdict.state, verdict.rule, verdict.detail)
+            self._render(new_meta, f"challenge: {verdict.rule}", screenshot=False)
+            # A browser passes a cookie challenge in a second or two, or never (it reloads forever).
+            new_meta["xxgk_render_timeout"] = self.challenge_timeout
+            # crawler.rendering reports the document finally shown, and the browser's cookies.
+            new_meta["xxgk_challenge"] = True
+        self.crawler.stats.inc_value(f"xxgk/challenge_retries/{how}")
+        callback = self.parse if xxgk.get("expect") != "external" else self.parse_external
         return scrapy.Request(url, callback=callback, errback=self.on_failure, meta=new_meta,
                               dont_filter=True)
+
+    def _pass_ended(self, meta: dict, url: str, verdict: Verdict | None, error: str = "") -> Iterator[Any]:
+        """A host's browser pass ended: carry its cookies over (it got through) and release
+        the URLs that waited for it: re-fetched with the cookies, or recorded blocked."""
+        if meta["xxgk"].get("challenge_retry") != BROWSER:
+            return
+        if verdict is not None and verdict.state != BLOCKED:
+            for _run, response, challenged in self.challenges.passed(url, meta.get("xxgk_browser_cookies")):
+                original = (response.meta.get("redirect_urls") or [response.request.url])[0]
+                yield self._retry_request(response, original, challenged, COOKIES)
+            return
+        failure = f"browser: {error}" if verdict is None else "still blocked in the browser"
+        detail = f"browser retry already failed on this host in this crawl ({failure})"
+        for run, response, challenged in self.challenges.failed(url, failure):
+            self.crawler.stats.inc_value("xxgk/challenge_not_retried")
+            yield from self._record_challenged(run, response, _prefixed(challenged, detail))
+
+    def _record_challenged(self, run: SiteRun, response: Response, verdict: Verdict) -> Iterator[LinkCheck]:
+        """The check of a challenged answer recorded without a retry."""
+        expect = response.meta["xxgk"].get("expect", "page")
+        fetch = self._fetch_from_response(response, expect)
+        if fetch.url in run.judged:
+            return
+        run.judged.add(fetch.url)
+        if expect == "external":
+            yield self._check_item(run, fetch, verdict, archive_body=False, meta=response.meta)
+            return
+        text, encoding = (decode_body(response.body, fetch.headers, response.url) if _is_html(response)
+                          else (None, None))
+        yield self._check_item(run, fetch, verdict, archive_body=True, text=text, encoding=encoding,
+                               meta=response.meta)
 
     def _wants_evidence(self, run: SiteRun, url: str, verdict: Verdict, check: LinkCheck) -> bool:
         if run.site.render == "never" or check.expect in ("attachment", "external"):
@@ -362,15 +427,16 @@ class PortalSpider(scrapy.Spider):
             yield response.request.replace(method="GET", dont_filter=True)
             return
         fetch = self._fetch_from_response(response, "external")
+        verdict = classify(fetch, probe=None, rendered=bool(response.meta.get("playwright")))
+        yield from self._pass_ended(response.meta, response.request.url, verdict)
         if fetch.url in run.judged:
             return
-        verdict = classify(fetch, probe=None, rendered=bool(response.meta.get("playwright")))
         retry = self._challenge_retry(run, response, verdict)
         if retry is not None:
-            yield retry
+            yield from retry
             return
-        if response.meta["xxgk"].get("challenge_retry"):
-            verdict = _annotate_retry(verdict)
+        if xxgk.get("challenge_retry"):
+            verdict = _annotate_retry(verdict, xxgk["challenge_retry"])
         run.judged.add(fetch.url)
         yield self._check_item(run, fetch, verdict, archive_body=False, meta=response.meta)
 
@@ -380,6 +446,7 @@ class PortalSpider(scrapy.Spider):
         run = self.runs[xxgk["site"]]
         chain = list(request.meta.get("redirect_urls", []))
         url = chain[0] if chain else request.url
+        yield from self._pass_ended(request.meta, request.url, None, failure.type.__name__)
         if url in run.judged:
             return
         run.judged.add(url)
@@ -402,23 +469,30 @@ class PortalSpider(scrapy.Spider):
     # -- links ---------------------------------------------------------------------------
     def _follow(self, run: SiteRun, response: Response, text: str, *, report_context: bool) -> Iterator[Any]:
         base = response.url
-        selector = scrapy.Selector(text=text, type="html")
-        base_href = selector.xpath("//base/@href").get()
+        # The tree the classifier already parsed (htmlparse's cache), not a second parse.
+        base_href, links = page_links(text)
         if base_href:
             base = canonicalize(base_href, base) or base
         seen_here: set[tuple[str, str]] = set()
-        for node in selector.xpath(LINK_XPATH):
-            href = node.attrib.get("href") or node.attrib.get("src") or ""
+        # One LinkSources item per page (the same rows as one LinkSource each, far cheaper
+        # through Scrapy); a distributed crawl's item queue takes single items.
+        batch: list[LinkSource] | None = [] if self.distributed is None else None
+        for href, anchor in links:
             url = canonicalize(href.strip(), base)
             if url is None:
                 continue
-            anchor = " ".join(node.xpath("string(.)").get("").split())[:300] or node.attrib.get("title", "")
             if (url, anchor) in seen_here:
                 continue
             seen_here.add((url, anchor))
-            yield LinkSource(site_id=run.site.id, crawl_id=run.crawl_id, from_url=response.url,
-                             to_url=url, anchor_text=anchor, seen_at=now_iso())
+            source = LinkSource(site_id=run.site.id, crawl_id=run.crawl_id, from_url=response.url,
+                                to_url=url, anchor_text=anchor, seen_at=now_iso())
+            if batch is None:
+                yield source
+            else:
+                batch.append(source)
             yield from self._schedule(run, url, anchor, report_context)
+        if batch:
+            yield LinkSources(batch)
 
     def _schedule(self, run: SiteRun, url: str, anchor: str, report_context: bool) -> Iterator[Any]:
         if url in run.judged:
@@ -451,9 +525,22 @@ def _screenshot(response: Response) -> bytes | None:
     return None
 
 
-def _annotate_retry(verdict: Verdict) -> Verdict:
-    outcome = "still blocked" if verdict.state == BLOCKED else "passed"
-    return Verdict(verdict.state, verdict.rule, f"browser retry {outcome}; {verdict.detail}".strip("; "))
+def _annotate_retry(verdict: Verdict, how: str = BROWSER) -> Verdict:
+    blocked = verdict.state == BLOCKED
+    if how == COOKIES:  # re-fetched plainly with the cookies of the host's browser pass
+        outcome = ("challenged again despite the browser's cookies" if blocked
+                   else "passed with the browser's cookies")
+    else:
+        outcome = "browser retry " + ("still blocked" if blocked else "passed")
+    return Verdict(verdict.state, verdict.rule, f"{outcome}; {verdict.detail}".strip("; "))
+
+
+def _prefixed(verdict: Verdict, detail: str) -> Verdict:
+    return Verdict(verdict.state, verdict.rule, f"{detail}; {verdict.detail}".strip("; "))
+
+
+def _browser_passable(verdict: Verdict) -> bool:
+    return verdict.state == BLOCKED and verdict.rule.startswith(BROWSER_PASSABLE_RULES)
 
 
 def _evidence_urls(db_path: str | None) -> frozenset[str]:

@@ -9,6 +9,14 @@ Layout: ``/index.jsp``, category/item lists ``/BigClass.jsp?id=NN``, articles
 that is really RTF.  Pathologies: infinite calendar ``/calendar.jsp?month=M&year=Y``
 (trap), soft-404 (抱歉，找不到该页面), Tomcat 500, 404, empty list, zero-byte .docx,
 robots-excluded ``/admin/``, a near-miss "找不到工作？" article (ok), NXDOMAIN link.
+
+Unknown URLs (any path, any ``id``) answer **200 with the site's own article frame, empty**
+(the CMS's front controller renders its template whatever the record): nothing in it
+says "not found", so only the crawler's probe of a random URL can tell. Links to removed
+articles and a removed column (:data:`DEAD_LINKS`) answer that frame: ``soft_404``.
+
+Cosmetic: article 142's 点击数 and its footer's "您是本站第 N 位访问者　当前在线：N人" change
+every day (article text unchanged).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from datetime import date
 from html import escape
 
 from simweb.checklist import ITEMS
-from simweb.content import SIM_TODAY, dt, filler, html_page, soft_404, tomcat_500
+from simweb.content import SIM_TODAY, dt, filler, html_page, soft_404, tomcat_500, visits
 from simweb.docs import fake_xls
 from simweb.model import Resource, SiteInfo, World
 from simweb.reports import ReportSpec, render, truth_record
@@ -42,6 +50,12 @@ MISLABELED_ARTICLE = BASE + "/ShowArticle.jsp?id=201"  # meta says utf-8, bytes 
 FIXED_ARTICLE = BASE + "/ShowArticle.jsp?id=150"  # 404 on day 1, ok on day 2
 REPORT_DOC = BASE + "/UploadFiles/2021/20211126093512.doc"
 ZERO_DOCX = BASE + "/UploadFiles/2022/20220310101010.docx"
+#: Linked URLs of removed records: the CMS answers them with its empty frame (soft_404).
+DEAD_LINKS = (
+    BASE + "/ShowArticle.jsp?id=91",
+    BASE + "/ShowArticle.jsp?id=93",
+    BASE + "/BigClass.jsp?id=88",
+)
 
 
 def item_url(n: int) -> str:
@@ -89,7 +103,7 @@ class _Site:
             return f"{target}{sep}sid=8f3a{self.sid:04x}"
         return target
 
-    def layout(self, title: str, content: str, meta_charset: str = "gbk") -> str:
+    def layout(self, title: str, content: str, meta_charset: str = "gbk", *, footer_extra: str = "") -> str:
         nav = "".join(
             f'<td><a href="{self.href(h, 1)}">{n}</a></td>'
             for h, n in [
@@ -108,8 +122,23 @@ class _Site:
             f'<table width="960" align="center"><tr><td class="logo">{SCHOOL}信息公开</td></tr></table>\n'
             f'<table width="960" align="center" class="nav"><tr>{nav}</tr></table>\n'
             f'<table width="960" align="center"><tr><td>{content}</td></tr></table>\n'
-            f'<table width="960" align="center"><tr><td>Copyright 2008-2022 {SCHOOL} 版权所有</td></tr></table>\n'
+            f'<table width="960" align="center"><tr><td>Copyright 2008-2022 {SCHOOL} 版权所有{footer_extra}</td></tr></table>\n'
             "</body>\n</html>\n"
+        )
+
+    def missing_record(self) -> Resource:
+        """The article frame with no record in it: what any unknown URL answers (status 200)."""
+        content = (
+            '<div class="arttitle"></div><div class="artinfo">发布日期：　点击数：0</div>'
+            '<div class="artcontent"></div>'
+        )
+        return Resource(
+            body=self.layout("", content).encode("gbk"),
+            content_type="text/html",
+            encoding="gbk",
+            state="soft_404",
+            validators=False,
+            headers=[("Server", "Apache-Coyote/1.1")],
         )
 
     def list_page(
@@ -136,21 +165,25 @@ class _Site:
         extra: str = "",
         meta_charset: str = "gbk",
         modified: date | None = None,
+        clicks: int | None = None,
+        footer_extra: str = "",
     ) -> str:
         path = f"/ShowArticle.jsp?id={aid}"
         body = "".join(f"<p>　　{escape(p)}</p>" for p in paras) + extra
         content = (
             f'<div class="arttitle">{escape(title)}</div><div class="artinfo">发布日期：{d.isoformat()}　'
-            f'点击数：{(aid * 37) % 900 + 100}</div><div class="artcontent">{body}</div>'
+            f'点击数：{clicks if clicks is not None else (aid * 37) % 900 + 100}</div>'
+            f'<div class="artcontent">{body}</div>'
         )
-        self.b.page(path, self.layout(title, content, meta_charset), modified=modified or d)
+        self.b.page(path, self.layout(title, content, meta_charset, footer_extra=footer_extra),
+                    modified=modified or d)
         return path
 
     def build(self) -> None:
         b = self.b
         world = b.world
         world.robots[HOST] = ["/admin/"]
-        world.not_found[HOST] = lambda url: implicit(_tomcat_404())
+        world.not_found[HOST] = lambda url: implicit(self.missing_record())
         world.host_handlers[HOST] = self.calendar
         world.trap_prefixes.append(CALENDAR_PREFIX)
         world.sites.append(
@@ -230,8 +263,24 @@ class _Site:
             (141, "2022届毕业生双选会通知", date(2022, 3, 20), filler("就业", b.rng(141), 2)),
             (142, "毕业生就业手续办理指南", date(2021, 12, 1), filler("就业手续", b.rng(142), 2)),
         ]
+        # Removed records still linked from "相关阅读" lines and the directory (soft_404).
+        for url in DEAD_LINKS:
+            b.put(url, self.missing_record())
+        related = {
+            141: f'<p>相关阅读：<a href="{DEAD_LINKS[0][len(BASE) :]}">2021届毕业生双选会通知</a></p>',
+            142: f'<p>相关阅读：<a href="{self.href(DEAD_LINKS[1][len(BASE) :], 2)}">就业协议书填写说明</a></p>',
+        }
         for aid, title, d, paras in specs:
-            self.article(aid, title, d, paras)
+            if aid == 142:
+                # live click counter and a visitor/online counter in the footer: the page's
+                # bytes change every day, its text does not (cosmetic-only)
+                footer = (f"　您是本站第 {visits(25871, self.day, 412)} 位访问者"
+                          f"　当前在线：{(12, 9)[self.day > 1]}人")
+                self.article(aid, title, d, paras, extra=related[aid], clicks=visits(356, self.day, 5),
+                             footer_extra=footer)
+                b.world.mark_cosmetic(BASE + f"/ShowArticle.jsp?id={aid}")
+            else:
+                self.article(aid, title, d, paras, extra=related.get(aid, ""))
             entries.append((title, f"/ShowArticle.jsp?id={aid}", d))
         title = "2022届毕业生就业质量年度报告"
         if self.day >= 2:
@@ -284,6 +333,7 @@ class _Site:
                 f'<tr><td><a href="{self.href(item_url(it.number)[len(BASE) :], 1)}">'
                 f"{it.number}．{escape(it.label)}</a></td></tr>"
             )
+        rows.append(f'<tr><td class="cat"><a href="{DEAD_LINKS[2][len(BASE) :]}">其他（旧栏目）</a></td></tr>')
         content = '<div class="classtitle">信息公开目录</div><table>' + "".join(rows) + "</table>"
         self.b.page("/BigClass.jsp?id=71", self.layout("信息公开目录", content), modified=date(2021, 3, 1))
 

@@ -10,6 +10,7 @@ a deep item link that 302-redirects to the home page (soft-404), a 404 item,
 a 403 captcha page (依申请公开), a ``.pdf`` whose bytes are a GIF (type_mismatch),
 robots-excluded ``/xxgk/internal/``, root ``/`` 302 → home (redirected), links to
 a refused host and a TLS-broken host.  Day 2: an article drops its link to a ministry page.
+Cosmetic: the guide article ends with "页面生成时间 0.0123 秒" (another time on day 2).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class _Site:
         self.day = world.day
         self.seq = 5000
 
-    def layout(self, title: str, content: str) -> str:
+    def layout(self, title: str, content: str, *, tail: str = "") -> str:
         nav = "".join(
             f'<a href="{h}">{n}</a> '
             for h, n in [
@@ -74,7 +75,7 @@ class _Site:
         body = (
             f'<div class="head"><h1>{SCHOOL}信息公开网</h1><div class="nav">{nav}</div></div>'
             f'<div class="content">{content}</div>'
-            f'<div class="foot"><a href="{BASE}/">学校主页</a> 版权所有：{SCHOOL}</div>'
+            f'<div class="foot"><a href="{BASE}/">学校主页</a> 版权所有：{SCHOOL}</div>{tail}'
         )
         return html_page(f"{title}_{SCHOOL}信息公开网", body)
 
@@ -118,6 +119,7 @@ class _Site:
         *,
         modified: date | None = None,
         seq: int | None = None,
+        tail: str = "",
     ) -> str:
         """Register an article; return its path relative to the channel folder."""
         if seq is None:
@@ -129,7 +131,8 @@ class _Site:
             f'<div class="title">{escape(title)}</div><div class="info">发布日期：{d.isoformat()}</div>'
             f'<div class="TRS_Editor">{html_body}</div>'
         )
-        self.b.page(f"/xxgk/{chan}/{folder}/{name}", self.layout(title, content), modified=modified or d)
+        self.b.page(f"/xxgk/{chan}/{folder}/{name}", self.layout(title, content, tail=tail),
+                    modified=modified or d)
         return f"./{folder}/{name}"
 
     def paras(self, texts: list[str]) -> str:
@@ -266,7 +269,11 @@ class _Site:
             self.paras(filler("信息公开指南", b.rng("guide"), 2))
             + f'<p><a href="{H.MOE_QINGDAN}">高等学校信息公开事项清单</a></p>',
             seq=5001,
+            # served through a dynamic front end that stamps its render time under the
+            # footer: new bytes every day, same text (cosmetic-only)
+            tail=f'<div align="center" style="color:#999">页面生成时间 {("0.0123", "0.0087")[self.day > 1]} 秒</div>',
         )
+        b.world.mark_cosmetic(f"{BASE}/xxgk/gkzn/{rel[2:]}")
         self.channel("gkzn", "信息公开指南", [(f"{SCHOOL}信息公开指南", rel, d)])
         b.put("/xxgk/ysqgk/index.html", captcha_page())
         b.page(

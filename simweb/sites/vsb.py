@@ -11,6 +11,7 @@ The annual report is a DOCX behind download.jsp (day 2 adds a PDF one).
 Pathologies: 301→302→200 chain, SSO redirect loop, JS redirect page (``window.location``),
 JS-only notice list (``innerHTML``), soft-404 (页面不存在或已被删除), 404 item page,
 empty item list, 加速乐-protected finance host (521), robots-excluded ``/system/resource/``.
+Cosmetic: the about article's header shows "今天是：<date> 星期X 农历…" (changes daily).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from html import escape
 from urllib.parse import quote
 
 from simweb.checklist import ITEMS
-from simweb.content import SIM_TODAY, filler, html_page, nginx_error, soft_404
+from simweb.content import SIM_TODAY, filler, html_page, nginx_error, soft_404, today_cn
 from simweb.docs import docx_bytes, fake_xls, simple_pdf
 from simweb.model import SiteInfo, World
 from simweb.reports import ReportSpec, render, truth_record
@@ -74,7 +75,7 @@ class _Site:
         self.day = world.day
         self.next_id = 3000
 
-    def layout(self, title: str, content: str, depth: int) -> str:
+    def layout(self, title: str, content: str, depth: int, *, top_extra: str = "") -> str:
         up = "../" * depth
         nav = "".join(
             f'<li><a href="{up}{href}">{name}</a></li>'
@@ -88,7 +89,7 @@ class _Site:
             ]
         )
         body = (
-            f'<div class="top"><div class="logo">{SCHOOL}信息公开网</div><ul class="nav">{nav}</ul></div>'
+            f'<div class="top"><div class="logo">{SCHOOL}信息公开网</div>{top_extra}<ul class="nav">{nav}</ul></div>'
             f'<div class="mainbox">{content}</div>'
             f'<div class="foot">Copyright © {SCHOOL} 技术支持：博达软件</div>'
         )
@@ -113,6 +114,7 @@ class _Site:
         attachments: list[tuple[int, str]] = (),  # type: ignore[assignment]
         modified: date | None = None,
         extra: str = "",
+        top_extra: str = "",
     ) -> str:
         self.next_id += 1
         aid = self.next_id
@@ -130,7 +132,7 @@ class _Site:
             f'<div class="v_news_content">{"".join(f"<p>{escape(p)}</p>" for p in paras)}{extra}</div>'
             f'<ul style="list-style-type:none;">{atts}</ul></form>'
         )
-        self.b.page(path, self.layout(title, content, 2), modified=modified or d)
+        self.b.page(path, self.layout(title, content, 2, top_extra=top_extra), modified=modified or d)
         return path
 
     def attach(self, fid: int, data: bytes, ctype: str, disposition: bytes, modified: date) -> None:
@@ -274,13 +276,14 @@ class _Site:
             b.page(path, self.layout("招生信息", content, depth), modified=max(d for _, _, d in chunk))
 
     def _article_at(
-        self, path: str, title: str, d: date, paras: list[str], atts: list[tuple[int, str]]
+        self, path: str, title: str, d: date, paras: list[str], atts: list[tuple[int, str]],
+        *, top_extra: str = "",
     ) -> str:
         saved = self.next_id
         aid = int(path.rsplit("/", 1)[1].split(".")[0])
         cat = int(path.split("/")[2])
         self.next_id = aid - 1
-        out = self.article(title, d, paras, cat=cat, attachments=atts)
+        out = self.article(title, d, paras, cat=cat, attachments=atts, top_extra=top_extra)
         self.next_id = saved
         return out
 
@@ -413,9 +416,13 @@ class _Site:
         b = self.b
         d = date(2022, 6, 1)
         about = f"{SCHOOL}简介"
+        # The about page's header prints today's date (and 农历) server-side: its bytes change
+        # every day, its text does not (cosmetic-only).
+        widget = f'<div class="date">今天是：<span id="nowDate">{today_cn(self.day, lunar=True)}</span></div>'
         about_path = self._article_at(
-            "/info/1020/1001.htm", about, d, filler("学校概况", b.rng("about"), 3), []
+            "/info/1020/1001.htm", about, d, filler("学校概况", b.rng("about"), 3), [], top_extra=widget
         )
+        b.world.mark_cosmetic(BASE + about_path)
         if self.day >= 2:
             about_note = "<p>（本页于2022年11月21日更新）</p>"
             modified = SIM_TODAY[2]

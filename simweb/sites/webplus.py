@@ -6,10 +6,12 @@ articles ``/YYYY/MMDD/cNNNNaNNNNNN/page.htm``; attachments
 
 Pathologies: 404 article, 410 attachment, soft-404 column (您访问的页面不存在),
 near-miss article about "404 错误页面的优化" (ok), empty column, JS-only column
-(``document.write``), meta-refresh ``/index.htm``, 429 search URL, robots-excluded
+(``document.write``), meta-refresh ``/index.htm``, 429 search URL (always), two pages
+that answer 429 / 503 with ``Retry-After: 1`` once and then 200 (ok), robots-excluded
 ``/_private/``, a .pdf answering an HTML error page, a truncated .pdf, a PDF served as
 ``application/octet-stream`` (ok), a ``?utm_source=`` variant of a link (truth key
 drops it), a Ruishu-protected admissions host for checklist item 7.
+Cosmetic: the guide article's 浏览次数 counter grows every day (article text unchanged).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import date, timedelta
 from html import escape
 
 from simweb.checklist import ITEMS
-from simweb.content import SIM_TODAY, filler, html_page, nginx_error, rate_limited, soft_404
+from simweb.content import SIM_TODAY, filler, html_page, nginx_error, rate_limited, soft_404, visits
 from simweb.docs import docx_bytes, fake_xls, simple_pdf, zip_bytes
 from simweb.model import SiteInfo, World
 from simweb.reports import ReportSpec, render, truth_record
@@ -95,6 +97,9 @@ MISSING_ITEMS = (45, 49)
 
 ZSB_ITEM_URL = H.ZSB + "/zsxx/zszc.htm"
 SEARCH_URL = BASE + "/_web/search/doSearch.do?locale=zh_CN&request_locale=zh_CN"
+#: Pages that answer 429 (resp. 503) with ``Retry-After: 1`` the first time, then 200.
+THROTTLED_429 = BASE + "/_web/stat/visit.htm"
+THROTTLED_503 = BASE + "/_web/calendar/term.htm"
 PRIVATE_URL = BASE + "/_private/staff.htm"
 OLD_HOME = BASE + "/index.htm"
 
@@ -192,6 +197,7 @@ class _Site:
         extra_html: str = "",
         modified: date | None = None,
         aid: int | None = None,
+        metas_extra: str = "",
     ) -> str:
         if aid is None:
             self.aid += 1
@@ -205,7 +211,7 @@ class _Site:
             )
         content = (
             f'<div class="article"><h1 class="arti_title">{escape(title)}</h1>'
-            f'<p class="arti_metas"><span class="arti_update">发布时间：{d.isoformat()}</span></p>'
+            f'<p class="arti_metas"><span class="arti_update">发布时间：{d.isoformat()}</span>{metas_extra}</p>'
             f'<div class="entry"><div class="read"><div class="wp_articlecontent">{body}</div></div></div></div>'
         )
         self.b.page(path, self.layout(title, content), modified=modified or d)
@@ -428,11 +434,19 @@ class _Site:
             d,
             filler("信息公开指南", b.rng("guide"), 2),
             aid=245900,
+            # WebPlus prints the visit counter in the article metas (label and number in
+            # separate nodes); it grows every day: a cosmetic-only change.
+            metas_extra=(
+                '<span class="arti_views">浏览次数：<span class="WP_VisitCount" '
+                f'url="/_visitcountdisplay?siteId=64&amp;type=3&amp;articleId=245900">'
+                f"{visits(1287, self.day)}</span></span>"
+            ),
             extra_html=(
                 f'<p>依据：<a href="{H.MOE_BANFA}">《高等学校信息公开办法》</a>、'
                 f'<a href="{H.MOE_QINGDAN}">《高等学校信息公开事项清单》</a></p>'
             ),
         )
+        b.world.mark_cosmetic(BASE + guide)
         self.column(GUIDE, "信息公开指南", [(f"{SCHOOL}信息公开指南", guide, d)])
         # apply
         d = date(2021, 3, 16)
@@ -483,6 +497,11 @@ class _Site:
         )
         b.page("/index.htm", refresh, modified=date(2019, 9, 1), state="redirected", follow_to=PORTAL)
         b.put(SEARCH_URL, rate_limited())
+        # pages behind a load-shedding front end: "come back in 1 s" once, then served
+        for url, title, status in ((THROTTLED_429, "访问统计", 429), (THROTTLED_503, "校历", 503)):
+            res = b.page(url, self.layout(title, f"<h2>{title}</h2><p>{title}（2022-2023学年）。</p>"),
+                         modified=date(2022, 9, 1))
+            res.throttle_first, res.throttle_status = 1, status
         b.page(
             "/_private/staff.htm",
             self.layout("内部资料", "<p>教职工内部资料，仅限校内访问。</p>"),
@@ -512,6 +531,8 @@ class _Site:
             f'<a class="more" href="/{NOTICES}/list.htm?utm_source=home">更多&gt;&gt;</a></div>'
             f'<div class="cols"><ul>{columns}</ul></div>'
             f'<div class="private"><a href="/_private/staff.htm">教职工内部资料</a></div>'
+            f'<div class="tools"><a href="{THROTTLED_429[len(BASE) :]}">访问统计</a> '
+            f'<a href="{THROTTLED_503[len(BASE) :]}">校历</a></div>'
             f'<div class="links"><h3>友情链接</h3><ul>{friend}</ul></div>'
         )
         modified = max(d for _, _, d in self.notice_entries[:8])

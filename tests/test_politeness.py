@@ -1,0 +1,293 @@
+"""Politeness on fixture requests and responses: the downloader's per-host slots, Retry-After.
+
+The end-to-end proofs (what the simulated web's server saw) are in tests/test_e2e_crawl.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from scrapy import Request
+from scrapy.http import HtmlResponse, Response
+
+from archive import states as S
+from crawler.classify import classify
+from crawler.fetch import Fetch
+from crawler.politeness import (
+    ATTEMPTS,
+    AUTO_SLOT,
+    PoliteDownloader,
+    RetryAfterMiddleware,
+    is_rate_limit_answer,
+    retry_after_seconds,
+)
+
+URL = "http://busy.example-univ.edu.cn/page.htm"
+HOST = "busy.example-univ.edu.cn"
+
+
+# -- Retry-After values ------------------------------------------------------------------------
+@pytest.mark.parametrize(("value", "expected"), [
+    ("120", 120.0), (b"7", 7.0), (" 3 ", 3.0), ("0", 0.0), ("1.5", 1.5),
+    ("", None), (None, None), ("-5", None), ("soon", None), ("Fri, 99 Foo 2026", None),
+])
+def test_retry_after_delta_seconds(value, expected):
+    assert retry_after_seconds(value) == expected
+
+
+def test_retry_after_http_date_is_read_against_the_servers_date():
+    # The server's clock is what counts: its Date header, not ours (which may be off by hours).
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:30 GMT", date="Wed, 21 Oct 2015 07:28:00 GMT") == 30.0
+    assert retry_after_seconds(b"Wed, 21 Oct 2015 07:28:30 GMT", date=b"Wed, 21 Oct 2015 07:29:00 GMT") == 0.0
+    now = datetime(2015, 10, 21, 7, 27, 30, tzinfo=UTC)
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:30 GMT", now=now) == 60.0
+    # an unreadable Date header falls back to our clock
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:30 GMT", date="garbage", now=now) == 60.0
+
+
+def test_which_answers_ask_us_to_come_back():
+    assert is_rate_limit_answer(429, None) and is_rate_limit_answer(429, "5")
+    assert is_rate_limit_answer(503, "5") and is_rate_limit_answer(503, b"5")
+    assert not is_rate_limit_answer(503, None) and not is_rate_limit_answer(503, "  ")
+    assert not is_rate_limit_answer(500, "5") and not is_rate_limit_answer(200, "5")
+
+
+# -- the middleware ----------------------------------------------------------------------------
+class FakeDownloader:
+    """What RetryAfterMiddleware asks of crawler.engine.downloader (a PoliteDownloader)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.pauses: list[tuple[str, float]] = []
+        self.floors: list[tuple[str, float]] = []
+
+    def get_slot_key(self, request: Request) -> str:
+        return HOST
+
+    def pause(self, key: str, seconds: float) -> None:
+        self.pauses.append((key, seconds))
+
+    def slow_down(self, key: str, delay: float) -> None:
+        self.floors.append((key, delay))
+        self.delay = delay
+
+    def delay_of(self, key: str) -> float:
+        return self.delay
+
+
+class FakeCrawler:
+    def __init__(self, downloader: FakeDownloader) -> None:
+        self.engine = type("Engine", (), {"downloader": downloader})()
+        self.stats = None
+
+
+def middleware(delay: float = 0.0, **kw: Any) -> tuple[RetryAfterMiddleware, FakeDownloader]:
+    downloader = FakeDownloader(delay)
+    settings = {"max_wait": 10.0, "times": 2, "default_wait": 3.0, **kw}
+    return RetryAfterMiddleware(FakeCrawler(downloader), **settings), downloader
+
+
+def answer(status: int, request: Request, **headers: str) -> Response:
+    return HtmlResponse(URL, status=status, headers=headers, body=b"<p>busy</p>", request=request)
+
+
+def test_429_pauses_the_host_and_retries_after_the_wait():
+    mw, downloader = middleware()
+    request = Request(URL, meta={"xxgk": {"site": "s"}})
+    retry = mw.process_response(request, answer(429, request, **{"Retry-After": "4"}))
+    assert isinstance(retry, Request) and retry is not request
+    assert retry.url == URL and retry.dont_filter and retry.meta[ATTEMPTS] == 1
+    assert retry.meta["xxgk"] == {"site": "s"}
+    assert downloader.pauses == [(HOST, 4.0)]  # the host, not just this URL, waits
+    assert "dont_retry" not in request.meta
+
+
+def test_retries_are_bounded_then_the_answer_reaches_the_spider():
+    mw, downloader = middleware(times=2)
+    request = Request(URL)
+    for attempt in (1, 2):
+        request = mw.process_response(request, answer(429, request, **{"Retry-After": "1"}))
+        assert isinstance(request, Request) and request.meta[ATTEMPTS] == attempt
+    response = answer(429, request, **{"Retry-After": "1"})
+    assert mw.process_response(request, response) is response
+    assert len(downloader.pauses) == 2
+    verdict = classify(Fetch(url=URL, status=429, headers={"retry-after": b"1"}))
+    assert verdict.state == S.RATE_LIMITED
+
+
+def test_retry_after_zero_is_not_a_tight_loop():
+    mw, downloader = middleware()
+    request = Request(URL)
+    assert isinstance(mw.process_response(request, answer(429, request, **{"Retry-After": "0"})), Request)
+    assert downloader.pauses == [(HOST, 1.0)]
+
+
+def test_a_wait_beyond_the_cap_is_not_waited_for():
+    mw, downloader = middleware(max_wait=10.0)
+    request = Request(URL)
+    response = answer(429, request, **{"Retry-After": "3600"})
+    assert mw.process_response(request, response) is response
+    assert downloader.pauses == [] and request.meta["dont_retry"] is True
+
+
+def test_503_with_retry_after_waits_instead_of_retrying_at_once():
+    mw, downloader = middleware()
+    request = Request(URL)
+    response = answer(503, request, **{"Retry-After": "Wed, 21 Oct 2015 07:28:02 GMT",
+                                       "Date": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    retry = mw.process_response(request, response)
+    assert isinstance(retry, Request) and downloader.pauses == [(HOST, 2.0)]
+    # Given up, it is rate_limited (not server_error), and Scrapy's RetryMiddleware, which
+    # would retry a 503 at once, is told not to.
+    request = Request(URL, meta={ATTEMPTS: 2})
+    response = answer(503, request, **{"Retry-After": "2"})
+    assert mw.process_response(request, response) is response and request.meta["dont_retry"]
+    fetch = Fetch(url=URL, status=503, headers={"retry-after": b"2"})
+    assert classify(fetch).state == S.RATE_LIMITED and classify(fetch).rule == "http-503-retry-after"
+
+
+def test_a_plain_503_or_a_200_is_left_alone():
+    mw, downloader = middleware()
+    for status in (503, 500, 200, 404):
+        request = Request(URL)
+        response = answer(status, request)
+        assert mw.process_response(request, response) is response
+        assert "dont_retry" not in request.meta
+    assert downloader.pauses == [] and downloader.floors == []
+    assert classify(Fetch(url=URL, status=503)).state == S.SERVER_ERROR
+
+
+def test_without_a_usable_header_the_default_wait_doubles():
+    mw, downloader = middleware(default_wait=3.0, max_wait=10.0, times=5)
+    request = Request(URL)
+    waits = []
+    for _ in range(3):
+        result = mw.process_response(request, answer(429, request, **{"Retry-After": "later"}))
+        if not isinstance(result, Request):
+            break
+        waits.append(downloader.pauses[-1][1])
+        request = result
+    assert waits == [3.0, 6.0, 10.0]  # doubled, capped
+
+
+def test_each_answer_doubles_the_hosts_delay_up_to_what_it_asked():
+    mw, downloader = middleware(delay=0.25)
+    request = Request(URL)
+    request = mw.process_response(request, answer(429, request, **{"Retry-After": "5"}))
+    request = mw.process_response(request, answer(429, request, **{"Retry-After": "5"}))
+    assert downloader.floors == [(HOST, 0.5), (HOST, 1.0)]
+    mw, downloader = middleware(delay=2.0)
+    request = Request(URL)
+    mw.process_response(request, answer(429, request, **{"Retry-After": "1"}))
+    assert downloader.floors == []  # never slower than the server asked (1 s; keep 2 s)
+    mw, downloader = middleware(delay=0.0)
+    mw.process_response(request, answer(429, request, **{"Retry-After": "5"}))
+    assert downloader.floors == []  # a crawl without delay keeps none (the pause still holds)
+
+
+# -- the downloader ----------------------------------------------------------------------------
+@pytest.fixture
+def downloader(monkeypatch):
+    """A PoliteDownloader whose scheduled downloads never start (as under asyncio, where the
+    task that marks a request as transferring runs only on a later loop turn)."""
+    from scrapy.utils.test import get_crawler
+
+    import crawler.politeness as politeness
+
+    scheduled: list[Any] = []
+    later: list[tuple[float, Any]] = []
+
+    def schedule(coro: Any) -> None:
+        scheduled.append(coro)
+        coro.close()
+
+    def call_later(delay: float, func: Any, *args: Any) -> Any:
+        later.append((delay, func))
+        return type("Later", (), {"cancel": lambda self: None})()
+
+    monkeypatch.setattr(politeness, "_schedule_coro", schedule)
+    monkeypatch.setattr(politeness, "call_later", call_later)
+    crawler = get_crawler(settings_dict={"CONCURRENT_REQUESTS_PER_DOMAIN": 1, "DOWNLOAD_DELAY": 0,
+                                         "DOWNLOAD_DELAY_JITTER": 0})
+    instance = PoliteDownloader(crawler)
+    monkeypatch.setattr(instance, "_start_slot_gc", lambda: None)
+    instance.scheduled, instance.later = scheduled, later  # type: ignore[attr-defined]
+    return instance
+
+
+def enqueue(downloader: PoliteDownloader, urls: list[str]) -> Any:
+    from twisted.internet.defer import Deferred
+
+    slot = None
+    for url in urls:
+        request = Request(url)
+        key, slot = downloader._get_slot(request)
+        request.meta[downloader.DOWNLOAD_SLOT] = key
+        slot.active.add(request)
+        slot.queue.append((request, Deferred()))
+    return slot
+
+
+def test_the_slot_lets_one_request_through_at_a_time(downloader):
+    slot = enqueue(downloader, [f"http://{HOST}/{i}.htm" for i in range(5)])
+    downloader._process_queue(slot)
+    assert len(downloader.scheduled) == 1 and len(slot.transferring) == 1 and len(slot.queue) == 4
+    downloader._process_queue(slot)  # e.g. another request joined the queue
+    assert len(downloader.scheduled) == 1
+    slot.transferring.clear()  # the first download ended
+    downloader._process_queue(slot)
+    assert len(downloader.scheduled) == 2 and len(slot.queue) == 3
+
+
+def test_scrapy_219_alone_lets_the_whole_queue_through(monkeypatch):
+    """Why PoliteDownloader exists: if this fails, Scrapy fixed its slot loop and the
+    override of ``_process_queue`` may go."""
+    import scrapy.core.downloader as core
+    from scrapy.utils.test import get_crawler
+
+    monkeypatch.setattr(core, "_schedule_coro", lambda coro: coro.close())
+    plain = core.Downloader(get_crawler(settings_dict={"CONCURRENT_REQUESTS_PER_DOMAIN": 1,
+                                                       "DOWNLOAD_DELAY": 0}))
+    monkeypatch.setattr(plain, "_start_slot_gc", lambda: None)
+    slot = enqueue(plain, [f"http://{HOST}/{i}.htm" for i in range(5)])  # type: ignore[arg-type]
+    plain._process_queue(slot)
+    assert len(slot.queue) == 0  # all five went out to a host with a limit of one
+
+
+def test_a_paused_host_sends_nothing_until_the_pause_ends(downloader):
+    slot = enqueue(downloader, [f"http://{HOST}/a.htm"])
+    downloader.pause(HOST, 5.0)
+    downloader._process_queue(slot)
+    assert downloader.scheduled == [] and len(slot.queue) == 1
+    delay, _func = downloader.later[-1]
+    assert 4.5 < delay <= 5.0
+    other = enqueue(downloader, ["http://other.example-univ.edu.cn/a.htm"])
+    downloader._process_queue(other)
+    assert len(downloader.scheduled) == 1  # other hosts are not paused
+
+
+def test_a_delay_floor_survives_autothrottle(downloader):
+    slot = enqueue(downloader, [f"http://{HOST}/a.htm"])
+    downloader.slow_down(HOST, 2.0)
+    assert slot.delay == 2.0 and downloader.delay_of(HOST) == 2.0
+    slot.delay = 0.1  # AutoThrottle lowers it after fast answers
+    _key, again = downloader._get_slot(Request(f"http://{HOST}/b.htm"))
+    assert again is slot and slot.delay == 2.0
+    downloader.slow_down(HOST, 1.0)  # a floor only rises
+    assert downloader.delay_of(HOST) == 2.0
+
+
+def test_a_redirect_to_another_host_counts_against_that_host(downloader):
+    first = Request(f"http://{HOST}/old.htm")
+    key, _ = downloader._get_slot(first)
+    first.meta[downloader.DOWNLOAD_SLOT] = key
+    assert key == HOST and first.meta[AUTO_SLOT]
+    # RedirectMiddleware copies the meta, download_slot included
+    moved = first.replace(url="http://new.example-univ.edu.cn/page.htm")
+    assert downloader.get_slot_key(moved) == "new.example-univ.edu.cn"
+    # a slot asked for explicitly is kept
+    asked = Request("http://new.example-univ.edu.cn/x.htm", meta={"download_slot": "shared"})
+    key, _ = downloader._get_slot(asked)
+    assert key == "shared" and not asked.meta.get(AUTO_SLOT)

@@ -1,0 +1,114 @@
+"""Chromium's own requests under the crawler's rules: a rendered page's sub-requests keep the
+per-host limit and never reach hosts the SSRF guard refuses.
+
+A page on a test host (served by the simulated web's proxy, every answer slowed down so
+that requests overlap unless held back) loads eight images from its own host, one from
+a cloud metadata address and a script from a loopback server that counts its visitors.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "gallery.example-univ.edu.cn"
+PAGE = f"http://{HOST}/index.htm"
+IMAGES = [f"http://{HOST}/img/{n}.png" for n in range(8)]
+METADATA = "http://169.254.169.254/latest/meta-data/iam.png"
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+
+
+class Visitors(BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        Visitors.hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/javascript")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture(scope="module")
+def loopback():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Visitors)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def gallery(loopback: str) -> dict:
+    from simweb.content import html_page
+    from simweb.model import Resource
+
+    images = "".join(f'<img src="{u}" width="1" height="1">' for u in [*IMAGES, METADATA])
+    body = html_page("图片新闻", f"<h1>图片新闻</h1><p>校园风光。</p>{images}"
+                                 f'<script src="{loopback}/track.js"></script>')
+    pages = {PAGE: Resource(body=body.encode(), validators=False),
+             f"http://{HOST}/robots.txt": Resource(body=b"User-agent: *\nDisallow:\n",
+                                                   content_type="text/plain", validators=False)}
+    pages.update({u: Resource(body=PNG, content_type="image/png", validators=False) for u in IMAGES})
+    return pages
+
+
+def render_crawl(tmp: Path, loopback: str, *settings: str) -> dict:
+    from simweb import SimWeb
+
+    registry = tmp / "sites.toml"
+    registry.write_text(f'[[site]]\nid = "gallery"\nname = "图片大学"\nportal = "{PAGE}"\nrender = "always"\n',
+                        encoding="utf-8")
+    Visitors.hits = []
+    with SimWeb(port=0, day=1, latency={HOST: 0.2}, extra=gallery(loopback)) as web:
+        env = {**os.environ, "http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "no_proxy": ""}
+        result = subprocess.run(
+            [sys.executable, "-m", "xxgk", "crawl", "--registry", str(registry), "--db", str(tmp / "a.db"),
+             "-s", "XXGK_DOWNLOAD_TIMEOUT=10", "-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False",
+             "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=1", "-s", "XXGK_PROBE_SOFT404=0",
+             "-s", "XXGK_RENDER_SETTLE_MS=15000", *settings],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        log = Path(re.search(r"log: (\S+)", result.stdout).group(1)).read_text("utf-8", "replace")
+        dump = log[log.rindex("Dumping Scrapy stats:"):]
+        stats = ast.literal_eval(re.sub(r"datetime\.datetime\([^)]*\)", "None",
+                                        dump[dump.index("{"): dump.index("}") + 1]))
+        return {"peak": web.peak_in_flight, "urls": [e.url for e in web.events], "stats": stats,
+                "hits": list(Visitors.hits)}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory, loopback):
+    return render_crawl(tmp_path_factory.mktemp("render"), loopback)
+
+
+def test_a_rendered_page_keeps_the_per_host_limit(rendered):
+    assert rendered["stats"].get("playwright/request_count", 0) >= len(IMAGES)
+    assert set(IMAGES) <= set(rendered["urls"])  # the page did load its images...
+    assert rendered["peak"][HOST] == 1  # ...one at a time, as CONCURRENT_REQUESTS_PER_DOMAIN=1 says
+
+
+def test_without_the_gate_chromium_would_go_wide(tmp_path, loopback):
+    wide = render_crawl(tmp_path, loopback, "-s", "XXGK_RENDER_HOST_CONCURRENCY=8")
+    assert set(IMAGES) <= set(wide["urls"]) and wide["peak"][HOST] > 1
+
+
+def test_sub_requests_the_ssrf_guard_refuses_are_never_sent(rendered):
+    # Neither the loopback script (directly or through the proxy) nor the metadata address
+    # was asked for; without the guard both reach the proxy.
+    assert rendered["hits"] == []
+    assert not [u for u in rendered["urls"] if "://169.254." in u or "://127.0.0.1" in u]
+    assert rendered["stats"].get("xxgk/ssrf_blocked_subrequests", 0) >= 2
