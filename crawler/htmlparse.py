@@ -88,6 +88,9 @@ class PageInfo:
     has_media: bool = False                                 # img/iframe/frame/embed/object/video
     has_password: bool = False
     meta_refresh: str = ""
+    #: The parser could not read the whole page (unparsable, or past libxml2's limits):
+    #: what is missing is unknown, so the page is never judged blank.
+    truncated: bool = False
 
     @property
     def content_len(self) -> int:
@@ -98,6 +101,12 @@ class PageInfo:
 def parse(html: str) -> Any | None:
     """The lxml document for ``html`` (cached; treat it as read-only), None if unparsable."""
     return _parse_checked(html)[0]
+
+
+#: ``huge_tree``: libxml2's default limits (256 levels, 10 MB text nodes) cut real pages
+#: short (editor output nests deep) and would make them look blank; bodies are already capped
+#: by DOWNLOAD_MAXSIZE. Deeper than 2048 levels is still cut: see ``PageInfo.truncated``.
+_PARSER = lxml.html.HTMLParser(huge_tree=True)
 
 
 @lru_cache(maxsize=16)
@@ -111,7 +120,7 @@ def _parse_checked(html: str) -> tuple[Any | None, bool]:
     if not html or not html.strip():
         return None, False
     cleaned = _XML_DECL_RE.sub("", html, count=1).replace("\x00", "")
-    parser = lxml.html.html_parser  # what document_fromstring uses; named to read its log
+    parser = _PARSER  # named to read its error log
     try:
         root = lxml.html.document_fromstring(cleaned, parser=parser)
     except (etree.ParserError, ValueError):
@@ -182,7 +191,7 @@ def _tag(el: Any) -> str | None:
 def analyze(html: str) -> PageInfo:
     """Title, headings, blocks, text sizes and scripts of ``html`` (see :class:`PageInfo`)."""
     info = PageInfo()
-    root = parse(html)
+    root, info.truncated = _parse_checked(html)
     if root is None:
         return info
     title_el = root.find(".//title")

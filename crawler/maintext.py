@@ -84,6 +84,8 @@ def strip_volatile(text: str, *, line: bool = False) -> str:
 
 
 MAX_INPUT = 4 * 1024 * 1024
+#: Editor output can nest deeper than libxml2's default 256 levels; past them text is lost.
+_PARSER = lxml_html.HTMLParser(huge_tree=True)
 
 
 def main_text(page_html: str) -> str:
@@ -91,7 +93,7 @@ def main_text(page_html: str) -> str:
     if not page_html or not page_html.strip():
         return ""
     try:
-        root = lxml_html.fromstring(page_html[:MAX_INPUT])
+        root = lxml_html.fromstring(page_html[:MAX_INPUT], parser=_PARSER)
     except (ParserError, ValueError):
         return ""
     for element in root.iter(*FURNITURE_TAGS):

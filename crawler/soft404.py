@@ -222,6 +222,7 @@ def is_blank(info: PageInfo) -> bool:
     """Nothing at all to see: no text, no script, no image/frame/embed, no meta refresh."""
     return (
         info.text_len == 0 and info.script_count == 0 and not info.has_media and not info.meta_refresh
+        and not info.truncated
     )
 
 

@@ -443,3 +443,10 @@ def test_day2_changes_match_the_simulated_web_truth(simweb_archive):
     for url in DAY2_CHANGES["broke"]:
         if ("removed", url) in by_key:
             assert by_key[("removed", url)]["detail"].startswith(f"state: {day2[url]}")
+
+
+def test_main_text_of_a_page_nested_deeper_than_libxml2s_default_limit():
+    from crawler.maintext import main_text
+
+    body = "<html><body>" + "<div>" * 400 + "<p>学校信息公开年度报告正文</p>" + "</div>" * 400 + "</body></html>"
+    assert "学校信息公开年度报告正文" in main_text(body)

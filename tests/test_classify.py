@@ -726,3 +726,22 @@ def test_probe_redirecting_home_does_not_condemn_an_entry_page():
     old = "http://xxgk.example-univ.edu.cn/old/xxgk.htm"
     check(page(fx("webplus_article.html"), url=old, final_url=HOME, redirect_chain=[old]), S.REDIRECTED, probe=probe)
     check(page(fx("webplus_article.html"), final_url=HOME, redirect_chain=[URL]), S.SOFT_404, probe=probe)
+
+
+ARTICLE = "<p>" + "关于公布2021年本科招生章程的通知，学校信息公开网。" * 20 + "</p>"
+
+
+@pytest.mark.parametrize("depth", [300, 3000])
+def test_deeply_nested_pages_are_judged_on_their_content_not_read_as_blank(depth):
+    """libxml2 stops at 256 levels by default; a page nested deeper (WYSIWYG editors do it)
+    must not become an empty tree and a false soft_404."""
+    body = "<html><head><title>招生章程</title></head><body>" + "<div>" * depth + ARTICLE + \
+        "</div>" * depth + "</body></html>"
+    verdict = classify(page(body))
+    assert verdict.state == S.OK, verdict
+
+
+def test_a_text_node_over_ten_megabytes_is_not_a_blank_page():
+    body = "<html><head><title>公示</title></head><body><p>" + "公开" * 5_300_000 + "</p></body></html>"
+    verdict = classify(page(body))
+    assert verdict.state == S.OK, verdict
