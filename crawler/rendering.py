@@ -249,6 +249,12 @@ async def _release_when_done(gate: HostGate, host: str, playwright_request: Any,
 
 async def _close_quietly(page: Any) -> None:
     try:
+        # Route handlers first: a page reloading itself in a loop (an unpassable challenge)
+        # keeps routed requests pending and page.close() then waits for them indefinitely.
+        await asyncio.wait_for(page.unroute_all(behavior="ignoreErrors"), timeout=5)
+    except Exception:  # noqa: BLE001 - closing is what matters; try it anyway
+        pass
+    try:
         await asyncio.wait_for(page.close(), timeout=10)
     except Exception:  # the browser may already be gone; nothing left to leak
         pass
