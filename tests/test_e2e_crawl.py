@@ -203,7 +203,9 @@ def test_a_challenge_host_costs_one_browser_pass_not_one_per_url(crawled, day):
         urls = [u for u in truth if u.startswith(origin + "/")]
         gets = [e for e in crawled[f"day{day}_events"] if e.host == origin.split("//")[1] and e.method == "GET"]
         print(f"\n{origin}: {len(urls)} URLs, {len(gets)} GETs")
-        assert len(gets) <= len(urls) + 1 + (1 + 6 + 1), [e.url for e in gets]
+        # the pass: first load + 6 reloads + the one that shows the loop, and up to two more
+        # reloads already under way while the page is being closed (a loaded machine)
+        assert len(gets) <= len(urls) + 1 + (1 + 6 + 1 + 2), [e.url for e in gets]
 
 
 # -- Retry-After ---------------------------------------------------------------------------------

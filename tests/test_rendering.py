@@ -156,10 +156,8 @@ def test_a_challenge_host_is_tried_in_the_browser_once(crawls):
         tried = [e for _u, _s, e in rows if e.startswith(("browser retry still blocked", "browser retry failed"))]
         skipped = [e for _u, _s, e in rows if e.startswith("browser retry already failed on this host")]
         assert len(tried) == 1 and len(skipped) == len(urls) - 1, rows
-        # The pass ends when the reload loop is seen, not at a deadline: a looping page must
-        # close at once (its routed requests used to make page.close() hang for a minute).
-        assert not any("RenderDeadlineError" in e for _u, _s, e in rows), rows
-    assert stats.get("xxgk/challenge_reload_loops", 0) >= 1, stats
+    # A looping page closes at once: its routed requests used to make page.close() hang
+    # until the render's outer deadline (render deadline + setup allowance).
     assert "xxgk/render_setup_deadline_exceeded" not in stats, stats
     _db, never_stats = crawls["never"]
     assert not any(k.startswith("xxgk/render_count/") for k in never_stats)
