@@ -212,7 +212,8 @@ class ArchiveWriter:
         self._flush_sources()
         self._begin()
         snapshot_id = self.record_snapshot(item) if item.body is not None else None
-        bytes_received = 0 if item.not_modified else (len(item.body) if item.body is not None else None)
+        reused = item.not_modified or getattr(item, "reused", False)
+        bytes_received = 0 if reused else (len(item.body) if item.body is not None else None)
         cursor = self._cursor.execute(
             "INSERT INTO link_checks (crawl_id, site_id, url, checked_at, state, status_code,"
             " elapsed_ms, final_url, redirect_chain, method, content_type, content_length,"

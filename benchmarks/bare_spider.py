@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         # once through to one host with CONCURRENT_REQUESTS_PER_DOMAIN=8 under the asyncio
         # reactor: see crawler.politeness), and items-per-response concurrency is an engine knob.
         "CONCURRENT_ITEMS": getattr(project, "CONCURRENT_ITEMS", 100),
+        "WARN_ON_GENERATOR_RETURN_VALUE": getattr(project, "WARN_ON_GENERATOR_RETURN_VALUE", True),
         "TWISTED_REACTOR": project.TWISTED_REACTOR,
     }
     if getattr(project, "DOWNLOADER", None):

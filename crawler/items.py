@@ -33,6 +33,8 @@ class LinkCheck:
     filename: str | None = None
     main_text: str | None = None
     not_modified: bool = False
+    # The body is the answer to an earlier request of this crawl (a redirect target): no bytes.
+    reused: bool = False
     previous_sha256: str | None = None
     rendered: bool = False
     render_reason: str | None = None

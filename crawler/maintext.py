@@ -66,6 +66,7 @@ BLOCK_TAGS = frozenset({
     "tbody", "td", "tfoot", "th", "thead", "title", "tr", "ul",
 })
 _ASCII_WORD = re.compile(r"[0-9A-Za-z]")
+_DIGIT = re.compile(r"\d")
 
 
 def strip_volatile(text: str, *, line: bool = False) -> str:
@@ -74,6 +75,8 @@ def strip_volatile(text: str, *, line: bool = False) -> str:
     ``line``: ``text`` is one rendered line of a page; a bare "date + weekday" goes only when
     it is the whole line (a widget), not from a sentence ("定于2022年11月25日 周五召开").
     """
+    if not _DIGIT.search(text):  # every volatile pattern has a number in it
+        return text
     for pattern in VOLATILE_PATTERNS:
         if line and pattern is BARE_DATE_WIDGET:
             if pattern.fullmatch(text.strip()):

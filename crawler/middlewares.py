@@ -1,4 +1,5 @@
-"""Downloader middlewares: redirect chains that survive the dupefilter, conditional recrawls.
+"""Downloader middlewares: redirect chains that survive the dupefilter, conditional recrawls,
+redirect targets answered from the copy this crawl already downloaded.
 
 Settings:
 
@@ -9,11 +10,17 @@ Settings:
     Send ``If-None-Match``/``If-Modified-Since``; on ``304`` the previous body is restored
     from the archive, so the spider parses it as usual and the pipeline records
     "unchanged since" without storing a copy.
+``XXGK_REUSE_ANSWERS`` (default ``256``)
+    How many recent ``200`` answers :class:`AnswerReuseMiddleware` keeps in memory (the
+    portal home pages always, besides); ``0`` turns reuse off.
+``XXGK_REUSE_BYTES`` (default ``8_000_000``)
+    Their total size in bytes; a single answer over an eighth of it is not kept.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections import OrderedDict
 from typing import Any
 
 from scrapy import Request
@@ -121,3 +128,73 @@ class ConditionalRequestMiddleware:
         if cls is Response and body.lstrip()[:1] == b"<":
             cls = HtmlResponse
         return cls(url=response.url, status=200, headers=headers, body=body, request=request)
+
+
+class AnswerReuseMiddleware:
+    """Answer a URL this crawl has just downloaded from that download, not the network.
+
+    Portals send many URLs to a few pages (``index.htm`` -> ``main.htm``, old paths and deep
+    links to the home page), and those pages are crawled in their own right, so following
+    each redirect would download them again. Redirected requests bypass the dupefilter
+    (:class:`_ChainMixin`), so the crawl's own request for a page already reached through a
+    redirect would, too. The recent ``200`` answers to plain GETs are kept (bounded by count
+    and bytes, the portal home pages always); a later plain GET of the same URL in the same
+    crawl gets that answer, flagged ``xxgk_reused`` in its meta so the archive counts no
+    bytes received. Browser renders, challenge retries (new cookies) and other methods are
+    never reused, nor answers restored from a 304 (those cost no body bytes anyway).
+    """
+
+    def __init__(self, max_answers: int = 256, max_bytes: int = 8_000_000, stats: Any = None) -> None:
+        self.max_answers = max_answers
+        self.max_bytes = max_bytes
+        self.stats = stats
+        self._recent: OrderedDict[str, Response] = OrderedDict()
+        self._pinned: dict[str, Response] = {}
+        self._bytes = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> AnswerReuseMiddleware:
+        settings = crawler.settings
+        return cls(settings.getint("XXGK_REUSE_ANSWERS", 256), settings.getint("XXGK_REUSE_BYTES", 8_000_000),
+                   crawler.stats)
+
+    @staticmethod
+    def _eligible(request: Request) -> bool:
+        meta = request.meta
+        return (request.method == "GET" and not meta.get("playwright")
+                and not meta.get("xxgk", {}).get("challenge_retry"))
+
+    def process_request(self, request: Request, spider: Any = None) -> Response | None:
+        if not self.max_answers or not self._eligible(request):
+            return None
+        kept = self._pinned.get(request.url)
+        if kept is None:
+            kept = self._recent.get(request.url)
+            if kept is None:
+                return None
+            self._recent.move_to_end(request.url)
+        request.meta["xxgk_reused"] = True
+        if self.stats is not None:
+            self.stats.inc_value("xxgk/reused_answers")
+        return kept.replace(request=request)
+
+    def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
+        if (not self.max_answers or response.status != 200 or request.meta.get("xxgk_reused")
+                or not self._eligible(request) or request.meta.get("xxgk_not_modified")):
+            return response
+        size = len(response.body)
+        if size > self.max_bytes // 8:
+            return response
+        kept = response.replace(request=None)
+        if request.meta.get("xxgk", {}).get("home"):
+            self._pinned[response.url] = kept
+            return response
+        previous = self._recent.pop(response.url, None)
+        if previous is not None:
+            self._bytes -= len(previous.body)
+        self._recent[response.url] = kept
+        self._bytes += size
+        while self._recent and (len(self._recent) > self.max_answers or self._bytes > self.max_bytes):
+            _url, dropped = self._recent.popitem(last=False)
+            self._bytes -= len(dropped.body)
+        return response

@@ -95,6 +95,20 @@ def test_unchanged_page_costs_a_row_not_a_copy(db, writer):
         (0, len(body)), (1, 0)]
 
 
+def test_a_reused_answer_is_archived_but_counts_no_bytes_received(db, writer):
+    crawl = start_crawl(db, "s")
+    body = b"<html><title>home</title>" + b"z" * 3000
+    writer.record_check(check("http://s.cn/main.htm", "ok", "2026-01-01T00:00:00Z", crawl, body=body))
+    writer.record_check(check("http://s.cn/index.htm", "ok", "2026-01-01T00:00:01Z", crawl, body=body,
+                              final_url="http://s.cn/main.htm", reused=True))
+    writer.close_crawl(crawl, "finished")
+    rows = db.execute("SELECT lc.url, lc.bytes_received, s.sha256 FROM link_checks lc"
+                      " JOIN snapshots s ON s.id = lc.snapshot_id ORDER BY lc.id").fetchall()
+    assert [(url, size) for url, size, _ in rows] == [("http://s.cn/main.htm", len(body)), ("http://s.cn/index.htm", 0)]
+    assert rows[0][2] == rows[1][2]
+    assert db.execute("SELECT bytes_received FROM crawls WHERE id = ?", [crawl]).fetchone()[0] == len(body)
+
+
 def test_sources_and_crawl_counters(db, writer):
     crawl = start_crawl(db, "s")
     writer.record_source(LinkSource("s", crawl, "http://s.cn/", "http://s.cn/dead", "招生信息", "2026-01-01T00:00:00Z"))

@@ -266,7 +266,7 @@ class PortalSpider(scrapy.Spider):
             encoding=encoding,
             filename=filename_from_content_disposition(fetch.headers.get("content-disposition", b"")),
             main_text=main_text(text) if text is not None else None,
-            not_modified=bool(meta.get("xxgk_not_modified")),
+            not_modified=bool(meta.get("xxgk_not_modified")), reused=bool(meta.get("xxgk_reused")),
             previous_sha256=meta.get("xxgk_previous_sha256"),
             rendered=bool(meta.get("playwright")), render_reason=xxgk.get("render_reason"),
             report_hint=xxgk.get("report_hint") or (title if title and is_report_text(title) else None),
