@@ -13,6 +13,11 @@ Why a downloader of our own
     schedules the task. (The proxy plays no part: slot keys are the origin host of the
     request URL, not the proxy's.)
 
+    While a host is paused its queued requests would still count against
+    ``CONCURRENT_REQUESTS`` and stall every other host of the crawl; they do not (up to
+    that many), and the scheduler hands out requests of the least busy hosts first
+    (``SCHEDULER_PRIORITY_QUEUE`` is Scrapy's ``DownloaderAwarePriorityQueue``).
+
     It also fixes two smaller leaks: a redirected request keeps the ``download_slot`` the
     downloader gave the original, so a redirect to another host counted against the first
     host and not its own (slots the downloader assigned itself are recomputed for every
@@ -129,6 +134,21 @@ class PoliteDownloader(Downloader):
         return max(slot.delay if slot is not None else self._delay, self._floors.get(key, 0.0))
 
     # -- the queue -------------------------------------------------------------------------
+    def needs_backout(self) -> bool:
+        """Scrapy's test, but requests queued for a paused host (Retry-After) hold no
+        connection: meanwhile up to ``CONCURRENT_REQUESTS`` more may come in for other hosts
+        (never more, so a long pause cannot pull the whole scheduler into memory)."""
+        waiting = self._waiting_on_pauses()
+        return 0 < self.total_concurrency <= len(self.active) - min(waiting, self.total_concurrency)
+
+    def _waiting_on_pauses(self) -> int:
+        if not self._paused_until:
+            return 0
+        now = monotonic()
+        for key in [k for k, until in self._paused_until.items() if until <= now]:
+            del self._paused_until[key]
+        return sum(len(slot.queue) for key in self._paused_until if (slot := self.slots.get(key)) is not None)
+
     def _process_queue(self, slot: Slot) -> None:
         if slot.latercall:
             return

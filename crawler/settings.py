@@ -61,6 +61,9 @@ DOWNLOAD_HANDLERS = {
 }
 
 CONCURRENT_REQUESTS = 16
+# A crawl covers several hosts: take the next request from the least busy one, so a slow or
+# paused (Retry-After) host does not fill the downloader and hold the others back.
+SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
 # Items per response processed at once. Scrapy's default (100) starts 100 asyncio tasks for
 # every response; our pipeline is synchronous, so they only cost CPU (~20% of a crawl's).
 CONCURRENT_ITEMS = 4

@@ -342,7 +342,11 @@ def test_per_host_delay_holds_at_the_server(tmp_path):
     seen = limited_crawl(tmp_path, ("jsp",), "-s", "DOWNLOAD_DELAY=0.1", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=4")
     starts = sorted(e.started for e in seen["events"] if e.host == "info.jsp-college.edu.cn")
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-    # Sent 0.1 s apart; arrival times jitter on a loaded machine (0.046 s seen), the overall rate not.
-    assert len(starts) > 150 and min(gaps) >= 0.04, min(gaps)
+    # Sent 0.1 s apart. On a loaded machine one request can reach the server late and the
+    # next on time (gaps of 0.35 s then 0.012 s seen), so single gaps prove nothing; the rate
+    # over any ten requests in a row does.
+    assert len(starts) > 150
+    tightest = min(b - a for a, b in zip(starts, starts[10:], strict=False))
+    assert tightest >= 0.9, tightest
     assert starts[-1] - starts[0] >= 0.1 * (len(starts) - 1) * 0.98
     assert sorted(gaps)[len(gaps) // 2] >= 0.095  # the typical gap is the delay

@@ -268,6 +268,23 @@ def test_a_paused_host_sends_nothing_until_the_pause_ends(downloader):
     assert len(downloader.scheduled) == 1  # other hosts are not paused
 
 
+def test_requests_waiting_on_a_paused_host_do_not_hold_the_crawl(downloader):
+    downloader.total_concurrency = 4
+    paused = enqueue(downloader, [f"http://{HOST}/{i}.htm" for i in range(4)])
+    downloader.active.update(paused.active)
+    assert downloader.needs_backout()  # four in the downloader: full
+    downloader.pause(HOST, 30.0)
+    assert not downloader.needs_backout()  # ...but they wait out a Retry-After: others may come in
+    other = enqueue(downloader, [f"http://other.example-univ.edu.cn/{i}.htm" for i in range(3)])
+    downloader.active.update(other.active)
+    assert not downloader.needs_backout()
+    more = enqueue(downloader, [f"http://third.example-univ.edu.cn/{i}.htm" for i in range(4)])
+    downloader.active.update(more.active)
+    assert downloader.needs_backout()  # at most CONCURRENT_REQUESTS more, however many wait
+    downloader._paused_until[HOST] = 0.0  # the pause ended
+    assert downloader.needs_backout() and HOST not in downloader._paused_until
+
+
 def test_a_delay_floor_survives_autothrottle(downloader):
     slot = enqueue(downloader, [f"http://{HOST}/a.htm"])
     downloader.slow_down(HOST, 2.0)
