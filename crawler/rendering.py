@@ -4,7 +4,8 @@ scrapy-playwright bounds ``page.goto`` with the navigation timeout, but not what
 a page that reloads itself forever (an anti-bot cookie script the browser cannot pass)
 makes ``page.content()`` wait indefinitely, and the crawl never ends. This handler wraps
 every rendered download in ``asyncio.wait_for`` and closes the page on every path
-(success, error, deadline), so the number of open pages stays bounded.
+(success, error, deadline), so the number of open pages stays bounded. Closing itself is
+bounded too: Chromium sometimes drops a close (see :func:`_close_quietly`).
 
 Chromium's own requests (the page's scripts, images, frames, XHR) do not pass through
 Scrapy's downloader, so neither its per-host slots nor the SSRF guard see them. The route
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +45,8 @@ from urllib.parse import urlsplit
 from scrapy import Request
 from scrapy.http import Response
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
+
+logger = logging.getLogger(__name__)
 
 #: The Scrapy request being rendered, for the route handler made while rendering it.
 _RENDERING: contextvars.ContextVar[Request | None] = contextvars.ContextVar("xxgk_rendering", default=None)
@@ -102,8 +106,8 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         except TimeoutError as exc:
             self.stats.inc_value("xxgk/render_setup_deadline_exceeded")
             page = request.meta.pop("playwright_page", None)
-            if page is not None and not page.is_closed():
-                await _close_quietly(page)
+            if page is not None:
+                await self._close_page(page)
             raise RenderDeadlineError(f"rendering {request.url} did not finish in {outer:.0f} s") from exc
         finally:
             _RENDERING.reset(token)
@@ -194,10 +198,19 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
             raise RenderDeadlineError(f"rendering {request.url} took longer than {timeout:.0f} s") from exc
         finally:
             request.meta.pop("playwright_page", None)
-            request.meta.pop("playwright_include_page", None)
-            if not page.is_closed():
-                await _close_quietly(page)
-                self.stats.inc_value("playwright/page_count/closed")
+            # Left set for a page that would not close, or scrapy-playwright would try again
+            # (on errors), with a close that has no timeout.
+            if await self._close_page(page):
+                request.meta.pop("playwright_include_page", None)
+
+    async def _close_page(self, page: Any) -> bool:
+        """Close ``page`` (bounded) and count it; True if it is closed."""
+        if page.is_closed():
+            return True
+        closed = await _close_quietly(page, self.stats)
+        if closed:
+            self.stats.inc_value("playwright/page_count/closed")
+        return closed
 
 
 def _note_document(page: Any, response: Any, documents: list[Any], looping: asyncio.Event,
@@ -247,14 +260,98 @@ async def _release_when_done(gate: HostGate, host: str, playwright_request: Any,
         gate.release(host)
 
 
-async def _close_quietly(page: Any) -> None:
+#: Seconds a page gets to close; it takes well under one unless Chromium dropped the close.
+CLOSE_WAIT = 2.0
+#: Times the close is asked for again after that, and the seconds each one gets.
+CLOSE_RETRIES = 3
+CLOSE_RETRY_WAIT = 1.0
+
+
+async def _close_quietly(page: Any, stats: Any = None) -> bool:
+    """Close ``page`` within seconds, whatever it is doing; True once it is closed.
+
+    Chromium acknowledges ``Target.closeTarget`` but drops it when a navigation of the page
+    commits at that moment (crbug.com/536385539, microsoft/playwright#42068), and
+    ``page.close()`` then waits for ever. A page reloading itself in a loop (an unpassable
+    challenge) hits that often. So the page is frozen first (scripts off, loading stopped:
+    nothing left to commit), then closed; a close lost all the same is asked for again
+    (``xxgk/render_close_escalated``), and at last the page's context is closed if the page
+    is its only one. A page still open after all that is ``xxgk/render_close_failed``.
+    """
+    if page.is_closed():
+        return True
+    session = await _freeze(page)
     try:
-        # Route handlers first: a page reloading itself in a loop (an unpassable challenge)
-        # keeps routed requests pending and page.close() then waits for them indefinitely.
-        await asyncio.wait_for(page.unroute_all(behavior="ignoreErrors"), timeout=5)
+        # Route handlers still at work would only fail noisily once the page is gone.
+        await asyncio.wait_for(page.unroute_all(behavior="ignoreErrors"), timeout=3)
     except Exception:  # noqa: BLE001 - closing is what matters; try it anyway
         pass
+    closing = asyncio.ensure_future(page.close())
+    closing.add_done_callback(_ignore_outcome)
     try:
-        await asyncio.wait_for(page.close(), timeout=10)
-    except Exception:  # the browser may already be gone; nothing left to leak
-        pass
+        if await _closes_within(page, closing, CLOSE_WAIT):
+            return True
+        if stats is not None:
+            stats.inc_value("xxgk/render_close_escalated")
+        target = await _send(session, "Target.getTargetInfo") if session is not None else None
+        target_id = (target or {}).get("targetInfo", {}).get("targetId")
+        for _ in range(CLOSE_RETRIES if target_id else 0):
+            # Closing a target already closing is a no-op; a dropped close is redone.
+            await _send(session, "Target.closeTarget", {"targetId": target_id})
+            if await _closes_within(page, closing, CLOSE_RETRY_WAIT):
+                return True
+        context = page.context
+        if context.pages == [page]:  # no other page goes with it (scrapy-playwright makes a new one)
+            logger.warning("closing the browser context of a page that would not close: %s", page.url)
+            try:
+                await asyncio.wait_for(context.close(), timeout=5)
+            except Exception:  # noqa: BLE001 - checked below
+                pass
+            if await _closes_within(page, closing, CLOSE_RETRY_WAIT):
+                return True
+        if stats is not None:
+            stats.inc_value("xxgk/render_close_failed")
+        logger.error("a browser page would not close, left open: %s", page.url)
+        return False
+    finally:
+        if not closing.done():
+            closing.cancel()
+
+
+async def _freeze(page: Any) -> Any:
+    """Stop a page's scripts and loading before it is closed; its CDP session, or None.
+
+    Best effort, and Chromium only: without it the page is just closed (and retried). The
+    session stays attached until the page is gone: detaching would turn scripts back on.
+    """
+    try:
+        session = await asyncio.wait_for(page.context.new_cdp_session(page), timeout=2)
+    except Exception:  # noqa: BLE001 - not Chromium, or the page is already gone
+        return None
+    for method, params in (("Emulation.setScriptExecutionDisabled", {"value": True}),
+                           ("Page.stopLoading", {})):
+        for _ in range(3):
+            # Fails with "Not attached to an active page" while a new document commits.
+            if await _send(session, method, params) is not None or page.is_closed():
+                break
+            await asyncio.sleep(0.02)
+    return session
+
+
+async def _send(session: Any, method: str, params: dict | None = None) -> dict | None:
+    """A CDP command's answer, or None when it failed or took longer than a second."""
+    try:
+        return await asyncio.wait_for(session.send(method, params), timeout=1)
+    except Exception:  # noqa: BLE001 - the caller carries on without it
+        return None
+
+
+async def _closes_within(page: Any, closing: asyncio.Future, seconds: float) -> bool:
+    await asyncio.wait({closing}, timeout=seconds)
+    return page.is_closed()
+
+
+def _ignore_outcome(future: asyncio.Future) -> None:
+    # A close given up on (cancelled) or failed (browser gone): nothing to report.
+    if not future.cancelled():
+        future.exception()

@@ -210,8 +210,6 @@ def test_summary_counts(crawled):
 
 # -- anti-bot challenges ------------------------------------------------------------------------
 @pytest.mark.parametrize("day", [1, 2])
-@pytest.mark.xfail(strict=False, reason="known open bug: when page.close() of the looping challenge "
-                   "page hangs, Chromium keeps reloading until the render's outer deadline")
 def test_a_challenge_host_costs_one_browser_pass_not_one_per_url(crawled, day):
     """The never-passable challenge hosts, from the server's side: each URL is asked once
     (plus the robots.txt), and one browser pass, which stops once the page keeps reloading
