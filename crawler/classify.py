@@ -161,6 +161,8 @@ class Context:
         if not self.is_text:
             return ""
         f = self.fetch
+        if f.text is not None:  # decoded by the caller with the same arguments
+            return f.text
         return decode_body(f.body, f.headers, f.final_url or f.url)[0]
 
     @cached_property

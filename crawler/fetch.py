@@ -26,6 +26,9 @@ class Fetch:
     method: str = "GET"
     elapsed_ms: int | None = None
     via_proxy: bool = False                    # the request went through an HTTP proxy
+    #: ``decode_body(body, headers, final_url or url)[0]`` when the caller has it already
+    #: (the spider decodes every page once); None: the classifier decodes the body itself.
+    text: str | None = field(default=None, repr=False, compare=False)
 
     def header(self, name: str) -> str:
         """A header decoded leniently as latin-1 text ('' when absent)."""

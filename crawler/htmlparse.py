@@ -55,6 +55,7 @@ _INVISIBLE_TAGS = frozenset(
     {"script", "style", "noscript", "template", "head", "title", "object", "embed", "svg", "math"}
 )
 _NAV_TAGS = frozenset({"a", "option", "select", "button"})
+_MEDIA_TAGS = ("img", "iframe", "frame", "frameset", "embed", "object", "video", "canvas")
 _HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _WS_RE = re.compile(r"\s+")
 _ALERT_RE = re.compile(r"""\balert\s*\(\s*(['"])(.*?)(?<!\\)\1""", re.S)
@@ -194,38 +195,43 @@ def analyze(html: str) -> PageInfo:
     root, info.truncated = _parse_checked(html)
     if root is None:
         return info
-    title_el = root.find(".//title")
+    # One walk for title, meta refresh, scripts, password fields and media (each tag's
+    # elements still come in document order).
+    title_el = None
+    for el in root.iter("title", "meta", "script", "input", *_MEDIA_TAGS):
+        tag = el.tag
+        if tag == "title":
+            if title_el is None and el is not root:  # what root.find(".//title") returns
+                title_el = el
+        elif tag == "meta":
+            if (el.get("http-equiv") or "").lower() == "refresh":
+                info.meta_refresh = el.get("content") or ""
+        elif tag == "script":
+            info.script_count += 1
+            if not el.get("src"):
+                body = el.text or ""
+                if body.strip():
+                    info.scripts.append(body)
+                    info.alerts.extend(collapse(m.group(2)) for m in _ALERT_RE.finditer(body))
+        elif tag == "input":
+            if (el.get("type") or "").lower() == "password":
+                info.has_password = True
+        else:
+            info.has_media = True
     if title_el is not None:
         info.title = collapse(title_el.text_content())
-    for meta in root.iter("meta"):
-        if (meta.get("http-equiv") or "").lower() == "refresh":
-            info.meta_refresh = meta.get("content") or ""
-    for script in root.iter("script"):
-        info.script_count += 1
-        if not script.get("src"):
-            body = script.text or ""
-            if body.strip():
-                info.scripts.append(body)
-                info.alerts.extend(collapse(m.group(2)) for m in _ALERT_RE.finditer(body))
-    info.has_media = next(
-        root.iter("img", "iframe", "frame", "frameset", "embed", "object", "video", "canvas"), None
-    ) is not None
-    for el in root.iter("input"):
-        if (el.get("type") or "").lower() == "password":
-            info.has_password = True
-            break
 
     # Attribute each text node to its nearest block ancestor; track link text and hiding.
+    # (The hot loop of the classifier: helpers inlined, add() only called with text.)
     state: dict[Any, tuple[Any, bool, bool]] = {}
     own: dict[Any, list[str]] = {}
     own_content: dict[Any, list[str]] = {}
     visible: list[str] = []
     link_len = 0
+    top = (root, False, False)
 
-    def add(text: str | None, block: Any, in_nav: bool, skipped: bool) -> None:
+    def add(text: str, block: Any, in_nav: bool) -> None:
         nonlocal link_len
-        if not text or skipped:
-            return
         if not text.strip():
             visible.append(" ")
             return
@@ -237,36 +243,42 @@ def analyze(html: str) -> PageInfo:
             own_content.setdefault(block, []).append(text)
 
     for el in root.iter():
-        parent = el.getparent()
-        p_block, p_nav, p_skip = state.get(parent, (root, False, False)) if parent is not None else (
-            root, False, False)
-        tag = _tag(el)
-        if tag is None:  # comment or processing instruction: only its tail is text
+        # the root's parent is None, never a key: it gets ``top`` like before
+        p_block, p_nav, p_skip = state.get(el.getparent(), top)
+        tag = el.tag
+        if not isinstance(tag, str):  # comment or processing instruction: only its tail is text
             state[el] = (p_block, p_nav, True)
-            add(el.tail, p_block, p_nav, p_skip)
+            if not p_skip and (text := el.tail):
+                add(text, p_block, p_nav)
             continue
-        skipped = p_skip or tag in _INVISIBLE_TAGS or _is_hidden(el)
+        tag = tag.lower()
+        skipped = p_skip or tag in _INVISIBLE_TAGS or el.get("hidden") is not None or bool(
+            (style := el.get("style")) and _HIDDEN_STYLE_RE.search(style))  # _is_hidden(el)
         block = el if tag in BLOCK_TAGS else p_block
         in_nav = p_nav or tag in _NAV_TAGS
         state[el] = (block, in_nav, skipped)
-        if tag in ("br", "hr") and not skipped:
-            visible.append(" ")
-            own.setdefault(p_block, []).append(" ")
-            own_content.setdefault(p_block, []).append(" ")
-        add(el.text, block, in_nav, skipped)
-        if el is not root:
-            add(el.tail, p_block, p_nav, p_skip)
+        if not skipped:
+            if tag in ("br", "hr"):
+                visible.append(" ")
+                own.setdefault(p_block, []).append(" ")
+                own_content.setdefault(p_block, []).append(" ")
+            if text := el.text:
+                add(text, block, in_nav)
+        if not p_skip and el is not root and (text := el.tail):
+            add(text, p_block, p_nav)
         if not skipped and tag in ("h1", "h2", "h3", "h4"):
             # own words only: a list entry such as <h3><a>title</a></h3> is not a heading
             heading = collapse("".join(_HEADING_TEXT(el)))
             if heading:
                 info.headings.append(heading)
-    for pieces in own.values():
-        block_text = collapse("".join(pieces))
+    collapsed: dict[Any, str] = {}
+    for block, pieces in own.items():
+        block_text = collapsed[block] = collapse("".join(pieces))
         if block_text:
             info.blocks.append(block_text)
-    for pieces in own_content.values():
-        block_text = collapse("".join(pieces))
+    for block, pieces in own_content.items():
+        # a block without link text has the same pieces in both: collapse them once
+        block_text = collapsed[block] if pieces == own.get(block) else collapse("".join(pieces))
         if block_text:
             info.content_blocks.append(block_text)
     info.text = collapse("".join(visible))
@@ -347,17 +359,17 @@ def _has_class(el: Any, name: str) -> bool:
     return name in (el.get("class") or "").split()
 
 
-#: Elements that may carry a list marker (an id or class), in document order: a prefilter
-#: that spares building a Python proxy for every element of the page.
-_MARKED = etree.XPath("descendant-or-self::*[@id or @class]")
+#: Elements that may carry a list marker (an id or class, or a ``ul``), in document order: a
+#: prefilter that spares building a Python proxy for every element of the page. Computed
+#: once per page and shared by both finders (WebPlus markers all need an id or class).
 _MARKED_OR_UL = etree.XPath("descendant-or-self::*[@id or @class or translate(name(), 'UL', 'ul') = 'ul']")
 _VSB_LINE_RE = re.compile(r"line_u\d+_\d+$")
 _VSB_WINSTYLE_RE = re.compile(r"\bwinstyle\d+\b")
 
 
-def _webplus_containers(root: Any) -> list[Any]:
+def _webplus_containers(marked: list[Any]) -> list[Any]:
     found = [
-        el for el in _MARKED(root)
+        el for el in marked
         if _tag(el) and (
             (el.get("id") or "").startswith("wp_news_w")
             or (_tag(el) == "ul" and _has_class(el, "news_list"))
@@ -371,9 +383,9 @@ def _webplus_containers(root: Any) -> list[Any]:
     return main or found
 
 
-def _vsb_containers(root: Any) -> list[Any]:
+def _vsb_containers(marked: list[Any]) -> list[Any]:
     found: list[Any] = []
-    for el in _MARKED_OR_UL(root):
+    for el in marked:
         tag = _tag(el)
         if not tag:
             continue
@@ -441,7 +453,7 @@ def _zero_signal(root: Any, info: PageInfo) -> bool:
             return True
     for block in info.blocks:
         dense = block.replace(" ", "")
-        if _ZERO_COUNT_RE.search(dense):
+        if "0" in dense and _ZERO_COUNT_RE.search(dense):  # each of its forms has a 0
             return True
         if len(dense) <= 40 and _EMPTY_MSG_RE.match(dense):
             return True
@@ -453,8 +465,9 @@ def _find_list(html: str, url: str) -> tuple[list[tuple[str, str]] | None, list[
     root = parse(html)
     if root is None:
         return None, []
+    marked = _MARKED_OR_UL(root)
     for finder in (_webplus_containers, _vsb_containers):
-        containers = finder(root)
+        containers = finder(marked)
         if containers:
             anchors = [a for c in containers for a in _entry_anchors(c)]
             if anchors:

@@ -119,23 +119,52 @@ def find_phrase(text: str) -> str | None:
     return _find_phrase(text)
 
 
+#: ``_GONE`` without its optional parts (已/经/被 before a verb, 了 after it): it matches
+#: somewhere exactly when ``_GONE_RE`` does, and is several times faster to search.
+_GONE_CORE_RE = re.compile(
+    r"不存在|删除|移除|撤销|撤回|下线|关闭|失效|过期|屏蔽|删掉|无法(?:找到|访问|显示)|找不到|未找到|没有找到|"
+    r"不见了|走丢了|丢失了|飞走了|迷路了|去火星了|出错了",
+    re.I,
+)
+_WS_RE = re.compile(r"\s+")
+
+
 def _find_phrase(text: str) -> str | None:
-    dense = re.sub(r"\s+", "", text)
-    # Cheap necessary conditions first (most blocks fail them): the first, slowest pattern
-    # cannot match without a _GONE word, nor an English one without a Latin letter.
-    gone = _GONE_RE.search(dense) is not None
-    for pattern in CJK_PATTERNS:
-        if pattern is CJK_PATTERNS[0] and not gone:
-            continue
-        match = pattern.search(dense)
-        if match:
-            return match.group(0)
+    dense = _WS_RE.sub("", text)
+    # Cheap necessary conditions first (most blocks fail them), in pattern order: the first,
+    # slowest pattern cannot match without a _GONE word, each other CJK one without one of
+    # its literal words.
+    cjk1, cjk2, cjk3, cjk4, cjk5 = CJK_PATTERNS
+    for pattern, possible in (
+        (cjk1, _GONE_CORE_RE.search(dense) is not None),
+        (cjk2, "找" in dense or "查无" in dense),
+        (cjk3, "参数" in dense),
+        (cjk4, "误" in dense or "不正确" in dense or "无效" in dense),
+        (cjk5, "无法显示" in dense),
+    ):
+        if possible:
+            match = pattern.search(dense)
+            if match:
+                return match.group(0)
+    # No English pattern matches without a Latin letter, nor without its word in lower case
+    # (none of these words holds i, k or s, which re.I also matches with non-ASCII letters).
     if not _LATIN_RE.search(text):
         return None
-    for pattern in EN_PATTERNS:
-        match = pattern.search(text)
-        if match:
-            return match.group(0)
+    lower = text.lower()
+    en1, en2, en3, en4, en5, en6, en7 = EN_PATTERNS
+    for pattern, possible in (
+        (en1, "found" in lower),
+        (en2, "404" in lower or "410" in lower),
+        (en3, "404" in lower),
+        (en4, "the" in lower),
+        (en5, "no" in lower),
+        (en6, "page" in lower),
+        (en7, "found" in lower),
+    ):
+        if possible:
+            match = pattern.search(text)
+            if match:
+                return match.group(0)
     return None
 
 
@@ -272,7 +301,10 @@ def was_redirected(fetch: Fetch) -> bool:
     """True when the fetch ended at another URL (HTTP redirect, meta refresh, script)."""
     if fetch.redirect_chain:
         return True
-    return bool(fetch.final_url) and _canon(fetch.final_url) != _canon(fetch.url)
+    final = fetch.final_url
+    if not final or final == fetch.url:  # the usual case: equal strings, equal canonical forms
+        return False
+    return _canon(final) != _canon(fetch.url)
 
 
 def _dir_like(url: str) -> bool:
@@ -354,7 +386,9 @@ def shingles(text: str, size: int = 4) -> frozenset[int]:
 def _page_of(fetch: Fetch) -> PageInfo:
     if not fetch.body or sniff_kind(fetch.body) not in (None, "html", "xml"):
         return PageInfo()
-    text, _ = decode_body(fetch.body, fetch.headers, fetch.final_url or fetch.url)
+    text = fetch.text
+    if text is None:
+        text, _ = decode_body(fetch.body, fetch.headers, fetch.final_url or fetch.url)
     return analyze(text)
 
 

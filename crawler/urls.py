@@ -223,6 +223,18 @@ def _canonicalize(url: str, base: str | None, encoding: str | None) -> str | Non
             url = urljoin(base_c, url)
     elif not match:
         return None
+    # What follows depends on the absolute URL alone: cached on it, so a link reached
+    # from many pages (navigation, each page relative to its own base) and the
+    # classifier's re-canonicalization of an already absolute URL share one computation.
+    if len(url) <= _CACHEABLE:
+        try:
+            return _canonical_absolute_cached(url, encoding)
+        except TypeError:  # an unhashable encoding: not cacheable
+            pass
+    return _canonical_absolute(url, encoding)
+
+
+def _canonical_absolute(url: str, encoding: str | None) -> str | None:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS or not parts.netloc:
@@ -259,8 +271,9 @@ def _canonicalize(url: str, base: str | None, encoding: str | None) -> str | Non
     rebuilt = urlunsplit((scheme, netloc, path, query, ""))
     out = canonicalize_url(rebuilt, keep_fragments=False, encoding=encoding)
     # canonicalize_url may percent-encode a userinfo or path differently on a second pass;
-    # run it to a fixed point (twice is always enough in practice, bounded here).
-    for _ in range(3):
+    # run it to a fixed point (twice is always enough in practice, bounded here). When the
+    # first pass (same arguments as the second) changed nothing, it is a fixed point already.
+    for _ in range(0 if out == rebuilt and not encoding else 3):
         again = canonicalize_url(out, keep_fragments=False)
         if again == out:
             break
@@ -271,6 +284,9 @@ def _canonicalize(url: str, base: str | None, encoding: str | None) -> str | Non
     if check.scheme not in DEFAULT_PORTS or not check.hostname:
         return None
     return out
+
+
+_canonical_absolute_cached = lru_cache(maxsize=8192)(_canonical_absolute)
 
 
 def host_of(url: str) -> str:

@@ -25,6 +25,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import scrapy
@@ -62,9 +63,18 @@ def now_iso() -> str:
 
 
 def is_report_text(text: str) -> bool:
+    """Does an anchor text or title name an annual report?"""
+    # Asked of every new link's anchor; navigation anchors repeat. Long texts are not kept.
+    return _is_report_text_cached(text) if len(text) <= 500 else _is_report_text(text)
+
+
+def _is_report_text(text: str) -> bool:
     from archive.reports.facts import is_annual_report_title
 
     return bool(text) and is_annual_report_title(text)
+
+
+_is_report_text_cached = lru_cache(maxsize=4096)(_is_report_text)
 
 
 @dataclass
@@ -251,7 +261,8 @@ class PortalSpider(scrapy.Spider):
         length = fetch.header("content-length")
         title = None
         if text is not None:
-            match = TITLE_RE.search(text.encode("utf-8", "replace")[:200_000])
+            # 200 000 characters encode to at least 200 000 bytes: the same prefix, cheaper
+            match = TITLE_RE.search(text[:200_000].encode("utf-8", "replace")[:200_000])
             if match:
                 title = " ".join(match.group(1).decode("utf-8", "replace").split())[:500] or None
         xxgk = meta.get("xxgk", {})
@@ -280,6 +291,8 @@ class PortalSpider(scrapy.Spider):
         is_html = _is_html(response)
         text, encoding = (decode_body(response.body, fetch.headers, response.url) if is_html
                           else (None, None))
+        # The classifier would decode the same body with the same arguments again.
+        fetch.text = text
         if (is_html and text is not None and run.site.render == "auto" and expect != "attachment"
                 and not response.meta.get("playwright")):
             reason = needs_render(text, response.url)
@@ -424,7 +437,11 @@ class PortalSpider(scrapy.Spider):
         run = self.runs[xxgk["site"]]
         if response.request.method == "HEAD" and response.status in HEAD_RETRY_STATUSES:
             # Many Chinese servers answer HEAD wrongly: only a GET is evidence.
-            yield response.request.replace(method="GET", dont_filter=True)
+            # From the link's own URL (a GET follows any redirects afresh) with a fresh meta:
+            # the HEAD's carries the downloader's own keys (proxy, latency, slot).
+            url = (response.meta.get("redirect_urls") or [response.request.url])[0]
+            yield scrapy.Request(url, callback=self.parse_external, errback=self.on_failure,
+                                 meta={"xxgk": xxgk}, dont_filter=True)
             return
         fetch = self._fetch_from_response(response, "external")
         verdict = classify(fetch, probe=None, rendered=bool(response.meta.get("playwright")))
