@@ -45,7 +45,6 @@ from crawler.urls import TrapGuard, canonicalize, in_scope, is_list_page, looks_
 from schedules.registry import Site, load_registry, select_sites
 
 TITLE_RE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
-LINK_XPATH = "//a[@href] | //area[@href] | //iframe[@src] | //frame[@src]"
 HTML_TYPES = ("text/html", "application/xhtml")
 #: Statuses for which a HEAD answer is not trusted and the link is re-checked with GET.
 #: Not 429: the server asked us to slow down, and RetryAfterMiddleware already waited and
