@@ -297,7 +297,9 @@ order by r.site_id, r.academic_year desc, ri.item_number, ri.url
 select s.id as site_id, s.name, ci.number as item_number, ci.category, ci.title,
   coalesce(i.status, 'missing') as status, i.urls, i.sources
 from sites s cross join checklist_items ci
-left join item_status i on i.site_id = s.id and i.item_number = ci.number
+-- the site filter inside too: SQLite pushes it into the view (one site's items, not all)
+left join (select * from item_status where (:site = '' or site_id = :site)) i
+  on i.site_id = s.id and i.item_number = ci.number
 where coalesce(i.status, 'missing') != 'present'
   and (:site = '' or s.id = :site)
   and (:status = '' or coalesce(i.status, 'missing') = :status)
