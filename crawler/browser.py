@@ -3,6 +3,12 @@
 Playwright cannot download its own browsers here, so we launch ``/usr/bin/chromium``
 (override with ``XXGK_CHROMIUM``). The browser goes through the same proxy as Scrapy
 (``https_proxy``/``http_proxy``, upper or lower case; ``no_proxy`` becomes the bypass list).
+
+Site isolation is off (``--disable-site-isolation-trials``): a cross-site frame would
+otherwise be a target of its own, out of reach of the page's CDP session with which
+:mod:`crawler.rendering` judges the redirect steps Chromium follows (SSRF guard). The
+renderer runs untrusted pages either way (``--no-sandbox``); it only holds public pages and
+their cookies, and one process per page instead of one per site is also lighter.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ def launch_options(environ: dict[str, str] | None = None) -> dict:
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--disable-dev-shm-usage",
+            # keeps cross-site frames in the page's target (see the module docstring)
+            "--disable-site-isolation-trials",
         ],
     }
     path = chromium_path()

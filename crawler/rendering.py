@@ -17,6 +17,16 @@ server sees no more requests at once from us than ``CONCURRENT_REQUESTS_PER_DOMA
 rendered pages included. (Requests of a page to *other* hosts are limited per page, not by
 those hosts' slots; ``DOWNLOAD_DELAY`` does not space a page's sub-requests.)
 
+Playwright calls the route handler only for a request's first URL: the redirect steps
+Chromium then follows by itself are continued without asking it. So every rendered page
+also gets a CDP session of its own with ``Fetch`` interception (:class:`_RedirectGuard`),
+which Chromium asks before each redirect step is sent; steps the SSRF guard refuses fail
+with ``BlockedByClient`` (stat ``xxgk/ssrf_blocked_redirects``), and a page whose own
+navigation was refused ends in ``IgnoreRequest("ssrf: ...")``, as a Scrapy redirect would.
+That session only sees the page's target: :mod:`crawler.browser` turns site isolation off
+so that cross-site frames (and their workers) stay in it instead of becoming
+out-of-process frames.
+
 Settings:
 
 ``XXGK_RENDER_TIMEOUT``  seconds a rendered request may take in all (default:
@@ -43,6 +53,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
@@ -172,7 +183,12 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         if challenge:
             page.on("response", lambda r: _note_document(page, r, documents, looping, self.challenge_reloads))
 
+        guard = self._ssrf_guard()
+        redirects = _RedirectGuard(guard, request, self.stats, self._pending) if guard is not None else None
+
         async def rendered() -> Response:
+            if redirects is not None:  # before the first navigation, or its redirects slip by
+                await redirects.attach(page)
             if not challenge:
                 return await render(request, page, spider)
             # A challenge the browser cannot pass reloads itself as fast as the server
@@ -192,16 +208,28 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
             return await _challenge_outcome(request, page, task.result(), documents)
 
         try:
-            return await asyncio.wait_for(rendered(), timeout=timeout)
+            response = await asyncio.wait_for(rendered(), timeout=timeout)
         except TimeoutError as exc:
+            if redirects is not None and redirects.refused_navigation:
+                raise redirects.ignore() from exc
             self.stats.inc_value("xxgk/render_deadline_exceeded")
             raise RenderDeadlineError(f"rendering {request.url} took longer than {timeout:.0f} s") from exc
+        except Exception as exc:
+            # The page's own navigation was refused: goto fails (net::ERR_BLOCKED_BY_CLIENT).
+            if redirects is not None and redirects.refused_navigation:
+                raise redirects.ignore() from exc
+            raise
         finally:
             request.meta.pop("playwright_page", None)
             # Left set for a page that would not close, or scrapy-playwright would try again
             # (on errors), with a close that has no timeout.
             if await self._close_page(page):
                 request.meta.pop("playwright_include_page", None)
+        if redirects is not None and redirects.refused_navigation:
+            # Rendered, but a later navigation of the page (a script redirect) was refused:
+            # it shows Chromium's error page now, not the site's.
+            raise redirects.ignore()
+        return response
 
     async def _close_page(self, page: Any) -> bool:
         """Close ``page`` (bounded) and count it; True if it is closed."""
@@ -211,6 +239,67 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         if closed:
             self.stats.inc_value("playwright/page_count/closed")
         return closed
+
+
+class _RedirectGuard:
+    """The SSRF guard for the redirect steps Chromium follows by itself, for one page.
+
+    Playwright's route handler sees only a request's first URL (Playwright continues the
+    redirect steps itself), so a CDP session of our own intercepts the page's requests as
+    well: Chromium pauses each step of a redirect for it (``redirectedRequestId`` set)
+    before sending it. First URLs are passed on at once: the route handler judges them.
+    """
+
+    def __init__(self, guard: Any, rendering: Request, stats: Any, pending: set[asyncio.Future]) -> None:
+        self.guard = guard
+        self.rendering = rendering
+        self.stats = stats
+        self.pending = pending
+        self.session: Any = None
+        self.main_frame: str | None = None
+        #: (url, reason) of a refused step of the page's own (main frame) navigation.
+        self.refused_navigation: tuple[str, str] | None = None
+
+    async def attach(self, page: Any) -> None:
+        # No fallback without it: rendering unguarded would reopen the hole (fail closed).
+        session = await page.context.new_cdp_session(page)
+        tree = await session.send("Page.getFrameTree")
+        self.main_frame = tree["frameTree"]["frame"]["id"]  # stable across navigations
+        self.session = session
+        session.on("Fetch.requestPaused", self._on_paused)
+        await session.send("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]})
+
+    def _on_paused(self, event: dict) -> None:
+        task = asyncio.ensure_future(self._judge(event))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def _judge(self, event: dict) -> None:
+        request_id, url = event["requestId"], event["request"]["url"]
+        reason = None
+        if event.get("redirectedRequestId"):  # a redirect step: the route handler never sees it
+            try:
+                reason = await self.guard.refusal(url, self.rendering)
+            except Exception as exc:  # noqa: BLE001 - unjudged is refused (fail closed)
+                reason = f"the guard failed: {exc!r}"
+        try:
+            if not reason:
+                await self.session.send("Fetch.continueRequest", {"requestId": request_id})
+                return
+            self.stats.inc_value("xxgk/ssrf_blocked_redirects")
+            logger.info("ssrf: refused a redirect step of a rendered page to %s: %s", url, reason)
+            if event.get("resourceType") == "Document" and event.get("frameId") == self.main_frame:
+                self.refused_navigation = self.refused_navigation or (url, reason)
+            await self.session.send("Fetch.failRequest", {"requestId": request_id, "errorReason": "BlockedByClient"})
+        except Exception:  # noqa: BLE001 - the page (and the paused request) is already gone
+            pass
+
+    def ignore(self) -> IgnoreRequest:
+        from crawler.safety import BLOCK_PREFIX
+
+        url, reason = self.refused_navigation or ("", "")
+        host = urlsplit(url).hostname or url
+        return IgnoreRequest(f"{BLOCK_PREFIX}blocked {host}: {reason} (a redirect in the browser)")
 
 
 def _note_document(page: Any, response: Any, documents: list[Any], looping: asyncio.Event,

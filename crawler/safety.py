@@ -51,9 +51,10 @@ passing through Scrapy: :class:`crawler.rendering.BoundedPlaywrightDownloadHandl
 refused (stat ``xxgk/ssrf_blocked_subrequests``).
 
 Limits: the crawler (or its proxy) resolves the name again when it connects, so a DNS
-answer that changes between our lookup and the connection (DNS rebinding) is not caught;
-and Chromium follows a redirect of a sub-request (or of the page itself) without asking
-the route handler again, so a public URL that redirects inside the browser is not re-judged.
+answer that changes between our lookup and the connection (DNS rebinding) is not caught.
+In Chromium, first URLs go through the route handler and every redirect step through a CDP
+``Fetch`` session (``crawler.rendering``); windows a page opens itself (``window.open``)
+and service workers are outside both and not judged.
 """
 
 from __future__ import annotations

@@ -1,0 +1,168 @@
+"""Redirects Chromium follows by itself are judged by the SSRF guard too.
+
+Playwright calls a page's route handler only for the first URL of a request, not for the
+redirect steps Chromium then follows, so the route handler's check alone lets a public URL
+answering ``302 Location: http://127.0.0.1:.../`` (or the metadata address) through. Here a
+rendered page (on a test host served by the simulated web's proxy) loads sub-resources,
+frames and a cross-site frame whose URLs redirect to a loopback server standing in for an
+internal service (the site does not allow private addresses) or to the metadata address; a
+second portal page itself redirects to the loopback server. Playwright sends loopback
+requests through the proxy too, so the proxy's log shows what Chromium asked for; the
+loopback server counts what reached it directly.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "redirects.example-univ.edu.cn"
+OTHER = "http://widgets.example-partner.com.cn"  # another site: its frame may be an OOPIF
+PAGE = f"http://{HOST}/index.htm"
+MOVED = f"http://{HOST}/moved.htm"  # a portal page that redirects to the loopback server
+PUBLIC_TARGET = f"http://{HOST}/img/ok.png"
+METADATA = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+#: Loopback paths only a followed redirect can reach.
+FORBIDDEN_PATHS = {"/img.png", "/chain.js", "/frame.htm", "/partner.png", "/landing.htm"}
+
+
+class Visitors(BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        Visitors.hits.append(self.path)
+        body = b"<html><body>internal</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture(scope="module")
+def loopback():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Visitors)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def pages(loopback: str) -> dict:
+    from simweb.content import html_page
+    from simweb.model import Resource
+
+    def redirect(target: str) -> Resource:
+        return Resource(status=302, body=b"", headers=[("Location", target)], state="redirected",
+                        validators=False)
+
+    body = html_page("重定向", "<h1>重定向</h1><p>学校信息公开工作的相关说明文字。</p>"
+                             f'<img src="http://{HOST}/go/img" width="1" height="1">'
+                             f'<img src="http://{HOST}/go/meta" width="1" height="1">'
+                             f'<img src="http://{HOST}/go/ok" width="1" height="1">'
+                             f'<script src="http://{HOST}/go/chain"></script>'
+                             f'<iframe src="http://{HOST}/go/frame"></iframe>'
+                             f'<iframe src="{OTHER}/frame.htm"></iframe>')
+    partner = html_page("合作", f'<p>合作单位</p><img src="{OTHER}/go/img" width="1" height="1">')
+    robots = Resource(body=b"User-agent: *\nDisallow:\n", content_type="text/plain", validators=False)
+    return {
+        PAGE: Resource(body=body.encode(), validators=False),
+        f"http://{HOST}/robots.txt": robots,
+        f"http://{HOST}/go/img": redirect(f"{loopback}/img.png"),
+        f"http://{HOST}/go/meta": redirect(METADATA),
+        f"http://{HOST}/go/ok": redirect(PUBLIC_TARGET),
+        PUBLIC_TARGET: Resource(body=PNG, content_type="image/png", validators=False),
+        # two steps: the first one is public, the second one is not
+        f"http://{HOST}/go/chain": redirect(f"http://{HOST}/go/chain2"),
+        f"http://{HOST}/go/chain2": redirect(f"{loopback}/chain.js"),
+        f"http://{HOST}/go/frame": redirect(f"{loopback}/frame.htm"),
+        MOVED: redirect(f"{loopback}/landing.htm"),
+        f"{OTHER}/robots.txt": robots,
+        f"{OTHER}/frame.htm": Resource(body=partner.encode(), validators=False),
+        f"{OTHER}/go/img": redirect(f"{loopback}/partner.png"),
+    }
+
+
+def render_crawl(tmp: Path, loopback: str, *settings: str) -> dict:
+    from simweb import SimWeb
+
+    registry = tmp / "sites.toml"
+    registry.write_text(f'[[site]]\nid = "redirects"\nname = "重定向大学"\nportal = ["{PAGE}", "{MOVED}"]\n'
+                        'render = "always"\n', encoding="utf-8")
+    Visitors.hits = []
+    with SimWeb(port=0, day=1, extra=pages(loopback)) as web:
+        env = {**os.environ, "http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "no_proxy": ""}
+        result = subprocess.run(
+            [sys.executable, "-m", "xxgk", "crawl", "--registry", str(registry), "--db", str(tmp / "a.db"),
+             "-s", "XXGK_DOWNLOAD_TIMEOUT=10", "-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False",
+             "-s", "XXGK_PROBE_SOFT404=0", "-s", "XXGK_SSRF_DNS_TIMEOUT=1", *settings],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        log = Path(re.search(r"log: (\S+)", result.stdout).group(1)).read_text("utf-8", "replace")
+        dump = log[log.rindex("Dumping Scrapy stats:"):]
+        stats = ast.literal_eval(re.sub(r"datetime\.datetime\([^)]*\)", "None",
+                                        dump[dump.index("{"): dump.index("}") + 1]))
+        with sqlite3.connect(tmp / "a.db") as conn:
+            checks = {url: (state, rule, error) for url, state, rule, error in conn.execute(
+                "SELECT url, state, rule, COALESCE(error, '') FROM link_checks")}
+        urls = [e.url for e in web.events]
+        reached = {urlsplit(u).path for u in urls if u.startswith(loopback + "/")} | set(Visitors.hits)
+        return {"urls": urls, "stats": stats, "reached": reached, "checks": checks}
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory, loopback):
+    return render_crawl(tmp_path_factory.mktemp("guarded"), loopback)
+
+
+def test_the_redirect_targets_are_reachable_from_the_browser(tmp_path, loopback):
+    """The control: with the loopback and metadata addresses allowed, Chromium follows every
+    redirect (so the test below would see it if the guard let one through)."""
+    allowed = render_crawl(tmp_path, loopback, "-s", "XXGK_SSRF_ALLOW_HOSTS=127.0.0.1/32,169.254.0.0/16")
+    assert FORBIDDEN_PATHS <= allowed["reached"], allowed["urls"]
+    assert METADATA in allowed["urls"]
+
+
+def test_redirect_steps_to_forbidden_origins_are_never_followed(guarded):
+    # the first URLs (public) were asked for, and the public redirect was followed
+    assert {f"http://{HOST}/go/img", f"http://{HOST}/go/chain2", f"{OTHER}/go/img", PUBLIC_TARGET,
+            MOVED} <= set(guarded["urls"]), guarded["urls"]
+    # ...but no redirect step reached the loopback server or (through the proxy) the metadata address
+    assert not guarded["reached"], guarded["reached"]
+    assert not [u for u in guarded["urls"] if "://169.254." in u or "://127.0.0.1" in u], guarded["urls"]
+    assert guarded["stats"].get("xxgk/ssrf_blocked_redirects", 0) >= len(FORBIDDEN_PATHS) + 1, guarded["stats"]
+
+
+def test_a_rendered_page_redirecting_to_a_forbidden_origin_is_excluded(guarded):
+    state, rule, error = guarded["checks"][MOVED]
+    assert (state, rule) == ("excluded", "ssrf") and "127.0.0.1" in error, (state, rule, error)
+    assert guarded["checks"][PAGE][0] == "ok"
+
+
+def test_launch_options_keep_frames_in_the_page_target_and_playwrights_features():
+    """Site isolation off: a cross-site frame (an out-of-process frame otherwise) stays in the
+    page's CDP session, which judges redirect steps (without it /partner.png above is reached).
+    No ``--disable-features`` of ours: Chromium keeps only the last one, so it would replace
+    Playwright's list (and e.g. turn HTTPS upgrades back on: a CONNECT :443 before each page)."""
+    from crawler.browser import launch_options
+
+    args = launch_options({})["args"]
+    assert "--disable-site-isolation-trials" in args
+    assert not [a for a in args if a.startswith(("--disable-features", "--enable-features"))]
