@@ -12,7 +12,6 @@ covered in ``test_rendering`` (one render per host, every URL still ``blocked``)
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import subprocess
@@ -21,6 +20,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from xxgk.runcrawl import crawl_stats
 
 ROOT = Path(__file__).resolve().parent.parent
 GATE_HOST = "www.jsl-gate-univ.edu.cn"
@@ -57,13 +58,6 @@ def registry(tmp: Path) -> Path:
     return path
 
 
-def scrapy_stats(log: Path) -> dict:
-    text = log.read_text("utf-8", "replace")
-    dump = text[text.rindex("Dumping Scrapy stats:") :]
-    body = dump[dump.index("{") : dump.index("}") + 1]
-    body = re.sub(r"datetime\.datetime\([^)]*\)", "None", body)
-    return ast.literal_eval(body)
-
 
 def crawl(tmp: Path, *settings: str, clearance_uses: int = 0) -> dict:
     from archive.db import open_db
@@ -80,7 +74,7 @@ def crawl(tmp: Path, *settings: str, clearance_uses: int = 0) -> dict:
     log = Path(re.search(r"log: (\S+)", result.stdout).group(1))
     db = open_db(tmp / "a.db")
     truth = {u: r.state for u, r in resources.items() if not u.endswith("/robots.txt")}
-    return {"db": db, "stats": scrapy_stats(log), "events": events, "cookies": cookies, "truth": truth}
+    return {"db": db, "stats": crawl_stats(log), "events": events, "cookies": cookies, "truth": truth}
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ a cloud metadata address and a script from a loopback server that counts its vis
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import subprocess
@@ -18,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from xxgk.runcrawl import crawl_stats
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "gallery.example-univ.edu.cn"
@@ -82,10 +83,7 @@ def render_crawl(tmp: Path, loopback: str, *settings: str) -> dict:
              "-s", "XXGK_RENDER_SETTLE_MS=15000", *settings],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stdout + result.stderr
-        log = Path(re.search(r"log: (\S+)", result.stdout).group(1)).read_text("utf-8", "replace")
-        dump = log[log.rindex("Dumping Scrapy stats:"):]
-        stats = ast.literal_eval(re.sub(r"datetime\.datetime\([^)]*\)", "None",
-                                        dump[dump.index("{"): dump.index("}") + 1]))
+        stats = crawl_stats(re.search(r"log: (\S+)", result.stdout).group(1))
         return {"peak": web.peak_in_flight, "urls": [e.url for e in web.events], "stats": stats,
                 "hits": list(Visitors.hits)}
 

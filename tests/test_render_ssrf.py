@@ -13,7 +13,6 @@ loopback server counts what reached it directly.
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import sqlite3
@@ -25,6 +24,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from xxgk.runcrawl import crawl_stats
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "redirects.example-univ.edu.cn"
@@ -115,10 +116,7 @@ def render_crawl(tmp: Path, loopback: str, *settings: str) -> dict:
              "-s", "XXGK_PROBE_SOFT404=0", "-s", "XXGK_SSRF_DNS_TIMEOUT=1", *settings],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stdout + result.stderr
-        log = Path(re.search(r"log: (\S+)", result.stdout).group(1)).read_text("utf-8", "replace")
-        dump = log[log.rindex("Dumping Scrapy stats:"):]
-        stats = ast.literal_eval(re.sub(r"datetime\.datetime\([^)]*\)", "None",
-                                        dump[dump.index("{"): dump.index("}") + 1]))
+        stats = crawl_stats(re.search(r"log: (\S+)", result.stdout).group(1))
         with sqlite3.connect(tmp / "a.db") as conn:
             checks = {url: (state, rule, error) for url, state, rule, error in conn.execute(
                 "SELECT url, state, rule, COALESCE(error, '') FROM link_checks")}

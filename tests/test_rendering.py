@@ -8,7 +8,6 @@ they are marked ``needs-render``; no browser page is left open.
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import subprocess
@@ -17,6 +16,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
+from xxgk.runcrawl import crawl_stats
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ["-s", "XXGK_DOWNLOAD_TIMEOUT=2", "-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False",
@@ -50,13 +51,6 @@ def crawl(registry: Path, db: Path, proxy: str) -> Path:
     return Path(log)
 
 
-def scrapy_stats(log: Path) -> dict:
-    text = log.read_text("utf-8", "replace")
-    dump = text[text.rindex("Dumping Scrapy stats:") :]
-    body = dump[dump.index("{") : dump.index("}") + 1]
-    body = re.sub(r"datetime\.datetime\([^)]*\)", "None", body)
-    return ast.literal_eval(body)
-
 
 @pytest.fixture(scope="module")
 def crawls(tmp_path_factory):
@@ -68,7 +62,7 @@ def crawls(tmp_path_factory):
     with SimWeb(port=0, day=1, delay_scale=0.02) as web:
         for mode in ("auto", "never"):
             log = crawl(registry_with(tmp, mode), tmp / f"{mode}.db", web.proxy_url)
-            out[mode] = (open_db(tmp / f"{mode}.db"), scrapy_stats(log))
+            out[mode] = (open_db(tmp / f"{mode}.db"), crawl_stats(log))
     return out
 
 

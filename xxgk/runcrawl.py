@@ -8,7 +8,9 @@ any the child could not (a crash, a kill), so every run is accounted for.
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -119,3 +121,18 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
         statuses[site_id] = status
     db.conn.close()
     return CrawlResult(crawl_ids, exit_code, log_path, statuses)
+
+
+def crawl_stats(log_path: str | Path) -> dict:
+    """The stats Scrapy dumped at the end of a crawl's log ({} if it never got there)."""
+    text = Path(log_path).read_text("utf-8", "replace")
+    start = text.rfind("Dumping Scrapy stats:")
+    if start < 0:
+        return {}
+    dump = text[start:]
+    try:
+        body = dump[dump.index("{"): dump.index("}") + 1]
+        # datetime(...) values are not literals; nobody reads them from here
+        return ast.literal_eval(re.sub(r"datetime\.datetime\([^)]*\)", "None", body))
+    except (ValueError, SyntaxError):
+        return {}
