@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,37 @@ def db(tmp_path):
     database = open_db(tmp_path / "archive.db")
     yield database
     database.conn.close()
+
+
+@pytest.fixture(scope="session")
+def loopback_server() -> Callable[[bytes, str, list[str]], str]:
+    """Start HTTP servers on 127.0.0.1 standing in for forbidden origins: ``start(body,
+    content_type, hits)`` answers every GET with ``body``, appends each path asked to
+    ``hits`` and returns the server's base URL. All are stopped at the end of the session."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(body: bytes, content_type: str, hits: list[str]) -> str:
+        class Visitors(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+                hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Visitors)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

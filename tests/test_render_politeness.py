@@ -12,8 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -29,28 +27,13 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
 
 
-class Visitors(BaseHTTPRequestHandler):
-    hits: list[str] = []
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        Visitors.hits.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/javascript")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+#: Paths the loopback server was asked for (reset by each crawl).
+VISITS: list[str] = []
 
 
 @pytest.fixture(scope="module")
-def loopback():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Visitors)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+def loopback(loopback_server):
+    return loopback_server(b"", "application/javascript", VISITS)
 
 
 def gallery(loopback: str) -> dict:
@@ -73,7 +56,7 @@ def render_crawl(tmp: Path, loopback: str, *settings: str) -> dict:
     registry = tmp / "sites.toml"
     registry.write_text(f'[[site]]\nid = "gallery"\nname = "图片大学"\nportal = "{PAGE}"\nrender = "always"\n',
                         encoding="utf-8")
-    Visitors.hits = []
+    VISITS.clear()
     with SimWeb(port=0, day=1, latency={HOST: 0.2}, extra=gallery(loopback)) as web:
         env = {**os.environ, "http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "no_proxy": ""}
         result = subprocess.run(
@@ -85,7 +68,7 @@ def render_crawl(tmp: Path, loopback: str, *settings: str) -> dict:
         assert result.returncode == 0, result.stdout + result.stderr
         stats = crawl_stats(re.search(r"log: (\S+)", result.stdout).group(1))
         return {"peak": web.peak_in_flight, "urls": [e.url for e in web.events], "stats": stats,
-                "hits": list(Visitors.hits)}
+                "hits": list(VISITS)}
 
 
 @pytest.fixture(scope="module")

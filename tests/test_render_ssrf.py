@@ -18,8 +18,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -40,30 +38,13 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
 FORBIDDEN_PATHS = {"/img.png", "/chain.js", "/frame.htm", "/partner.png", "/landing.htm"}
 
 
-class Visitors(BaseHTTPRequestHandler):
-    hits: list[str] = []
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        Visitors.hits.append(self.path)
-        body = b"<html><body>internal</body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+#: Paths the loopback server was asked for (reset by each crawl).
+VISITS: list[str] = []
 
 
 @pytest.fixture(scope="module")
-def loopback():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Visitors)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+def loopback(loopback_server):
+    return loopback_server(b"<html><body>internal</body></html>", "text/html", VISITS)
 
 
 def pages(loopback: str) -> dict:
@@ -107,7 +88,7 @@ def render_crawl(tmp: Path, loopback: str, *settings: str) -> dict:
     registry = tmp / "sites.toml"
     registry.write_text(f'[[site]]\nid = "redirects"\nname = "重定向大学"\nportal = ["{PAGE}", "{MOVED}"]\n'
                         'render = "always"\n', encoding="utf-8")
-    Visitors.hits = []
+    VISITS.clear()
     with SimWeb(port=0, day=1, extra=pages(loopback)) as web:
         env = {**os.environ, "http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "no_proxy": ""}
         result = subprocess.run(
@@ -121,7 +102,7 @@ def render_crawl(tmp: Path, loopback: str, *settings: str) -> dict:
             checks = {url: (state, rule, error) for url, state, rule, error in conn.execute(
                 "SELECT url, state, rule, COALESCE(error, '') FROM link_checks")}
         urls = [e.url for e in web.events]
-        reached = {urlsplit(u).path for u in urls if u.startswith(loopback + "/")} | set(Visitors.hits)
+        reached = {urlsplit(u).path for u in urls if u.startswith(loopback + "/")} | set(VISITS)
         return {"urls": urls, "stats": stats, "reached": reached, "checks": checks}
 
 
