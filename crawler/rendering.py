@@ -223,7 +223,8 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
             request.meta.pop("playwright_page", None)
             # Left set for a page that would not close, or scrapy-playwright would try again
             # (on errors), with a close that has no timeout.
-            if await self._close_page(page):
+            # The redirect guard's CDP session, if any, serves the freeze before the close too.
+            if await self._close_page(page, redirects.session if redirects is not None else None):
                 request.meta.pop("playwright_include_page", None)
         if redirects is not None and redirects.refused_navigation:
             # Rendered, but a later navigation of the page (a script redirect) was refused:
@@ -231,11 +232,11 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
             raise redirects.ignore()
         return response
 
-    async def _close_page(self, page: Any) -> bool:
+    async def _close_page(self, page: Any, session: Any = None) -> bool:
         """Close ``page`` (bounded) and count it; True if it is closed."""
         if page.is_closed():
             return True
-        closed = await _close_quietly(page, self.stats)
+        closed = await _close_quietly(page, self.stats, session)
         if closed:
             self.stats.inc_value("playwright/page_count/closed")
         return closed
@@ -356,7 +357,7 @@ CLOSE_RETRIES = 3
 CLOSE_RETRY_WAIT = 1.0
 
 
-async def _close_quietly(page: Any, stats: Any = None) -> bool:
+async def _close_quietly(page: Any, stats: Any = None, session: Any = None) -> bool:
     """Close ``page`` within seconds, whatever it is doing; True once it is closed.
 
     Chromium acknowledges ``Target.closeTarget`` but drops it when a navigation of the page
@@ -369,7 +370,7 @@ async def _close_quietly(page: Any, stats: Any = None) -> bool:
     """
     if page.is_closed():
         return True
-    session = await _freeze(page)
+    session = await _freeze(page, session)
     try:
         # Route handlers still at work would only fail noisily once the page is gone.
         await asyncio.wait_for(page.unroute_all(behavior="ignoreErrors"), timeout=3)
@@ -407,16 +408,18 @@ async def _close_quietly(page: Any, stats: Any = None) -> bool:
             closing.cancel()
 
 
-async def _freeze(page: Any) -> Any:
+async def _freeze(page: Any, session: Any = None) -> Any:
     """Stop a page's scripts and loading before it is closed; its CDP session, or None.
 
     Best effort, and Chromium only: without it the page is just closed (and retried). The
     session stays attached until the page is gone: detaching would turn scripts back on.
+    ``session``: one the page already has (the redirect guard's), used instead of a new one.
     """
-    try:
-        session = await asyncio.wait_for(page.context.new_cdp_session(page), timeout=2)
-    except Exception:  # noqa: BLE001 - not Chromium, or the page is already gone
-        return None
+    if session is None:
+        try:
+            session = await asyncio.wait_for(page.context.new_cdp_session(page), timeout=2)
+        except Exception:  # noqa: BLE001 - not Chromium, or the page is already gone
+            return None
     for method, params in (("Emulation.setScriptExecutionDisabled", {"value": True}),
                            ("Page.stopLoading", {})):
         for _ in range(3):
