@@ -67,6 +67,11 @@ BLOCK_TAGS = frozenset({
 })
 _ASCII_WORD = re.compile(r"[0-9A-Za-z]")
 _DIGIT = re.compile(r"\d")
+#: Words at least one of which each of VOLATILE_PATTERNS needs (a keyword, or for the bare
+#: date widget its weekday or 农历): a line with none of them, like most, skips the patterns.
+#: tests/test_parse_speed_equivalence.py checks that the gate changes no answer.
+_VOLATILE_GATE = re.compile(r"浏览|点击|阅读|访问|访客|查看|您是|在线|今天|今日|当前日期|时间|耗时|用时|"
+                            r"星期|周|礼拜|农历|processed|generated|executed|rendered|cached", re.I)
 
 
 def strip_volatile(text: str, *, line: bool = False) -> str:
@@ -75,7 +80,8 @@ def strip_volatile(text: str, *, line: bool = False) -> str:
     ``line``: ``text`` is one rendered line of a page; a bare "date + weekday" goes only when
     it is the whole line (a widget), not from a sentence ("定于2022年11月25日 周五召开").
     """
-    if not _DIGIT.search(text):  # every volatile pattern has a number in it
+    # every volatile pattern has a number and a gate word in it
+    if not _DIGIT.search(text) or not _VOLATILE_GATE.search(text):
         return text
     for pattern in VOLATILE_PATTERNS:
         if line and pattern is BARE_DATE_WIDGET:
@@ -89,6 +95,7 @@ def strip_volatile(text: str, *, line: bool = False) -> str:
 MAX_INPUT = 4 * 1024 * 1024
 #: Editor output can nest deeper than libxml2's default 256 levels; past them text is lost.
 _PARSER = lxml_html.HTMLParser(huge_tree=True)
+_MARKED = etree.XPath("descendant-or-self::*[@class or @id]")
 
 
 def main_text(page_html: str) -> str:
@@ -101,8 +108,8 @@ def main_text(page_html: str) -> str:
         return ""
     for element in root.iter(*FURNITURE_TAGS):
         element.drop_tree() if element.getparent() is not None else None
-    for element in list(root.iter()):
-        if not isinstance(element.tag, str) or element.getparent() is None:
+    for element in _MARKED(root):  # only elements with a class or id can be hinted furniture
+        if element.getparent() is None:
             continue
         marker = f"{element.get('class', '')} {element.get('id', '')}"
         if marker.strip() and FURNITURE_HINT.search(marker):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 from scrapy import Request
 from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware, RedirectMiddleware
@@ -130,6 +130,29 @@ class ConditionalRequestMiddleware:
         return cls(url=response.url, status=200, headers=headers, body=body, request=request)
 
 
+class _Answer(NamedTuple):
+    """What a kept answer needs to be served again (cheaper to keep than a detached copy of
+    every response: almost none is ever asked for again)."""
+
+    cls: type[Response]
+    url: str
+    status: int
+    headers: Any
+    body: bytes
+    flags: list[str]
+    protocol: str | None
+
+    @classmethod
+    def of(cls, response: Response) -> _Answer:
+        return cls(type(response), response.url, response.status, response.headers.copy(), response.body,
+                   list(response.flags), response.protocol)
+
+    def response(self, request: Request) -> Response:
+        # copies of the headers, here and in of(): responses handed on may be changed downstream
+        return self.cls(url=self.url, status=self.status, headers=self.headers.copy(), body=self.body,
+                        flags=list(self.flags), request=request, protocol=self.protocol)
+
+
 class AnswerReuseMiddleware:
     """Answer a URL this crawl has just downloaded from that download, not the network.
 
@@ -148,8 +171,8 @@ class AnswerReuseMiddleware:
         self.max_answers = max_answers
         self.max_bytes = max_bytes
         self.stats = stats
-        self._recent: OrderedDict[str, Response] = OrderedDict()
-        self._pinned: dict[str, Response] = {}
+        self._recent: OrderedDict[str, _Answer] = OrderedDict()
+        self._pinned: dict[str, _Answer] = {}
         self._bytes = 0
 
     @classmethod
@@ -176,7 +199,7 @@ class AnswerReuseMiddleware:
         request.meta["xxgk_reused"] = True
         if self.stats is not None:
             self.stats.inc_value("xxgk/reused_answers")
-        return kept.replace(request=request)
+        return kept.response(request)
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
         if (not self.max_answers or response.status != 200 or request.meta.get("xxgk_reused")
@@ -185,7 +208,7 @@ class AnswerReuseMiddleware:
         size = len(response.body)
         if size > self.max_bytes // 8:
             return response
-        kept = response.replace(request=None)
+        kept = _Answer.of(response)
         if request.meta.get("xxgk", {}).get("home"):
             self._pinned[response.url] = kept
             return response

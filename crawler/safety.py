@@ -63,6 +63,7 @@ import ipaddress
 import socket
 import time
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -96,6 +97,7 @@ _METADATA_ADDRESSES = frozenset({
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@lru_cache(maxsize=4096)  # asked for every request's host; most are names, which raise inside
 def parse_ip_literal(host: str) -> IPAddress | None:
     """The address a host string denotes when it is an IP literal in any accepted spelling.
 

@@ -37,7 +37,8 @@ for the rest of the crawl. Beyond the cap, or once retries are used up, the URL 
 ``XXGK_RETRY_AFTER_MAX``      longest Retry-After honoured, seconds (default 60)
 ``XXGK_RETRY_AFTER_TIMES``    retries per request after 429/503 (default 2)
 ``XXGK_RETRY_AFTER_DEFAULT``  wait when the header is missing, doubled per retry (default 10)
-Proxies: Scrapy's ``HttpProxyMiddleware`` reads ``http_proxy``/``https_proxy``/``no_proxy``;
+Proxies: ``crawler.proxy.HostCachedProxyMiddleware`` (Scrapy's ``HttpProxyMiddleware``,
+``no_proxy`` decided once per host) reads ``http_proxy``/``https_proxy``/``no_proxy``;
 ``crawler.browser`` passes the same to Chromium.
 """
 
@@ -104,6 +105,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.ChainMetaRefreshMiddleware": 580,
     "crawler.middlewares.ChainRedirectMiddleware": 600,
     "crawler.middlewares.ConditionalRequestMiddleware": 650,
+    # Scrapy's, with no_proxy decided once per host, not per request (crawler.proxy).
+    "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
+    "crawler.proxy.HostCachedProxyMiddleware": 750,
 }
 ITEM_PIPELINES = {"crawler.pipelines.ArchivePipeline": 300}
 # No "Scraped from" log record per item below DEBUG (one item per link adds up).

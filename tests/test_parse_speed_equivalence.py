@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler import soft404, urls
+from crawler import maintext, soft404, urls
 from crawler.classify import classify
 from crawler.decode import decode_body
 from crawler.fetch import Fetch
@@ -103,3 +103,37 @@ def test_canonical_caches_give_the_uncached_answer(href: str) -> None:
         assert cold == warm == uncached
         if cold is not None:
             assert urls.canonicalize(cold) == cold
+
+
+def _plain_strip_volatile(text: str, *, line: bool = False) -> str:
+    """strip_volatile without its gates: every pattern, in order."""
+    for pattern in maintext.VOLATILE_PATTERNS:
+        if line and pattern is maintext.BARE_DATE_WIDGET:
+            if pattern.fullmatch(text.strip()):
+                return ""
+            continue
+        text = pattern.sub(" ", text)
+    return text
+
+
+def test_strip_volatile_gate_changes_nothing() -> None:
+    pieces = ["浏览", "次数", "点击", "阅读", "访问", "访客", "查看", "量", "：", ":", "您是", "第", "位", "总", "今日",
+              "本日", "在线", "人数", "当前", "今天是", "当前日期", "北京时间", "系统时间", "页面", "生成", "执行", "耗时",
+              "用时", "星期一", "周五", "礼拜日", "农历", "壬寅年", "九月", "廿八", "2022年11月21日", "2022-10-29",
+              "12:30:05", "0.023", "秒", "ms", "Processed in", "0.01 second(s)", "generated at", "2024-01-02T03:04",
+              "page cached on", "PROCEſſED in", "123", "45", "次", "人", "通知", "关于", "信息公开", " ", "\u3000"]
+    rng = random.Random(11)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 7))) for _ in range(4000)]
+    texts += [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 7))) for _ in range(4000)]
+    # one line for each pattern, with only its own gate word
+    texts += ["浏览次数：123", "阅读 56 次", "您是第 1234 位", "总访客 88", "当前在线：12人", "当前日期：2022-11-21",
+              "北京时间 2022-11-21 08:00", "2022年11月21日 周一", "2022年11月21日 农历十月初一", "执行耗时 0.023 秒",
+              "Processed in 0.01 second(s), 12 queries", "Page cached on 2024-01-02 03:04:05", "rendered in 12 ms"]
+    texts += _texts()
+    changed = 0
+    for text in texts:
+        for line in (False, True):
+            expected = _plain_strip_volatile(text, line=line)
+            assert maintext.strip_volatile(text, line=line) == expected, (text, line)
+            changed += expected != text
+    assert changed > 200  # the corpus does exercise the patterns

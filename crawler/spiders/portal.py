@@ -493,6 +493,7 @@ class PortalSpider(scrapy.Spider):
         # One LinkSources item per page (the same rows as one LinkSource each, far cheaper
         # through Scrapy); a distributed crawl's item queue takes single items.
         batch: list[LinkSource] | None = [] if self.distributed is None else None
+        seen_at = now_iso()  # the page's links were all seen when it was read
         for href, anchor in links:
             url = canonicalize(href.strip(), base)
             if url is None:
@@ -501,7 +502,7 @@ class PortalSpider(scrapy.Spider):
                 continue
             seen_here.add((url, anchor))
             source = LinkSource(site_id=run.site.id, crawl_id=run.crawl_id, from_url=response.url,
-                                to_url=url, anchor_text=anchor, seen_at=now_iso())
+                                to_url=url, anchor_text=anchor, seen_at=seen_at)
             if batch is None:
                 yield source
             else:
