@@ -9,6 +9,9 @@ otherwise be a target of its own, out of reach of the page's CDP session with wh
 :mod:`crawler.rendering` judges the redirect steps Chromium follows (SSRF guard). The
 renderer runs untrusted pages either way (``--no-sandbox``); it only holds public pages and
 their cookies, and one process per page instead of one per site is also lighter.
+
+Chromium's pop-up blocker stays on (Playwright turns it off by default): pop-up windows
+would be pages outside the opener's route handler and CDP session.
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ def launch_options(environ: dict[str, str] | None = None) -> dict:
             "--disable-site-isolation-trials",
         ],
     }
+    # Playwright turns Chromium's pop-up blocker off; on, a page's scripts cannot open
+    # windows (which no route handler or CDP session of crawler.rendering would see).
+    options["ignore_default_args"] = ["--disable-popup-blocking"]
     path = chromium_path()
     if path:
         options["executable_path"] = path

@@ -166,6 +166,41 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
 
         return handler
 
+    # -- pop-ups and workers: pages and requests no route handler of ours sees --------------
+    async def _create_browser_context(self, name: str, context_kwargs: dict | None, spider: Any = None) -> Any:
+        wrapper = await super()._create_browser_context(name, context_options(context_kwargs), spider)
+        # A window a page opens (window.open, a target=_blank click) is a page of its own:
+        # the opener's route handler and CDP session never see its requests. Chromium's pop-up
+        # blocker stops script pop-ups (crawler.browser keeps it on); any other is closed.
+        wrapper.context.on("page", self._close_if_popup)
+        # Until it closes, a pop-up that got through is guarded at least for its requests'
+        # first URLs (our own pages' route handlers take precedence over this one).
+        await wrapper.context.route("**", self._guard_other_pages)
+        return wrapper
+
+    async def _guard_other_pages(self, route: Any, playwright_request: Any) -> None:
+        url = playwright_request.url
+        guard = self._ssrf_guard()
+        if guard is not None and urlsplit(url).scheme in ("http", "https") and await guard.refusal(url):
+            self.stats.inc_value("xxgk/ssrf_blocked_subrequests")
+            await route.abort("blockedbyclient")
+            return
+        await route.continue_()
+
+    def _close_if_popup(self, page: Any) -> None:
+        task = asyncio.ensure_future(self._close_popup(page))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _close_popup(self, page: Any) -> None:
+        try:
+            opener = await page.opener()  # ours (context.new_page) have none
+        except Exception:  # noqa: BLE001 - closed already, browser gone
+            return
+        if opener is not None:
+            self.stats.inc_value("xxgk/popups_closed")
+            await _close_quietly(page, self.stats)
+
     def _deadline(self, request: Request) -> float:
         return min(self.render_timeout, request.meta.get("xxgk_render_timeout") or self.render_timeout)
 
@@ -240,6 +275,12 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         if closed:
             self.stats.inc_value("playwright/page_count/closed")
         return closed
+
+
+def context_options(context_kwargs: dict | None) -> dict:
+    """Options of every browser context: ``context_kwargs`` with service workers blocked (a
+    worker's requests pass no page's route handler, so the SSRF guard would not see them)."""
+    return {**(context_kwargs or {}), "service_workers": "block"}
 
 
 class _RedirectGuard:

@@ -82,14 +82,16 @@ def pages(loopback: str) -> dict:
     }
 
 
-def render_crawl(tmp: Path, loopback: str, *settings: str) -> dict:
+def render_crawl(tmp: Path, loopback: str, *settings: str, portal: tuple[str, ...] = (PAGE, MOVED),
+                 extra: dict | None = None) -> dict:
     from simweb import SimWeb
 
     registry = tmp / "sites.toml"
-    registry.write_text(f'[[site]]\nid = "redirects"\nname = "重定向大学"\nportal = ["{PAGE}", "{MOVED}"]\n'
+    starts = ", ".join(f'"{url}"' for url in portal)
+    registry.write_text(f'[[site]]\nid = "redirects"\nname = "重定向大学"\nportal = [{starts}]\n'
                         'render = "always"\n', encoding="utf-8")
     VISITS.clear()
-    with SimWeb(port=0, day=1, extra=pages(loopback)) as web:
+    with SimWeb(port=0, day=1, extra=extra or pages(loopback)) as web:
         env = {**os.environ, "http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "no_proxy": ""}
         result = subprocess.run(
             [sys.executable, "-m", "xxgk", "crawl", "--registry", str(registry), "--db", str(tmp / "a.db"),
@@ -145,3 +147,44 @@ def test_launch_options_keep_frames_in_the_page_target_and_playwrights_features(
     args = launch_options({})["args"]
     assert "--disable-site-isolation-trials" in args
     assert not [a for a in args if a.startswith(("--disable-features", "--enable-features"))]
+
+
+# -- pop-up windows --------------------------------------------------------------------------
+POPUP_PAGE = f"http://{HOST}/popup.htm"
+#: Loopback paths only a pop-up window can reach.
+POPUP_PATHS = {"/popup-open.htm", "/popup-click.htm", "/popup-redirected.htm"}
+
+
+def popup_pages(loopback: str) -> dict:
+    """A page whose scripts open windows: straight to the loopback server, by a synthetic
+    click on a ``target=_blank`` link, and to a public URL that redirects there. A pop-up is a
+    page of its own, which the opener's route handler and CDP session never see."""
+    from simweb.content import html_page
+    from simweb.model import Resource
+
+    script = (f'window.open("{loopback}/popup-open.htm");'
+              'var a = document.createElement("a");'
+              f'a.href = "{loopback}/popup-click.htm"; a.target = "_blank";'
+              'document.body.appendChild(a); a.click();'
+              f'window.open("http://{HOST}/go/popup", "_blank");')
+    body = html_page("弹窗", f"<h1>弹窗</h1><p>学校信息公开工作的相关说明文字。</p><script>{script}</script>")
+    return {**pages(loopback),
+            POPUP_PAGE: Resource(body=body.encode(), validators=False),
+            f"http://{HOST}/go/popup": Resource(status=302, body=b"", state="redirected", validators=False,
+                                                headers=[("Location", f"{loopback}/popup-redirected.htm")])}
+
+
+def test_pop_up_windows_never_reach_forbidden_origins(tmp_path, loopback):
+    crawl = render_crawl(tmp_path, loopback, portal=(POPUP_PAGE,), extra=popup_pages(loopback))
+    assert crawl["checks"][POPUP_PAGE][0] == "ok", crawl["checks"]
+    assert not crawl["reached"] & POPUP_PATHS, crawl["reached"]
+    assert not [u for u in crawl["urls"] if "://127.0.0.1" in u], crawl["urls"]
+
+
+def test_browser_contexts_block_service_workers():
+    """A service worker's requests pass no page's route handler: contexts refuse workers."""
+    from crawler.rendering import context_options
+
+    assert context_options({})["service_workers"] == "block"
+    assert context_options({"service_workers": "allow", "locale": "zh-CN"}) == {
+        "service_workers": "block", "locale": "zh-CN"}
