@@ -214,6 +214,8 @@ class ArchiveWriter:
         snapshot_id = self.record_snapshot(item) if item.body is not None else None
         reused = item.not_modified or getattr(item, "reused", False)
         bytes_received = 0 if reused else (len(item.body) if item.body is not None else None)
+        if getattr(item, "transferred", None) is not None:
+            bytes_received = item.transferred
         cursor = self._cursor.execute(
             "INSERT INTO link_checks (crawl_id, site_id, url, checked_at, state, status_code,"
             " elapsed_ms, final_url, redirect_chain, method, content_type, content_length,"

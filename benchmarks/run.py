@@ -294,19 +294,26 @@ def bench_overhead(res: Results, work: Path, pages: int) -> None:
                                                   f"over bare Scrapy ({pages:,}-page generated portal)")
 
 
-def bench_day2(res: Results, work: Path, db: Path) -> None:
+def bench_day2(res: Results, work: Path) -> None:
     import sqlite3
 
     from simweb import SimWeb
 
     registry = _registry(work / "demo.toml", sites=QUICK_SITES if res.quick else None,
                          render="never" if res.quick else None)
-    with SimWeb(port=0, day=2, delay_scale=0) as web:
-        if not db.exists():
-            web.set_day(1)
-            _xxgk_crawl(registry, db, web.proxy_url)
-            web.set_day(2)
+    db = work / "day2.db"
+    for old in work.glob("day2.db*"):
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    served: dict[str, int] = {}
+    # The server's count covers every client (Chromium's page loads, sub-resources and
+    # evidence renders too), not only what the crawl's own accounting records.
+    with SimWeb(port=0, day=1, delay_scale=0) as web:
         _xxgk_crawl(registry, db, web.proxy_url)
+        served["1"] = sum(e.body_bytes for e in web.events)
+        web.clear_log()
+        web.set_day(2)
+        _xxgk_crawl(registry, db, web.proxy_url)
+        served["2"] = sum(e.body_bytes for e in web.events)
     with sqlite3.connect(db) as conn:
         ids = [r[0] for r in conn.execute("SELECT id FROM crawls ORDER BY id")]
         half = len(ids) // 2
@@ -327,17 +334,21 @@ def bench_day2(res: Results, work: Path, db: Path) -> None:
         not_modified = conn.execute(f"SELECT SUM(not_modified), COUNT(*) FROM snapshots WHERE crawl_id IN ({marks(day2)})"
                                     ).fetchone()
     bytes_ratio = sent["2"][0] / sent["1"][0]
+    served_ratio = served["2"] / served["1"] if served["1"] else 0.0
     blob_ratio = new2[0] / blobs1[0] if blobs1[0] else 0
     res.tables["day2"] = [
         ["measure", "day 1", "day 2", "day 2 / day 1"],
         ["body bytes transferred (crawls.bytes_received)", f"{sent['1'][0]:,}", f"{sent['2'][0]:,}", f"{bytes_ratio:.1%}"],
+        ["body bytes the simulated web sent (every client, Chromium included)", f"{served['1']:,}",
+         f"{served['2']:,}", f"{served_ratio:.1%}"],
         ["links checked", f"{sent['1'][1]:,}", f"{sent['2'][1]:,}", ""],
         ["blob bytes (new on day 2 vs all of day 1)", f"{blobs1[0]:,}", f"{new2[0]:,} ({new2[2]} blobs)", f"{blob_ratio:.1%}"],
         ["blob bytes stored (zlib)", f"{blobs1[1]:,}", f"{new2[1]:,}", f"{new2[1] / blobs1[1]:.1%}" if blobs1[1] else ""],
         ["day-2 snapshots answered 304", "", f"{not_modified[0]:,} of {not_modified[1]:,}", ""],
     ]
-    res.verdicts["day2"] = (bytes_ratio <= 0.10, f"day 2 transferred {bytes_ratio:.1%} of day 1's body bytes; "
-                                                 f"new blob bytes {blob_ratio:.1%}")
+    res.verdicts["day2"] = (max(bytes_ratio, served_ratio) <= 0.10,
+                            f"day 2 transferred {bytes_ratio:.1%} of day 1's body bytes ({served_ratio:.1%} as the "
+                            f"server counts them, browser included); new blob bytes {blob_ratio:.1%}")
 
 
 def bench_queries(res: Results, work: Path, checks: int, snapshots: int, repeats: int) -> None:
@@ -482,18 +493,17 @@ def main(argv: list[str] | None = None) -> int:
     res = Results(quick=quick)
     with tempfile.TemporaryDirectory(prefix="xxgk-bench-") as tmp:
         work = Path(tmp)
-        db = work / "links-auto.db"
         for section in wanted:
             started = time.perf_counter()
             print(f"== {section} ...", flush=True)
             res.ran_at[section] = _stamp()
             try:
                 if section == "links":
-                    db = bench_links(res, work)
+                    bench_links(res, work)
                 elif section == "overhead":
                     bench_overhead(res, work, 200 if quick else 10_000)
                 elif section == "day2":
-                    bench_day2(res, work, db)
+                    bench_day2(res, work)
                 elif section == "queries":
                     bench_queries(res, work, 20_000 if quick else 10_000_000, 2_000 if quick else 1_000_000,
                                   repeats=1 if quick else 10)  # p95 needs 20 samples or more

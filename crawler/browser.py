@@ -2,7 +2,8 @@
 
 Playwright cannot download its own browsers here, so we launch ``/usr/bin/chromium``
 (override with ``XXGK_CHROMIUM``). The browser goes through the same proxy as Scrapy
-(``https_proxy``/``http_proxy``, upper or lower case; ``no_proxy`` becomes the bypass list).
+(``https_proxy``/``http_proxy``, upper or lower case; ``no_proxy`` becomes the bypass list),
+except the Google services Chromium calls by itself (``CHROMIUM_OWN_HOSTS``), which go nowhere.
 
 Site isolation is off (``--disable-site-isolation-trials``): a cross-site frame would
 otherwise be a target of its own, out of reach of the page's CDP session with which
@@ -19,6 +20,13 @@ from __future__ import annotations
 import os
 import shutil
 
+#: Google services Chromium calls on its own (sign-in, push messaging, updates, safe
+#: browsing), never for a page: resolved to nowhere and kept off the proxy, so a crawl
+#: through a user's proxy does not show up there as visits to Google.
+CHROMIUM_OWN_HOSTS = ("accounts.google.com", "android.clients.google.com", "clients2.google.com",
+                      "update.googleapis.com", "safebrowsing.googleapis.com",
+                      "optimizationguide-pa.googleapis.com", "content-autofill.googleapis.com")
+
 
 def env_proxy(environ: dict[str, str] | None = None) -> dict[str, str] | None:
     """Playwright's ``proxy`` option built from the standard proxy variables, or None."""
@@ -30,11 +38,8 @@ def env_proxy(environ: dict[str, str] | None = None) -> dict[str, str] | None:
     server = get("https_proxy") or get("http_proxy")
     if not server:
         return None
-    proxy = {"server": server}
-    bypass = get("no_proxy")
-    if bypass:
-        proxy["bypass"] = bypass
-    return proxy
+    bypass = ",".join(filter(None, [get("no_proxy"), *CHROMIUM_OWN_HOSTS]))
+    return {"server": server, "bypass": bypass}
 
 
 def chromium_path() -> str | None:
@@ -54,6 +59,7 @@ def launch_options(environ: dict[str, str] | None = None) -> dict:
             "--disable-dev-shm-usage",
             # keeps cross-site frames in the page's target (see the module docstring)
             "--disable-site-isolation-trials",
+            "--host-resolver-rules=" + ", ".join(f"MAP {host} ~NOTFOUND" for host in CHROMIUM_OWN_HOSTS),
         ],
     }
     # Playwright turns Chromium's pop-up blocker off; on, a page's scripts cannot open

@@ -49,7 +49,7 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from scrapy import Request
@@ -58,6 +58,43 @@ from scrapy.http import Response
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
 logger = logging.getLogger(__name__)
+
+#: Request meta key: the :class:`Document` the crawl already downloaded for this URL, which
+#: Chromium gets instead of downloading it again (once: a reload goes to the server).
+DOCUMENT = "xxgk_document"
+#: Response meta key set when it was used: the body bytes that document had cost.
+DOCUMENT_TRANSFERRED = "xxgk_document_transferred"
+
+
+class Document(NamedTuple):
+    """An answer Scrapy got, to be served to Chromium for the page's own navigation."""
+
+    status: int
+    headers: list[tuple[str, str]]  # body-encoding headers left out: the body is decoded
+    body: bytes
+    transferred: int  # body bytes it cost (0 when answered 304 or reused)
+
+    def fulfill_headers(self) -> dict[str, str]:
+        joined: dict[str, list[str]] = {}
+        for name, value in self.headers:
+            joined.setdefault(name.lower(), []).append(value)
+        # Playwright takes one string per header; Set-Cookie lines are joined by newlines
+        return {name: ("\n" if name == "set-cookie" else ", ").join(values) for name, values in joined.items()}
+
+
+def _document_for(rendering: Request | None, playwright_request: Any) -> Document | None:
+    """The :class:`Document` to answer ``playwright_request`` with: the page's own first
+    navigation to the very URL the crawl downloaded (taken, so it is used once)."""
+    if rendering is None or DOCUMENT not in rendering.meta:
+        return None
+    if (playwright_request.method != "GET" or playwright_request.url.rstrip("/") != rendering.url.rstrip("/")
+            or not playwright_request.is_navigation_request()
+            or playwright_request.frame.parent_frame is not None):
+        return None
+    document = rendering.meta.pop(DOCUMENT)
+    rendering.meta[DOCUMENT_TRANSFERRED] = document.transferred
+    return document
+
 
 #: The Scrapy request being rendered, for the route handler made while rendering it.
 _RENDERING: contextvars.ContextVar[Request | None] = contextvars.ContextVar("xxgk_rendering", default=None)
@@ -151,6 +188,11 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
             if reason:
                 self.stats.inc_value("xxgk/ssrf_blocked_subrequests")
                 await route.abort("blockedbyclient")
+                return
+            document = _document_for(rendering, playwright_request)
+            if document is not None:
+                self.stats.inc_value("xxgk/render_documents_reused")
+                await route.fulfill(status=document.status, headers=document.fulfill_headers(), body=document.body)
                 return
             host = (parts.hostname or "").lower()
             await gate.acquire(host)

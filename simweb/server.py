@@ -11,7 +11,8 @@ Clients set ``http_proxy=http://127.0.0.1:PORT`` and send absolute-form requests
 * Delays (slow host) are multiplied by ``delay_scale`` and interrupted by :meth:`SimWeb.stop`
   or by the client hanging up (a crawler that timed out is no longer "in flight").
 * Every request is timed: :attr:`SimWeb.events` holds ``(method, url, host, status, started,
-  finished)`` per answer (``time.monotonic()`` of the server) and :attr:`SimWeb.peak_in_flight`
+  finished, body_bytes)`` per answer (``body_bytes``: body bytes sent, so benchmarks count
+  what every client, Chromium included, really downloaded) (``time.monotonic()`` of the server) and :attr:`SimWeb.peak_in_flight`
   the most requests any ``Host`` (origin host, whatever the proxy) had in flight at once, so
   tests prove per-host politeness from what the server saw, not from the client's clock.
 """
@@ -45,6 +46,7 @@ class RequestEvent(NamedTuple):
     status: int
     started: float
     finished: float
+    body_bytes: int = 0
 
 
 def _reason(status: int) -> str:
@@ -180,9 +182,11 @@ class _Handler(BaseHTTPRequestHandler):
             lines.append(name.encode("latin-1") + b": " + raw + b"\r\n")
         lines.append(b"\r\n")
         payload = b"".join(lines)
+        sent = b""
         if not head and status != 304:
-            payload += body if send_bytes is None else body[:send_bytes]
-        self.server.sim._log(method, url, status, getattr(self, "_started", None))
+            sent = body if send_bytes is None else body[:send_bytes]
+            payload += sent
+        self.server.sim._log(method, url, status, getattr(self, "_started", None), len(sent))
         self._done()
         try:
             self.wfile.write(payload)
@@ -394,12 +398,12 @@ class SimWeb:
         key = canonical_url(url)
         return any(u.startswith("http") and canonical_url(u) == key for _, u, _ in self.request_log)
 
-    def _log(self, method: str, url: str, status: int, started: float | None = None) -> None:
+    def _log(self, method: str, url: str, status: int, started: float | None = None, body_bytes: int = 0) -> None:
         now = time.monotonic()
         host = (urlsplit(url).hostname or "") if "://" in url else ""
         with self._log_lock:
             self._request_log.append((method, url, status))
-            self._events.append(RequestEvent(method, url, host, status, started or now, now))
+            self._events.append(RequestEvent(method, url, host, status, started or now, now, body_bytes))
 
     @property
     def cookie_log(self) -> list[tuple[str, str]]:

@@ -61,8 +61,10 @@ def crawls(tmp_path_factory):
     out = {}
     with SimWeb(port=0, day=1, delay_scale=0.02) as web:
         for mode in ("auto", "never"):
+            web.clear_log()
             log = crawl(registry_with(tmp, mode), tmp / f"{mode}.db", web.proxy_url)
             out[mode] = (open_db(tmp / f"{mode}.db"), crawl_stats(log))
+            out[f"{mode} events"] = web.events
     return out
 
 
@@ -95,6 +97,44 @@ def test_auto_renders_only_the_pages_that_need_it(crawls):
         assert (state, final_url) == ("redirected", target) and url in chain
     pages = db.execute("SELECT COUNT(*) FROM snapshots WHERE rendered = 0").fetchone()[0]
     assert pages > 20 * len(rendered_for_content)  # rendering is the exception
+
+
+def test_rendered_pages_are_downloaded_once(crawls):
+    """Chromium renders a page from the answer the crawl already got instead of asking the
+    server again: one GET per rendered URL (script lists, script redirects, evidence), and
+    the rendered check counts the bytes that one download cost."""
+    from simweb.truth import JS_ONLY_PAGES, JS_REDIRECTS
+
+    db, stats = crawls["auto"]
+    gets: dict[str, list[int]] = {}
+    for event in crawls["auto events"]:
+        if event.method == "GET":
+            gets.setdefault(event.url, []).append(event.body_bytes)
+    evidence = {u for (u,) in db.execute(
+        "SELECT s.url FROM snapshots s JOIN link_checks c ON c.url = s.url AND c.crawl_id = s.crawl_id"
+        " WHERE s.render_reason LIKE 'evidence:%' AND c.redirect_chain IS NULL")}
+    rendered = set(JS_ONLY_PAGES) | set(JS_REDIRECTS) | evidence
+    assert evidence and len(rendered) > len(JS_ONLY_PAGES) + len(JS_REDIRECTS)
+    assert {url: len(gets.get(url, [])) for url in rendered} == dict.fromkeys(rendered, 1)
+    assert stats["xxgk/render_documents_reused"] == len(rendered)
+    for url in set(JS_ONLY_PAGES) | set(JS_REDIRECTS):
+        sent = db.execute("SELECT bytes_received FROM link_checks WHERE url = ? AND method = 'GET'", [url]).fetchone()
+        assert sent == (gets[url][0],), url
+
+
+def test_chromium_calls_no_google_service_through_the_proxy(crawls):
+    """Left alone, Chromium asks the proxy for accounts.google.com and
+    android.clients.google.com by itself: a user's proxy log would show visits to Google."""
+    from crawler.browser import CHROMIUM_OWN_HOSTS, launch_options
+
+    _db, stats = crawls["auto"]
+    assert stats["playwright/page_count"] > 0  # the browser did run
+    asked = {e.url for e in crawls["auto events"]}
+    assert not [u for u in asked if "google" in u], sorted(u for u in asked if "google" in u)
+    options = launch_options({"http_proxy": "http://proxy.example:3128", "no_proxy": "intranet.example"})
+    assert options["proxy"]["bypass"].split(",") == ["intranet.example", *CHROMIUM_OWN_HOSTS]
+    assert options["proxy"]["server"] == "http://proxy.example:3128"
+    assert "proxy" not in launch_options({})  # no proxy variables: direct, as Scrapy
 
 
 def test_screenshots_are_kept_as_evidence(crawls):

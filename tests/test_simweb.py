@@ -402,6 +402,22 @@ def test_in_flight_per_host_and_timed_events() -> None:
         assert web.events == [] and web.peak_in_flight == {}
 
 
+def test_events_count_the_body_bytes_sent() -> None:
+    """What every client really downloaded: full bodies, nothing for a 304 or a HEAD."""
+    with SimWeb(port=0, day=1, delay_scale=0) as web:
+        client = Client(web.proxy_url)
+        url = TRS + "/xxgk/index.html"
+        status, headers, body = client.get(url)
+        assert status == 200 and body
+        again = client.get(url, headers={"If-None-Match": headers["ETag"]})
+        head = urllib.request.Request(url, method="HEAD")
+        urllib.request.build_opener(urllib.request.ProxyHandler({"http": web.proxy_url})).open(head).close()
+        missing = client.get(TRS + "/no/such/page.html")
+        assert again[0] == 304 and missing[0] == 404
+        sent = [(e.method, e.status, e.body_bytes) for e in web.events if e.url.startswith(TRS)]
+        assert sent == [("GET", 200, len(body)), ("GET", 304, 0), ("HEAD", 200, 0), ("GET", 404, len(missing[2]))]
+
+
 def test_a_client_that_hangs_up_is_no_longer_in_flight() -> None:
     with SimWeb(port=0, day=1, delay_scale=1.0) as web:
         host, port = "127.0.0.1", web.port

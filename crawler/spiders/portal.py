@@ -41,6 +41,7 @@ from crawler.fetch import Fetch, Verdict
 from crawler.htmlparse import needs_render, page_links
 from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources
 from crawler.maintext import main_text
+from crawler.rendering import DOCUMENT, DOCUMENT_TRANSFERRED, Document
 from crawler.urls import TrapGuard, canonicalize, in_scope, is_list_page, looks_like_attachment
 from schedules.registry import Site, load_registry, select_sites
 
@@ -277,6 +278,7 @@ class PortalSpider(scrapy.Spider):
             filename=filename_from_content_disposition(fetch.headers.get("content-disposition", b"")),
             main_text=main_text(text) if text is not None else None,
             not_modified=bool(meta.get("xxgk_not_modified")), reused=bool(meta.get("xxgk_reused")),
+            transferred=meta.get(DOCUMENT_TRANSFERRED),
             previous_sha256=meta.get("xxgk_previous_sha256"),
             rendered=bool(meta.get("playwright")), render_reason=xxgk.get("render_reason"),
             report_hint=xxgk.get("report_hint") or (title if title and is_report_text(title) else None),
@@ -305,6 +307,7 @@ class PortalSpider(scrapy.Spider):
                 if request is not None:
                     # If the browser fails, the raw answer still stands (the server did answer).
                     request.meta["xxgk"]["raw_verdict"] = (raw.state, raw.rule, raw.detail)
+                    _give_document(request, response, fetch)
                     request.dont_filter = True
                     yield request
                     return
@@ -325,7 +328,7 @@ class PortalSpider(scrapy.Spider):
         check.screenshot = _screenshot(response)
         yield check
         if check.screenshot is None and self._wants_evidence(run, fetch.url, verdict, check):
-            yield self._evidence_request(run, fetch.url, verdict)
+            yield _give_document(self._evidence_request(run, fetch.url, verdict), response, fetch)
         if is_html and text is not None and verdict.state in GOOD_STATES and expect != "attachment":
             yield from self._follow(run, response, text, report_context=bool(xxgk.get("report_hint")))
 
@@ -533,6 +536,26 @@ class PortalSpider(scrapy.Spider):
                                   else "URL pattern budget, depth or repetition limit")
             return
         yield request
+
+
+#: Response headers Chromium must not be given with a body that Scrapy already decoded.
+_NOT_FOR_BROWSER = frozenset({b"content-encoding", b"content-length", b"transfer-encoding", b"connection"})
+
+
+def _give_document(request: scrapy.Request, response: Response, fetch: Fetch) -> scrapy.Request:
+    """Let Chromium render ``request`` from the answer the crawl just got (``response``)
+    instead of downloading the page again (see :mod:`crawler.rendering`): half the requests
+    and bytes for every page rendered, none at all for a page answered 304. Not after
+    redirects (the browser must see them, and resolve links against the right URL)."""
+    if fetch.redirect_chain or response.url != request.url or fetch.method != "GET":
+        return request
+    meta = response.meta
+    headers = [(name.decode("latin-1"), value.decode("latin-1"))
+               for name, values in response.headers.items() if name.lower() not in _NOT_FOR_BROWSER
+               for value in values]
+    transferred = 0 if meta.get("xxgk_not_modified") or meta.get("xxgk_reused") else len(response.body)
+    request.meta[DOCUMENT] = Document(response.status, headers, response.body, transferred)
+    return request
 
 
 def _screenshot(response: Response) -> bytes | None:
