@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -59,8 +60,8 @@ from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
 logger = logging.getLogger(__name__)
 
-#: Request meta key: the :class:`Document` the crawl already downloaded for this URL, which
-#: Chromium gets instead of downloading it again (once: a reload goes to the server).
+#: Request meta key set when the crawl already downloaded the document to render
+#: (kept in :data:`DOCUMENTS`; Chromium gets it instead of downloading it again, once).
 DOCUMENT = "xxgk_document"
 #: Response meta key set when it was used: the body bytes that document had cost.
 DOCUMENT_TRANSFERRED = "xxgk_document_transferred"
@@ -82,17 +83,56 @@ class Document(NamedTuple):
         return {name: ("\n" if name == "set-cookie" else ", ").join(values) for name, values in joined.items()}
 
 
+class DocumentStore:
+    """Documents waiting for their rendering, by URL, bounded in bytes: evidence renders
+    wait at low priority until the end of a crawl, and a crawl must not hold a body for each
+    of them. The oldest go first; a document not found is simply downloaded again."""
+
+    def __init__(self, max_bytes: int = 16_000_000) -> None:
+        self.max_bytes = max_bytes
+        self._documents: OrderedDict[str, Document] = OrderedDict()
+        self._bytes = 0
+
+    def put(self, url: str, document: Document) -> bool:
+        """Keep ``document`` for ``url``; False when it is too big to keep at all."""
+        self.take(url)
+        if len(document.body) > self.max_bytes // 4:
+            return False
+        self._documents[url] = document
+        self._bytes += len(document.body)
+        while self._bytes > self.max_bytes:
+            _url, dropped = self._documents.popitem(last=False)
+            self._bytes -= len(dropped.body)
+        return True
+
+    def take(self, url: str) -> Document | None:
+        document = self._documents.pop(url, None)
+        if document is not None:
+            self._bytes -= len(document.body)
+        return document
+
+    def __len__(self) -> int:
+        return len(self._documents)
+
+
+#: This crawl process's documents waiting to be rendered (one spider per process; in a
+#: distributed crawl another worker may render the request: it downloads the page itself).
+DOCUMENTS = DocumentStore()
+
+
 def _document_for(rendering: Request | None, playwright_request: Any) -> Document | None:
     """The :class:`Document` to answer ``playwright_request`` with: the page's own first
     navigation to the very URL the crawl downloaded (taken, so it is used once)."""
-    if rendering is None or DOCUMENT not in rendering.meta:
+    if rendering is None or not rendering.meta.get(DOCUMENT):
         return None
     if (playwright_request.method != "GET" or playwright_request.url.rstrip("/") != rendering.url.rstrip("/")
             or not playwright_request.is_navigation_request()
             or playwright_request.frame.parent_frame is not None):
         return None
-    document = rendering.meta.pop(DOCUMENT)
-    rendering.meta[DOCUMENT_TRANSFERRED] = document.transferred
+    rendering.meta[DOCUMENT] = False
+    document = DOCUMENTS.take(rendering.url)
+    if document is not None:
+        rendering.meta[DOCUMENT_TRANSFERRED] = document.transferred
     return document
 
 

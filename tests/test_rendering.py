@@ -346,3 +346,22 @@ def test_a_page_that_will_not_close_never_stalls_the_crawl(quick_close):
     closed, context, stats, took = asyncio.run(run())
     assert not closed and not context.closed and took < 5
     assert stats == {"xxgk/render_close_escalated": 1, "xxgk/render_close_failed": 1}
+
+
+def test_documents_waiting_for_their_rendering_are_bounded():
+    from crawler.rendering import Document, DocumentStore
+
+    store = DocumentStore(max_bytes=1000)
+
+    def doc(size: int) -> Document:
+        return Document(200, [("Content-Type", "text/html")], b"x" * size, size)
+
+    assert store.put("http://a/1", doc(200)) and store.put("http://a/2", doc(200))
+    assert not store.put("http://a/big", doc(251))  # over a quarter of the budget: not kept
+    for n in range(3, 8):
+        store.put(f"http://a/{n}", doc(200))
+    assert len(store) == 5 and store.take("http://a/1") is None and store.take("http://a/2") is None  # oldest gone
+    assert store.take("http://a/7").body == b"x" * 200
+    assert store.take("http://a/7") is None  # used once
+    store.put("http://a/3", doc(100))  # replaced, not counted twice
+    assert store._bytes == 200 * 3 + 100

@@ -41,7 +41,7 @@ from crawler.fetch import Fetch, Verdict
 from crawler.htmlparse import needs_render, page_links
 from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources
 from crawler.maintext import main_text
-from crawler.rendering import DOCUMENT, DOCUMENT_TRANSFERRED, Document
+from crawler.rendering import DOCUMENT, DOCUMENT_TRANSFERRED, DOCUMENTS, Document
 from crawler.urls import TrapGuard, canonicalize, in_scope, is_list_page, looks_like_attachment
 from schedules.registry import Site, load_registry, select_sites
 
@@ -554,7 +554,7 @@ def _give_document(request: scrapy.Request, response: Response, fetch: Fetch) ->
                for name, values in response.headers.items() if name.lower() not in _NOT_FOR_BROWSER
                for value in values]
     transferred = 0 if meta.get("xxgk_not_modified") or meta.get("xxgk_reused") else len(response.body)
-    request.meta[DOCUMENT] = Document(response.status, headers, response.body, transferred)
+    request.meta[DOCUMENT] = DOCUMENTS.put(request.url, Document(response.status, headers, response.body, transferred))
     return request
 
 
