@@ -38,6 +38,13 @@ Settings:
                          make after the first before it counts as a reload loop the browser
                          cannot pass (default 6; real challenges pass in two or three)
 
+A page rendered because the crawl's own download of it needs a browser (``auto`` mode, or
+a screenshot as evidence) is not downloaded again: the spider keeps that answer in
+:data:`DOCUMENTS` and the route handler gives it to Chromium for the page's first
+navigation (``route.fulfill``; stat ``xxgk/render_documents_reused``). The rendered check
+then counts the bytes that download cost (0 after a 304). Sub-resources, script redirects
+and reloads go to the server.
+
 Challenge retries (see :mod:`crawler.challenges`) also get the status and headers of the
 document finally shown (not of the challenge first answered) and the browser's cookies
 for the page (``xxgk_browser_cookies`` meta).
