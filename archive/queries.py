@@ -135,14 +135,18 @@ CANNED_QUERIES: dict[str, dict] = {
         "sql": """
 select l.site_id, l.state, l.health, l.url, l.status_code, l.broken_since, l.last_checked,
   l.consecutive_failures,
+  -- link_referrers holds each (to_url, from_url, anchor_text) of link_sources once, in
+  -- this order: no distinct, no sort
   (select group_concat(ls.from_url || ' [' || coalesce(ls.anchor_text, '') || ']', char(10))
-     from (select distinct from_url, anchor_text from link_referrers  -- link_sources, once each
+     from (select from_url, anchor_text from link_referrers
            where to_url = l.url order by from_url, anchor_text limit 20) ls) as linked_from
-from links l
+-- the partial index of broken links is in the output order ('dead' sorts before 'suspect'):
+-- rows stream out, and linked_from is worked out only for the rows Datasette returns
+from links l indexed by idx_links_broken
 where l.health in ('suspect', 'dead')
   and (:site = '' or l.site_id = :site)
   and (:state = '' or l.state = :state)
-order by l.site_id, l.health = 'dead' desc, l.state, l.url
+order by l.site_id, l.health, l.state, l.url
 """,
     },
     "newly_broken": {
@@ -153,8 +157,9 @@ order by l.site_id, l.health = 'dead' desc, l.state, l.url
         "params": ["site"],
         "sql": f"""
 with latest as (
+  -- the site filter here too: one site's latest crawls, not every site's then filtered
   select site_id, max(id) as crawl_id from crawls
-  where status in ('finished', 'incomplete') group by site_id
+  where status in ('finished', 'incomplete') and (:site = '' or site_id = :site) group by site_id
 ), previous as (
   select c.site_id, max(c.id) as crawl_id from crawls c join latest on latest.site_id = c.site_id
   where c.id < latest.crawl_id and c.status in ('finished', 'incomplete') group by c.site_id
@@ -180,8 +185,9 @@ order by now_.site_id, now_.url
         "params": ["site"],
         "sql": f"""
 with latest as (
+  -- the site filter here too: one site's latest crawls, not every site's then filtered
   select site_id, max(id) as crawl_id from crawls
-  where status in ('finished', 'incomplete') group by site_id
+  where status in ('finished', 'incomplete') and (:site = '' or site_id = :site) group by site_id
 ), previous as (
   select c.site_id, max(c.id) as crawl_id from crawls c join latest on latest.site_id = c.site_id
   where c.id < latest.crawl_id and c.status in ('finished', 'incomplete') group by c.site_id
@@ -212,9 +218,10 @@ order by now_.site_id, now_.url
 select c.site_id, c.id as crawl_id, c.started_at, c.status,
   coalesce(k.checked, 0) as checked, coalesce(k.broken, 0) as broken,
   coalesce(k.inconclusive, 0) as inconclusive, coalesce(k.good, 0) as good,
+  -- "+state": one range of the crawl's few states, not a lookup per broken state
   (select group_concat(state || ':' || n, ' ') from (
      select state, urls as n from crawl_state_counts
-     where crawl_id = c.id and state in {BROKEN} and urls > 0 order by n desc, state)) as broken_by_state
+     where crawl_id = c.id and +state in {BROKEN} and urls > 0 order by n desc, state)) as broken_by_state
 from crawls c left join crawl_link_counts k on k.crawl_id = c.id
 where (:site = '' or c.site_id = :site)
 order by c.site_id, c.id

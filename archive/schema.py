@@ -630,6 +630,18 @@ def m009_query_speed(db: Database) -> None:
     )
 
 
+@migrations()
+def m010_broken_links_index(db: Database) -> None:
+    """``broken_now`` without sorting every broken link of every site: the links whose
+    health is suspect or dead (a few percent of all links), in the query's own order."""
+    db.executescript(
+        """
+        CREATE INDEX idx_links_broken ON links(site_id, health, state, url)
+          WHERE health IN ('suspect', 'dead');
+        """
+    )
+
+
 def rebuild_derived(conn: sqlite3.Connection) -> None:
     """Recompute what m009's triggers maintain — the per-crawl counts, the distinct link
     referrers and the snapshots' full-text index — from the tables themselves (after a bulk

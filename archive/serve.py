@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -58,10 +59,20 @@ def make_datasette(db_path: str | Path, *, settings: dict | None = None) -> Data
     return ds
 
 
+def freeze_loaded_objects() -> None:
+    """Move everything loaded so far (modules, Datasette, plugins, metadata) out of the
+    cyclic garbage collector's reach. A server keeps them for life, and a large answer
+    (5,000 rows become tens of thousands of objects) otherwise triggers full collections
+    that walk all of them: tens of milliseconds added to that one request."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve(db_path: str | Path, *, host: str = "127.0.0.1", port: int = 8001) -> int:
     import uvicorn
 
     ds = make_datasette(db_path)
+    freeze_loaded_objects()
     print(f"Datasette serving {db_path} at http://{host}:{port}/{DATABASE_NAME}")
     uvicorn.run(ds.app(), host=host, port=port, log_level="warning")
     return 0

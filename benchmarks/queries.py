@@ -38,12 +38,14 @@ def _params_for(name: str, sql_params: set[str], site: str, url: str, year: str)
     return variants
 
 
-def bench_queries(db_path: str | Path, *, repeats: int = 5) -> dict[str, dict]:
-    """{query name: {"samples": [...ms], "p50", "p95", "errors"}} for every canned query."""
+def bench_queries(db_path: str | Path, *, samples: int = 40) -> dict[str, dict]:
+    """{query name: {"samples": [...ms], "p50", "p95", "errors"}} for every canned query,
+    at least ``samples`` requests each, spread over its parameter sets (a p95 of 20 samples
+    would be their maximum)."""
     import re
 
     from archive.queries import CANNED_QUERIES
-    from archive.serve import make_datasette
+    from archive.serve import freeze_loaded_objects, make_datasette
 
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
         site = conn.execute("SELECT id FROM sites ORDER BY id LIMIT 1 OFFSET 1").fetchone()[0]
@@ -56,24 +58,27 @@ def bench_queries(db_path: str | Path, *, repeats: int = 5) -> dict[str, dict]:
     async def run() -> dict[str, dict]:
         ds = make_datasette(db_path)
         await ds.invoke_startup()
+        freeze_loaded_objects()  # as ``xxgk serve`` does
         results: dict[str, dict] = {}
         for name, query in CANNED_QUERIES.items():
             sql = query["sql"] if isinstance(query, dict) else query
             params = {p for p in re.findall(r"(?<!:):(\w+)", sql) if not p.isdigit() and p not in ("00", "00Z")}
             params &= set(query.get("params", params)) if isinstance(query, dict) and query.get("params") else params
-            samples: list[float] = []
+            timings: list[float] = []
             errors: list[str] = []
-            for variant in _params_for(name, params, site, url, year):
+            variants = _params_for(name, params, site, url, year)
+            repeats = -(-samples // len(variants))
+            for variant in variants:
                 path = f"/xxgk/{name}.json?" + urlencode(variant)
                 await ds.client.get(path)  # warm-up
                 for _ in range(repeats):
                     started = time.perf_counter()
                     response = await ds.client.get(path)
-                    samples.append((time.perf_counter() - started) * 1000)
+                    timings.append((time.perf_counter() - started) * 1000)
                     if response.status_code != 200:
                         errors.append(f"{response.status_code} {path}: {response.text[:120]}")
-            results[name] = {"samples": samples, "p50": statistics.median(samples),
-                             "p95": percentile(samples, 95), "errors": errors}
+            results[name] = {"samples": timings, "p50": statistics.median(timings),
+                             "p95": percentile(timings, 95), "errors": errors}
         return results
 
     return asyncio.run(run())
@@ -82,5 +87,5 @@ def bench_queries(db_path: str | Path, *, repeats: int = 5) -> dict[str, dict]:
 if __name__ == "__main__":
     import sys
 
-    for name, r in bench_queries(sys.argv[1], repeats=int(sys.argv[2]) if len(sys.argv) > 2 else 5).items():
+    for name, r in bench_queries(sys.argv[1], samples=int(sys.argv[2]) if len(sys.argv) > 2 else 40).items():
         print(f"{name:22s} p50 {r['p50']:8.1f} ms  p95 {r['p95']:8.1f} ms  {r['errors'][:1]}")

@@ -267,3 +267,23 @@ def test_feed_links_are_absolute_for_the_host_and_base_url(simweb_archive):
         for e in reports)
     nothing = parse_feed(asyncio.run(proxied.client.get("/xxgk/feed_broken.atom?site=none", headers=host)))
     assert nothing[0].find(f"{ATOM}link").get("href") == "https://xxgk.example.org/archive/xxgk/broken_now"
+
+
+def test_serve_freezes_what_it_loaded_before_serving(tmp_path, monkeypatch):
+    """``xxgk serve`` moves Datasette and everything loaded at start out of the cyclic
+    collector's reach before the first request (large answers no longer pay for full
+    collections walking them)."""
+    import gc
+
+    import uvicorn
+
+    from archive import serve as serve_module
+
+    frozen_when_serving = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: frozen_when_serving.append(gc.get_freeze_count()))
+    gc.unfreeze()
+    try:
+        assert serve_module.serve(tmp_path / "a.db", port=0) == 0
+        assert frozen_when_serving and frozen_when_serving[0] > 10_000
+    finally:
+        gc.unfreeze()
