@@ -3,6 +3,12 @@
 ``DumpStateOnSignal``: ``kill -USR1 <crawl pid>`` writes what the crawl is waiting for to
 its log — requests in the downloader, and every pending asyncio task with its stack — so a
 stuck crawl can be diagnosed without stopping it.
+
+``FindingsNotErrors``: a host whose robots.txt cannot be downloaded (no DNS, refused, bad
+TLS) is a finding the crawl records as that host's links' states, not a crawler error:
+Scrapy's ERROR record with a traceback for it becomes one INFO line, so the ERROR lines
+left in a crawl's log are the crawler's own faults. (Retries given up are logged at INFO
+too: ``RETRY_GIVE_UP_LOG_LEVEL`` in crawler.settings.)
 """
 
 from __future__ import annotations
@@ -14,6 +20,10 @@ import signal
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+#: The loggers that report a robots.txt download failure (Scrapy's middleware, and the
+#: shared one of distributed crawls, which calls Scrapy's code).
+ROBOTS_LOGGERS = ("scrapy.downloadermiddlewares.robotstxt", "crawler.distributed")
 
 
 class DumpStateOnSignal:
@@ -47,3 +57,31 @@ class DumpStateOnSignal:
         for task in tasks:
             task.print_stack(limit=12, file=out)
         logger.warning("state dump (SIGUSR1):\n%s", out.getvalue())
+
+
+class _RobotsFailureToInfo(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith("Error downloading"):
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.exc_info = record.exc_text = None  # the message already names the failure
+        return True
+
+
+class FindingsNotErrors:
+    """See the module docstring; the filter lives as long as the crawl."""
+
+    def __init__(self, crawler: Any) -> None:
+        from scrapy import signals
+
+        self._filter = _RobotsFailureToInfo()
+        for name in ROBOTS_LOGGERS:
+            logging.getLogger(name).addFilter(self._filter)
+        crawler.signals.connect(self.engine_stopped, signal=signals.engine_stopped)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> FindingsNotErrors:
+        return cls(crawler)
+
+    def engine_stopped(self) -> None:
+        for name in ROBOTS_LOGGERS:
+            logging.getLogger(name).removeFilter(self._filter)

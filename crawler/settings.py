@@ -25,7 +25,8 @@ metadata origins (also after redirects and DNS) unless the site has ``allow_priv
 see its module docstring for ``XXGK_SSRF_*`` settings.
 
 Politeness: robots.txt obeyed, per-host concurrency 4 with a 0.25 s delay, AutoThrottle
-on, transient failures retried twice. The limits hold per origin host (also through a
+on, transient failures retried twice (giving up is logged at INFO: the link's state records
+it; see crawler.extensions.FindingsNotErrors for robots.txt failures). The limits hold per origin host (also through a
 proxy) because ``DOWNLOADER`` is ``crawler.politeness.PoliteDownloader`` (Scrapy's own
 lets a host's whole queue through at once under the asyncio reactor when there is no delay).
 ``Retry-After`` (``crawler.politeness.RetryAfterMiddleware``): a 429, or a 503 carrying
@@ -87,6 +88,9 @@ HTTPERROR_ALLOW_ALL = True
 RETRY_ENABLED = True
 RETRY_TIMES = 2
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
+# A link still failing after its retries is a finding (recorded with its state), not a
+# crawler error: ERROR lines in a crawl's log are left for the crawler's own faults.
+RETRY_GIVE_UP_LOG_LEVEL = "INFO"
 REDIRECT_MAX_TIMES = 10
 # Scrapy's default, stated because crawler.challenges relies on it: the cookies a browser
 # got passing a host's anti-bot challenge go into this jar (host-only), so the host's other
@@ -112,7 +116,7 @@ DOWNLOADER_MIDDLEWARES = {
 ITEM_PIPELINES = {"crawler.pipelines.ArchivePipeline": 300}
 # No "Scraped from" log record per item below DEBUG (one item per link adds up).
 LOG_FORMATTER = "crawler.pipelines.ItemLogFormatter"
-EXTENSIONS = {"crawler.extensions.DumpStateOnSignal": 0}
+EXTENSIONS = {"crawler.extensions.DumpStateOnSignal": 0, "crawler.extensions.FindingsNotErrors": 0}
 
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
