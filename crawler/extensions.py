@@ -9,6 +9,12 @@ TLS) is a finding the crawl records as that host's links' states, not a crawler 
 Scrapy's ERROR record with a traceback for it becomes one INFO line, so the ERROR lines
 left in a crawl's log are the crawler's own faults. (Retries given up are logged at INFO
 too: ``RETRY_GIVE_UP_LOG_LEVEL`` in crawler.settings.)
+
+``OfflinePublicSuffixList``: Scrapy's cookie middleware splits domains with tldextract,
+which on first use downloads the Public Suffix List from publicsuffix.org — through the
+user's proxy, a request to a site nobody registered (and, without internet, a traceback in
+the crawl log). The list bundled with tldextract is used instead, unless
+``TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS`` is set (tldextract's own way to name the lists).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import signal
 from typing import Any
 
@@ -85,3 +92,20 @@ class FindingsNotErrors:
     def engine_stopped(self) -> None:
         for name in ROBOTS_LOGGERS:
             logging.getLogger(name).removeFilter(self._filter)
+
+
+class OfflinePublicSuffixList:
+    """See the module docstring."""
+
+    def __init__(self) -> None:
+        from scrapy.downloadermiddlewares import cookies
+        from tldextract import TLDExtract
+
+        if "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS" in os.environ or not hasattr(cookies, "_split_domain"):
+            return
+        # no cache either: the bundled list is parsed in memory once per crawl process
+        cookies._split_domain = TLDExtract(cache_dir=None, suffix_list_urls=(), include_psl_private_domains=True)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> OfflinePublicSuffixList:
+        return cls()

@@ -116,7 +116,8 @@ DOWNLOADER_MIDDLEWARES = {
 ITEM_PIPELINES = {"crawler.pipelines.ArchivePipeline": 300}
 # No "Scraped from" log record per item below DEBUG (one item per link adds up).
 LOG_FORMATTER = "crawler.pipelines.ItemLogFormatter"
-EXTENSIONS = {"crawler.extensions.DumpStateOnSignal": 0, "crawler.extensions.FindingsNotErrors": 0}
+EXTENSIONS = {"crawler.extensions.DumpStateOnSignal": 0, "crawler.extensions.FindingsNotErrors": 0,
+              "crawler.extensions.OfflinePublicSuffixList": 0}
 
 PLAYWRIGHT_BROWSER_TYPE = "chromium"
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4

@@ -85,4 +85,9 @@ def simweb_archive(tmp_path_factory) -> Path:
 
 
 def pytest_configure(config):
+    import tempfile
+
     os.environ.setdefault("XXGK_LOG_LEVEL", "INFO")
+    # Every session starts as a fresh machine does, with no Public Suffix List cached by
+    # tldextract: a crawl must not go and fetch one (crawler.extensions.OfflinePublicSuffixList).
+    os.environ.setdefault("TLDEXTRACT_CACHE", tempfile.mkdtemp(prefix="xxgk-tldextract-"))

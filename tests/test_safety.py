@@ -490,3 +490,28 @@ def test_table_views_escape_archived_text(hostile_archive):
         response = _get(path, url)
         assert response.status_code == 200
         assert "<script>alert" not in response.text, url
+
+
+def test_a_crawl_never_fetches_the_public_suffix_list(monkeypatch):
+    """Scrapy's cookie middleware asks tldextract whether a domain is a public suffix;
+    tldextract would download the list from publicsuffix.org (through the user's proxy)
+    when it has none cached. A crawl uses the bundled list: the same answers, no request."""
+    import requests
+    from scrapy.downloadermiddlewares import cookies
+    from scrapy.utils.test import get_crawler
+
+    from crawler.extensions import OfflinePublicSuffixList
+
+    fetched = []
+
+    def send(session, request, **kwargs):
+        fetched.append(request.url)
+        raise requests.ConnectionError("no network in this test")
+
+    monkeypatch.setattr(requests.Session, "send", send)
+    monkeypatch.delenv("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", raising=False)
+    monkeypatch.setattr(cookies, "_split_domain", cookies._split_domain)  # restored afterwards
+    OfflinePublicSuffixList.from_crawler(get_crawler())
+    assert cookies._is_public_domain("edu.cn") and cookies._is_public_domain("gov.cn")
+    assert not cookies._is_public_domain("xxgk.wust.edu.cn")
+    assert fetched == []
