@@ -26,9 +26,10 @@ see its module docstring for ``XXGK_SSRF_*`` settings.
 
 Politeness: robots.txt obeyed, per-host concurrency 4 with a 0.25 s delay, AutoThrottle
 on, transient failures retried twice (giving up is logged at INFO: the link's state records
-it; see crawler.extensions.FindingsNotErrors for robots.txt failures). The limits hold per origin host (also through a
-proxy) because ``DOWNLOADER`` is ``crawler.politeness.PoliteDownloader`` (Scrapy's own
-lets a host's whole queue through at once under the asyncio reactor when there is no delay).
+it; see crawler.extensions.FindingsNotErrors for robots.txt failures). The limits hold per
+origin host (also through a proxy) because ``DOWNLOADER`` is
+``crawler.politeness.PoliteDownloader`` (Scrapy's own lets a host's whole queue through at
+once under the asyncio reactor when there is no delay).
 ``Retry-After`` (``crawler.politeness.RetryAfterMiddleware``): a 429, or a 503 carrying
 ``Retry-After``, pauses the host as long as the header asks (seconds or HTTP date) and
 retries the request, never in a tight loop; each such answer also doubles the host's delay
