@@ -90,4 +90,9 @@ def pytest_configure(config):
     os.environ.setdefault("XXGK_LOG_LEVEL", "INFO")
     # Every session starts as a fresh machine does, with no Public Suffix List cached by
     # tldextract: a crawl must not go and fetch one (crawler.extensions.OfflinePublicSuffixList).
-    os.environ.setdefault("TLDEXTRACT_CACHE", tempfile.mkdtemp(prefix="xxgk-tldextract-"))
+    if "TLDEXTRACT_CACHE" not in os.environ:
+        import atexit
+        import shutil
+
+        os.environ["TLDEXTRACT_CACHE"] = cache = tempfile.mkdtemp(prefix="xxgk-tldextract-")
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
