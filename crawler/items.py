@@ -35,8 +35,9 @@ class LinkCheck:
     not_modified: bool = False
     # The body is the answer to an earlier request of this crawl (a redirect target): no bytes.
     reused: bool = False
-    # Body bytes this check really cost when that is not len(body): a browser rendering of
-    # a document the crawl had already downloaded (crawler.rendering serves it to Chromium).
+    # Body bytes this check really cost when that is not len(body): a browser rendering
+    # (the document the crawl had already downloaded, which crawler.rendering serves to
+    # Chromium, plus what Chromium downloaded itself: sub-resources, script redirects).
     transferred: int | None = None
     previous_sha256: str | None = None
     rendered: bool = False

@@ -41,9 +41,11 @@ Settings:
 A page rendered because the crawl's own download of it needs a browser (``auto`` mode, or
 a screenshot as evidence) is not downloaded again: the spider keeps that answer in
 :data:`DOCUMENTS` and the route handler gives it to Chromium for the page's first
-navigation (``route.fulfill``; stat ``xxgk/render_documents_reused``). The rendered check
-then counts the bytes that download cost (0 after a 304). Sub-resources, script redirects
-and reloads go to the server.
+navigation (``route.fulfill``; stat ``xxgk/render_documents_reused``). Sub-resources,
+script redirects and reloads go to the server. The rendered check counts the bytes that
+download cost (0 after a 304) plus the body bytes Chromium received itself (meta
+``xxgk_browser_bytes``, from each request's ``sizes()``), so ``crawls.bytes_received``
+includes what the browser downloaded for the crawl's checks.
 
 Challenge retries (see :mod:`crawler.challenges`) also get the status and headers of the
 document finally shown (not of the challenge first answered) and the browser's cookies
@@ -72,6 +74,11 @@ logger = logging.getLogger(__name__)
 DOCUMENT = "xxgk_document"
 #: Response meta key set when it was used: the body bytes that document had cost.
 DOCUMENT_TRANSFERRED = "xxgk_document_transferred"
+#: Response meta key: body bytes Chromium itself received while rendering the request (the
+#: page's sub-resources, the targets of its script redirects, the page when not given).
+BROWSER_BYTES = "xxgk_browser_bytes"
+#: Seconds a rendered page's last requests get to report their sizes before it closes.
+ACCOUNTING_WAIT = 1.0
 
 
 class Document(NamedTuple):
@@ -190,6 +197,8 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         self._crawler = crawler
         self._guard: Any = None
         self._pending: set[asyncio.Future] = set()
+        #: Per rendered request (by id): its requests still to report their sizes.
+        self._accounting: dict[int, set[asyncio.Future]] = {}
 
     async def _download_request(self, request: Request, spider: Any = None) -> Response:
         # Safety net around everything, page creation included: whatever hangs (a page slot
@@ -249,9 +258,12 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
                 gate.release(host)
                 raise
             # Released when the answer has fully arrived (or failed), not when it was sent.
-            task = asyncio.ensure_future(_release_when_done(gate, host, playwright_request, deadline))
+            task = asyncio.ensure_future(_release_when_done(gate, host, playwright_request, deadline,
+                                                            _byte_counter(rendering)))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
+            if rendering is not None:
+                self._accounting.setdefault(id(rendering), set()).add(task)
 
         return handler
 
@@ -345,6 +357,9 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
             raise
         finally:
             request.meta.pop("playwright_page", None)
+            counting = self._accounting.pop(id(request), set())
+            if counting:  # the page's last answers, counted before the page goes
+                await asyncio.wait(counting, timeout=ACCOUNTING_WAIT)
             # Left set for a page that would not close, or scrapy-playwright would try again
             # (on errors), with a close that has no timeout.
             # The redirect guard's CDP session, if any, serves the freeze before the close too.
@@ -469,11 +484,27 @@ def _scrapy_headers(headers: dict[str, str]) -> dict[str, list[str]]:
     return {name: value.split("\n") for name, value in headers.items() if name != "content-encoding"}
 
 
-async def _release_when_done(gate: HostGate, host: str, playwright_request: Any, timeout: float) -> None:
+def _byte_counter(rendering: Request | None) -> Callable[[int], None] | None:
+    """Adds body bytes Chromium received to ``rendering``'s :data:`BROWSER_BYTES`."""
+    if rendering is None:
+        return None
+    meta = rendering.meta
+
+    def add(size: int) -> None:
+        meta[BROWSER_BYTES] = meta.get(BROWSER_BYTES, 0) + size
+
+    return add
+
+
+async def _release_when_done(gate: HostGate, host: str, playwright_request: Any, timeout: float,
+                             count: Callable[[int], None] | None = None) -> None:
     try:
         response = await asyncio.wait_for(playwright_request.response(), timeout=timeout)
         if response is not None:
             await asyncio.wait_for(response.finished(), timeout=timeout)
+            if count is not None:
+                sizes = await asyncio.wait_for(playwright_request.sizes(), timeout=timeout)
+                count(max(0, int(sizes.get("responseBodySize") or 0)))
     except Exception:  # noqa: BLE001 - failed, aborted, page closed: it is over either way
         pass
     finally:

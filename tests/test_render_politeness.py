@@ -68,7 +68,8 @@ def render_crawl(tmp: Path, loopback: str, *settings: str) -> dict:
         assert result.returncode == 0, result.stdout + result.stderr
         stats = crawl_stats(re.search(r"log: (\S+)", result.stdout).group(1))
         return {"peak": web.peak_in_flight, "urls": [e.url for e in web.events], "stats": stats,
-                "hits": list(VISITS)}
+                "hits": list(VISITS), "db": tmp / "a.db",
+                "served": [(e.url, e.body_bytes) for e in web.events]}
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +94,18 @@ def test_sub_requests_the_ssrf_guard_refuses_are_never_sent(rendered):
     assert rendered["hits"] == []
     assert not [u for u in rendered["urls"] if "://169.254." in u or "://127.0.0.1" in u]
     assert rendered["stats"].get("xxgk/ssrf_blocked_subrequests", 0) >= 2
+
+
+def test_a_rendered_check_counts_what_chromium_downloaded(rendered):
+    """The page's check counts every body byte the browser received for it (the page and
+    its eight images), as the server counted them: crawls.bytes_received is what the crawl
+    really cost the site."""
+    import sqlite3
+
+    with sqlite3.connect(rendered["db"]) as conn:
+        (counted,) = conn.execute("SELECT bytes_received FROM link_checks WHERE url = ?", [PAGE]).fetchone()
+        (crawl_total,) = conn.execute("SELECT bytes_received FROM crawls").fetchone()
+    served = sum(size for url, size in rendered["served"] if url != f"http://{HOST}/robots.txt")
+    assert served >= len(PNG) * len(IMAGES) + 100  # the page and its images
+    assert counted == served
+    assert crawl_total >= counted

@@ -41,7 +41,7 @@ from crawler.fetch import Fetch, Verdict
 from crawler.htmlparse import needs_render, page_links
 from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources
 from crawler.maintext import main_text
-from crawler.rendering import DOCUMENT, DOCUMENT_TRANSFERRED, DOCUMENTS, Document
+from crawler.rendering import BROWSER_BYTES, DOCUMENT, DOCUMENT_TRANSFERRED, DOCUMENTS, Document
 from crawler.urls import TrapGuard, canonicalize, in_scope, is_list_page, looks_like_attachment
 from schedules.registry import Site, load_registry, select_sites
 
@@ -278,7 +278,7 @@ class PortalSpider(scrapy.Spider):
             filename=filename_from_content_disposition(fetch.headers.get("content-disposition", b"")),
             main_text=main_text(text) if text is not None else None,
             not_modified=bool(meta.get("xxgk_not_modified")), reused=bool(meta.get("xxgk_reused")),
-            transferred=meta.get(DOCUMENT_TRANSFERRED),
+            transferred=_render_cost(meta),
             previous_sha256=meta.get("xxgk_previous_sha256"),
             rendered=bool(meta.get("playwright")), render_reason=xxgk.get("render_reason"),
             report_hint=xxgk.get("report_hint") or (title if title and is_report_text(title) else None),
@@ -556,6 +556,16 @@ def _give_document(request: scrapy.Request, response: Response, fetch: Fetch) ->
     transferred = 0 if meta.get("xxgk_not_modified") or meta.get("xxgk_reused") else len(response.body)
     request.meta[DOCUMENT] = DOCUMENTS.put(request.url, Document(response.status, headers, response.body, transferred))
     return request
+
+
+def _render_cost(meta: dict) -> int | None:
+    """Body bytes a rendered check cost: the crawl's own download of the page when Chromium
+    was given it, plus what Chromium received itself; None when neither is known (the
+    archive then counts the body's length)."""
+    given, fetched = meta.get(DOCUMENT_TRANSFERRED), meta.get(BROWSER_BYTES)
+    if given is None and fetched is None:
+        return None
+    return (given or 0) + (fetched or 0)
 
 
 def _screenshot(response: Response) -> bytes | None:
