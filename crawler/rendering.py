@@ -258,8 +258,8 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
                 gate.release(host)
                 raise
             # Released when the answer has fully arrived (or failed), not when it was sent.
-            task = asyncio.ensure_future(_release_when_done(gate, host, playwright_request, deadline,
-                                                            _byte_counter(rendering)))
+            task = asyncio.ensure_future(_release_when_done(
+                gate, host, playwright_request, deadline, rendering.meta if rendering is not None else None))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
             if rendering is not None:
@@ -484,27 +484,18 @@ def _scrapy_headers(headers: dict[str, str]) -> dict[str, list[str]]:
     return {name: value.split("\n") for name, value in headers.items() if name != "content-encoding"}
 
 
-def _byte_counter(rendering: Request | None) -> Callable[[int], None] | None:
-    """Adds body bytes Chromium received to ``rendering``'s :data:`BROWSER_BYTES`."""
-    if rendering is None:
-        return None
-    meta = rendering.meta
-
-    def add(size: int) -> None:
-        meta[BROWSER_BYTES] = meta.get(BROWSER_BYTES, 0) + size
-
-    return add
-
-
 async def _release_when_done(gate: HostGate, host: str, playwright_request: Any, timeout: float,
-                             count: Callable[[int], None] | None = None) -> None:
+                             rendering_meta: dict | None = None) -> None:
+    """Release ``host`` in ``gate`` once the answer has arrived; add its body bytes to the
+    rendered request's :data:`BROWSER_BYTES` (``rendering_meta``)."""
     try:
         response = await asyncio.wait_for(playwright_request.response(), timeout=timeout)
         if response is not None:
             await asyncio.wait_for(response.finished(), timeout=timeout)
-            if count is not None:
+            if rendering_meta is not None:
                 sizes = await asyncio.wait_for(playwright_request.sizes(), timeout=timeout)
-                count(max(0, int(sizes.get("responseBodySize") or 0)))
+                size = max(0, int(sizes.get("responseBodySize") or 0))
+                rendering_meta[BROWSER_BYTES] = rendering_meta.get(BROWSER_BYTES, 0) + size
     except Exception:  # noqa: BLE001 - failed, aborted, page closed: it is over either way
         pass
     finally:

@@ -56,4 +56,3 @@ def test_robots_failure_filter_lives_as_long_as_the_crawl(caplog):
     assert extension._filter not in robots.filters
     robots.error("Error downloading %(request)s: %(f_exception)s", {"request": "r", "f_exception": "e"})
     assert caplog.records[-1].levelname == "ERROR"
-
