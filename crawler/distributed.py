@@ -639,6 +639,7 @@ class DistributedSiteRun(SiteRun):
         self._probe_final = False
 
     def admit(self, url: str) -> bool:
+        self.refusal = None
         if url in self._admitted:
             return True
         guard = self.guard
@@ -651,7 +652,7 @@ class DistributedSiteRun(SiteRun):
             code = int(self.dist.admit_script(
                 keys=[self.keys["seen"], self.keys["variants"], self.keys["variant_counts"],
                       self.keys["patterns"], self.keys["budget"]],
-                args=[_digest(url), keys, pattern, guard.max_query_variants, guard.per_pattern,
+                args=[_digest(url), keys, pattern, guard.max_query_variants, guard.budget_for(pattern),
                       self.site.max_pages, _digest(f"{parts.hostname or ''}{parts.path}"), _digest(plain)]))
             if code == 1:
                 if len(self._admitted) >= self.ADMITTED_CACHE:
@@ -661,6 +662,7 @@ class DistributedSiteRun(SiteRun):
             reason = _ADMIT_REASONS.get(code, "refused")
         if reason != "budget":
             guard.denied[reason] += 1
+            self.refusal = reason
         return False
 
     def count(self) -> None:

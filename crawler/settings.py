@@ -19,6 +19,8 @@ same name, which ``xxgk crawl`` passes through):
 ``XXGK_REUSE_ANSWERS``      recent answers kept to serve redirects to pages already downloaded in this
                             crawl (default 256; 0 = off; see crawler.middlewares.AnswerReuseMiddleware)
 ``XXGK_REUSE_BYTES``        ...and their total size (default 8 MB)
+``XXGK_TRAP_REVISIT_BUDGET``  URLs a recrawl visits of a calendar family whose budget (50) ran out in
+                            the site's last finished crawl (default 10; see crawler.urls.TrapGuard)
 
 Safety: ``crawler.safety.SSRFGuardMiddleware`` refuses loopback, private, link-local and
 metadata origins (also after redirects and DNS) unless the site has ``allow_private``;
@@ -137,6 +139,7 @@ XXGK_CONFIRM_CHECKS = int(os.environ.get("XXGK_CONFIRM_CHECKS", "2"))
 XXGK_CONFIRM_HOURS = float(os.environ.get("XXGK_CONFIRM_HOURS", "20"))
 XXGK_PROBE_SOFT404 = os.environ.get("XXGK_PROBE_SOFT404", "1") not in ("0", "false", "no")
 XXGK_COMMIT_EVERY = int(os.environ.get("XXGK_COMMIT_EVERY", "200"))
+XXGK_TRAP_REVISIT_BUDGET = int(os.environ.get("XXGK_TRAP_REVISIT_BUDGET", "10"))
 XXGK_RETRY_AFTER_MAX = float(os.environ.get("XXGK_RETRY_AFTER_MAX", "60"))
 XXGK_RETRY_AFTER_TIMES = int(os.environ.get("XXGK_RETRY_AFTER_TIMES", "2"))
 XXGK_RETRY_AFTER_DEFAULT = float(os.environ.get("XXGK_RETRY_AFTER_DEFAULT", "10"))

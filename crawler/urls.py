@@ -51,6 +51,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -451,6 +452,13 @@ class TrapGuard:
     page.htm``) have no trap-prone part and no pattern budget: collapsing *all* digits
     would put every article of a site under one budget of 50, and the site's page budget
     (``max_pages``) already bounds them. A URL seen before is always allowed again.
+
+    ``known_traps`` are calendar patterns (see :meth:`calendar_pattern`) whose budget ran
+    out in the site's previous crawl: a recrawl gives them ``revisit_budget`` URLs instead
+    of ``per_pattern``. Their members are interchangeable generated pages (one month of a
+    calendar without validators is re-sent in full every crawl); revisiting a few keeps
+    the family checked without re-downloading fifty of them each time. Paging patterns
+    keep their full budget: deeper list pages lead to older articles.
     """
 
     def __init__(
@@ -462,8 +470,12 @@ class TrapGuard:
         max_repeats: int = 2,
         min_year: int = 1990,
         max_year: int | None = None,
+        known_traps: Iterable[str] = (),
+        revisit_budget: int = 10,
     ) -> None:
         self.per_pattern = per_pattern
+        self.known_traps = frozenset(known_traps)
+        self.revisit_budget = min(revisit_budget, per_pattern)
         self.max_depth = max_depth
         self.max_query_variants = max_query_variants
         self.max_repeats = max_repeats
@@ -499,6 +511,30 @@ class TrapGuard:
         if not trap:
             return None
         return f"{parts.hostname or ''}{'/'.join(segments)}?{'&'.join(sorted(pieces))}"
+
+    @classmethod
+    def calendar_pattern(cls, url: str) -> str | None:
+        """The pattern of ``url`` when a calendar part makes it trap-prone (a calendar or
+        date parameter, a date-like value, a calendar directory), else None: paging alone
+        (``page=N``) is not a calendar."""
+        pattern = cls.pattern(url)
+        if pattern is None:
+            return None
+        parts = urlsplit(url)
+        segments = parts.path.split("/")
+        if any(_CALENDAR_DIR_RE.match(segment) for segment in segments[:-1]):
+            return pattern
+        for piece in parts.query.split("&"):
+            key, _, value = piece.partition("=")
+            if not _DIGITS_RE.search(value) or _PAGING_KEY_RE.match(unquote(key)):
+                continue
+            if _trap_param(key, value):
+                return pattern
+        return None
+
+    def budget_for(self, pattern: str) -> int:
+        """How many URLs of ``pattern`` this crawl may visit."""
+        return self.revisit_budget if pattern in self.known_traps else self.per_pattern
 
     def _repeated(self, segments: list[str]) -> bool:
         """True when some run of segments repeats more than ``max_repeats`` times in a row."""
@@ -552,7 +588,7 @@ class TrapGuard:
         if keys not in variants and len(variants) >= self.max_query_variants:
             return "query-variants"
         pattern = self.pattern(url)
-        if pattern is not None and self._patterns[pattern] >= self.per_pattern:
+        if pattern is not None and self._patterns[pattern] >= self.budget_for(pattern):
             return "pattern-budget"
         variants.add(keys)
         if pattern is not None:

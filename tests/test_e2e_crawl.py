@@ -130,6 +130,28 @@ def test_trap_is_bounded(crawled):
     assert 0 < len(calendar) <= 100
 
 
+def test_day2_revisits_a_few_pages_of_the_calendar_cut_short_on_day1(crawled):
+    from simweb.truth import TRAP_PREFIXES
+
+    def calendar_requests(events) -> int:
+        return sum(1 for e in events if e.url.startswith(tuple(TRAP_PREFIXES)))
+
+    def budget_exclusions(crawl_ids) -> int:
+        return crawled["db"].execute(
+            f"SELECT COUNT(*) FROM link_checks WHERE crawl_id IN ({','.join(map(str, crawl_ids))})"
+            " AND rule = 'trap-guard' AND error LIKE 'pattern-budget:%' AND url LIKE '%calendar.jsp%'").fetchone()[0]
+
+    assert calendar_requests(crawled["day1_events"]) >= 50 and budget_exclusions(crawled["day1"]) > 0
+    # Day 2 knows the family is a trap: the revisit budget (10), and the rest recorded as
+    # excluded for the same reason, so day 3 knows it too.
+    assert 0 < calendar_requests(crawled["day2_events"]) <= 10
+    assert budget_exclusions(crawled["day2"]) > 0
+    gone = crawled["db"].execute(
+        f"SELECT COUNT(*) FROM changes WHERE crawl_id IN ({','.join(map(str, crawled['day2']))})"
+        " AND kind = 'removed' AND url LIKE '%calendar.jsp%'").fetchone()[0]
+    assert gone == 0  # pages the revisit budget skipped are not reported as removed
+
+
 def test_day2_recrawl_is_conditional(crawled):
     db = crawled["db"]
     day1 = db.execute(f"SELECT SUM(bytes_received) FROM crawls WHERE id IN ({','.join(map(str, crawled['day1']))})").fetchone()[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sqlite3
 import zlib
@@ -231,3 +232,28 @@ def test_archive_errors_still_raise_outside_a_scrapy_crawl(tmp_path):
         pipeline.process_item(check("http://s.cn/big", "ok", "2026-01-01T00:00:00Z", crawl, body=os.urandom(200_000)))
     pipeline.writer.rollback()
     pipeline.writer.db.conn.close()
+
+
+def test_known_traps_are_the_calendar_families_cut_short_in_the_last_finished_crawl(db, writer, tmp_path):
+    from archive.store import finish_crawl
+    from crawler.spiders.portal import TRAP_REFUSALS, _known_traps
+
+    budget, depth = TRAP_REFUSALS["pattern-budget"], TRAP_REFUSALS["depth"]
+
+    def excluded(url: str, crawl: int, detail: str) -> LinkCheck:
+        return check(url, "excluded", "2026-01-01T00:00:00Z", crawl, detail=detail, status=None)
+
+    first = start_crawl(db, "s")
+    for item in (excluded("http://s.cn/calendar.jsp?month=3&year=2022", first, budget),
+                 excluded("http://s.cn/BigClass.jsp?id=7&page=60", first, budget),  # paging: not a calendar
+                 excluded("http://s.cn/cal.jsp?date=2022-05-01", first, depth)):    # not the budget
+        writer.record_check(dataclasses.replace(item, rule="trap-guard"))
+    writer.commit()
+    path = db.conn.execute("PRAGMA database_list").fetchone()[2]
+    assert _known_traps(path, "s", None) == frozenset()  # the crawl is still running
+    finish_crawl(db, first, "finished")
+    running = start_crawl(db, "s")
+    assert _known_traps(path, "s", running) == {"s.cn/calendar.jsp?month=0&year=0"}
+    assert _known_traps(path, "s", first) == frozenset()  # only crawls before this one
+    assert _known_traps(path, "other", running) == frozenset()
+    assert _known_traps(str(tmp_path / "missing.db"), "s", running) == frozenset()

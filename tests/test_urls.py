@@ -234,6 +234,29 @@ def test_trap_guard_pattern_budget():
     assert guard.denied["pattern-budget"] == 14
 
 
+def test_trap_guard_revisits_a_known_calendar_with_its_revisit_budget():
+    calendar = "http://info.jsp-college.edu.cn/calendar.jsp?year={}&month={}"
+    paging = "http://x.edu.cn/BigClass.jsp?id=71&page={}"
+    known = {TrapGuard.calendar_pattern(calendar.format(2022, 1))}
+    guard = TrapGuard(known_traps=known, revisit_budget=4, max_year=2026)
+    months = [guard.allow(calendar.format(2022, month)) for month in range(1, 13)]
+    assert months == [True] * 4 + [False] * 8
+    assert guard.denied["pattern-budget"] == 8
+    # Only the known pattern: another calendar and a paging pattern keep the full budget.
+    assert all(guard.allow(f"http://x.edu.cn/cal.jsp?date=2022-{m:02d}-01") for m in range(1, 13))
+    assert all(guard.allow(paging.format(n)) for n in range(1, 13))
+    assert TrapGuard(known_traps=known, revisit_budget=500).budget_for(next(iter(known))) == 50
+
+
+def test_calendar_pattern_is_calendar_not_paging():
+    assert TrapGuard.calendar_pattern("http://a.cn/calendar.jsp?month=10&year=2021") == "a.cn/calendar.jsp?month=0&year=0"
+    assert TrapGuard.calendar_pattern("http://a.cn/news.jsp?page=2&date=2021-05") is not None
+    assert TrapGuard.calendar_pattern("http://a.cn/calendar/2021/05.htm") is not None
+    assert TrapGuard.calendar_pattern("http://a.cn/BigClass.jsp?id=71&page=3") is None
+    assert TrapGuard.calendar_pattern("http://a.cn/x.jsp?p=3") is None
+    assert TrapGuard.calendar_pattern("http://a.cn/info/1021/2021.htm") is None
+
+
 def test_trap_guard_never_budgets_articles():
     guard = TrapGuard()
     for n in range(500):

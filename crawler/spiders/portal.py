@@ -47,6 +47,16 @@ from schedules.registry import Site, load_registry, select_sites
 
 TITLE_RE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
 HTML_TYPES = ("text/html", "application/xhtml")
+#: The detail of a trap-guard exclusion: the guard's reason first, so a later crawl can
+#: find the calendar families whose budget ran out (see :func:`_known_traps`).
+TRAP_REFUSALS = {
+    "depth": "depth: more path segments than the trap guard allows",
+    "repeated-segments": "repeated-segments: a run of path segments repeats",
+    "calendar-range": "calendar-range: a calendar year out of range",
+    "query-variants": "query-variants: too many sets of query keys on one path",
+    "pattern-budget": "pattern-budget: the URL pattern's budget for this crawl is spent",
+    "malformed": "malformed: the URL cannot be parsed",
+}
 #: Statuses for which a HEAD answer is not trusted and the link is re-checked with GET.
 #: Not 429: the server asked us to slow down, and RetryAfterMiddleware already waited and
 #: retried; a GET on top would be the tight loop politeness forbids.
@@ -87,12 +97,20 @@ class SiteRun:
     probe: SiteProbe | None = None
     scheduled: int = 0
     judged: set[str] = field(default_factory=set)
+    #: Why the trap guard refused the last URL :meth:`admit` refused (None: the page budget).
+    refusal: str | None = None
 
     # Budget, trap guard and probe go through these methods so that a distributed crawl
     # (crawler.distributed.DistributedSiteRun) can keep them in Redis for all workers.
     def admit(self, url: str) -> bool:
         """Budget and trap guard for a new in-scope URL; counts it when admitted."""
-        if self.scheduled >= self.site.max_pages or not self.guard.allow(url):
+        self.refusal = None
+        if self.scheduled >= self.site.max_pages:
+            return False
+        reason = self.guard.check(url)
+        if reason is not None:
+            self.guard.denied[reason] += 1
+            self.refusal = reason
             return False
         self.scheduled += 1
         return True
@@ -127,6 +145,9 @@ class PortalSpider(scrapy.Spider):
         self.distributed: Any = None
         #: Per-host challenge state: one browser pass per host, then its cookies.
         self.challenges = ChallengeHosts()
+        self.db_path: str | None = None
+        #: URLs revisited per calendar family cut short in the previous crawl (see TrapGuard).
+        self.trap_revisit_budget = 10
 
     @classmethod
     def update_settings(cls, settings: Any) -> None:
@@ -151,6 +172,8 @@ class PortalSpider(scrapy.Spider):
         spider.challenge_timeout = crawler.settings.getfloat("DOWNLOAD_TIMEOUT", 30) + 5
         spider.challenges.configure(crawler, distributed=spider.distributed is not None)
         spider.evidence_urls = _evidence_urls(crawler.settings.get("XXGK_DB"))
+        spider.db_path = crawler.settings.get("XXGK_DB")
+        spider.trap_revisit_budget = crawler.settings.getint("XXGK_TRAP_REVISIT_BUDGET", 10)
         return spider
 
     # -- start ---------------------------------------------------------------------------
@@ -160,7 +183,13 @@ class PortalSpider(scrapy.Spider):
                 yield request
             return
         for site in self.sites:
-            run = SiteRun(site, (self.crawl_ids or {}).get(site.id))
+            crawl_id = (self.crawl_ids or {}).get(site.id)
+            known = _known_traps(self.db_path, site.id, crawl_id)
+            if known:
+                self.logger.info("%s: %d calendar pattern(s) cut short last crawl, revisiting %d URLs of each: %s",
+                                 site.id, len(known), self.trap_revisit_budget, ", ".join(sorted(known)[:5]))
+            guard = TrapGuard(known_traps=known, revisit_budget=self.trap_revisit_budget)
+            run = SiteRun(site, crawl_id, guard=guard)
             self.runs[site.id] = run
             for request in self._seeds(run):
                 yield request
@@ -530,10 +559,10 @@ class PortalSpider(scrapy.Spider):
         request = self._request_for(run, url, expect=expect, report_hint=hint)
         if request is None:
             run.judged.add(url)
-            over_budget = run.over_budget()
-            yield self._exclusion(run, url, expect, "budget" if over_budget else "trap-guard",
-                                  f"max_pages={run.site.max_pages} reached" if over_budget
-                                  else "URL pattern budget, depth or repetition limit")
+            if run.refusal is None:
+                yield self._exclusion(run, url, expect, "budget", f"max_pages={run.site.max_pages} reached")
+            else:
+                yield self._exclusion(run, url, expect, "trap-guard", TRAP_REFUSALS.get(run.refusal, run.refusal))
             return
         yield request
 
@@ -604,6 +633,25 @@ def _evidence_urls(db_path: str | None) -> frozenset[str]:
             return frozenset(u for (u,) in conn.execute("SELECT DISTINCT url FROM site_items") if u)
     except sqlite3.Error:
         return frozenset()
+
+
+def _known_traps(db_path: str | None, site_id: str, crawl_id: int | None) -> frozenset[str]:
+    """Calendar patterns whose budget ran out in the site's last finished crawl before
+    ``crawl_id``: the trap guard revisits only a few of their URLs (``TrapGuard.known_traps``)."""
+    if not db_path:
+        return frozenset()
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as conn:
+            rows = conn.execute(
+                "SELECT url FROM link_checks WHERE crawl_id = (SELECT MAX(id) FROM crawls WHERE site_id = ?"
+                " AND status = 'finished' AND (? IS NULL OR id < ?)) AND state = 'excluded'"
+                " AND rule = 'trap-guard' AND error LIKE 'pattern-budget:%'",
+                [site_id, crawl_id, crawl_id]).fetchall()
+    except sqlite3.Error:  # no archive yet (first crawl) or unreadable: full budgets
+        return frozenset()
+    return frozenset(pattern for (url,) in rows if (pattern := TrapGuard.calendar_pattern(url)))
 
 
 def _is_html(response: Response) -> bool:
