@@ -204,8 +204,16 @@ class ArchiveWriter:
             [item.crawl_id, item.site_id, item.url, item.final_url, item.fetched_at,
              item.status_code, item.content_type, sha256, len(item.body), item.reason, screenshot],
         )
+        snapshot_id = int(cursor.lastrowid)
+        if getattr(item, "transferred", 0) and item.crawl_id is not None:
+            # What the screenshot cost the site is part of what checking the page cost it,
+            # so crawls.bytes_received (summed from the checks) includes it.
+            cur.execute(
+                "UPDATE link_checks SET bytes_received = COALESCE(bytes_received, 0) + ? WHERE id ="
+                " (SELECT MAX(id) FROM link_checks WHERE crawl_id = ? AND url = ?)",
+                [item.transferred, item.crawl_id, item.url])
         self._tick()
-        return int(cursor.lastrowid)
+        return snapshot_id
 
     def record_check(self, item) -> tuple[int, int | None]:
         """Record one :class:`crawler.items.LinkCheck`; return (check id, snapshot id)."""

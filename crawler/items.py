@@ -82,3 +82,6 @@ class Evidence:
     body: bytes
     screenshot: bytes
     reason: str
+    #: Body bytes Chromium received for this rendering (sub-resources; the page itself too
+    #: when the crawl's download could not be given to it), added to the page's check.
+    transferred: int = 0

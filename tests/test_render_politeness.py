@@ -36,12 +36,12 @@ def loopback(loopback_server):
     return loopback_server(b"", "application/javascript", VISITS)
 
 
-def gallery(loopback: str) -> dict:
+def gallery(loopback: str, title: str = "图片新闻") -> dict:
     from simweb.content import html_page
     from simweb.model import Resource
 
     images = "".join(f'<img src="{u}" width="1" height="1">' for u in [*IMAGES, METADATA])
-    body = html_page("图片新闻", f"<h1>图片新闻</h1><p>校园风光。</p>{images}"
+    body = html_page(title, f"<h1>{title}</h1><p>校园风光。</p>{images}"
                                  f'<script src="{loopback}/track.js"></script>')
     pages = {PAGE: Resource(body=body.encode(), validators=False),
              f"http://{HOST}/robots.txt": Resource(body=b"User-agent: *\nDisallow:\n",
@@ -50,14 +50,14 @@ def gallery(loopback: str) -> dict:
     return pages
 
 
-def render_crawl(tmp: Path, loopback: str, *settings: str) -> dict:
+def render_crawl(tmp: Path, loopback: str, *settings: str, render: str = "always", title: str = "图片新闻") -> dict:
     from simweb import SimWeb
 
     registry = tmp / "sites.toml"
-    registry.write_text(f'[[site]]\nid = "gallery"\nname = "图片大学"\nportal = "{PAGE}"\nrender = "always"\n',
+    registry.write_text(f'[[site]]\nid = "gallery"\nname = "图片大学"\nportal = "{PAGE}"\nrender = "{render}"\n',
                         encoding="utf-8")
     VISITS.clear()
-    with SimWeb(port=0, day=1, latency={HOST: 0.2}, extra=gallery(loopback)) as web:
+    with SimWeb(port=0, day=1, latency={HOST: 0.2}, extra=gallery(loopback, title)) as web:
         env = {**os.environ, "http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "no_proxy": ""}
         result = subprocess.run(
             [sys.executable, "-m", "xxgk", "crawl", "--registry", str(registry), "--db", str(tmp / "a.db"),
@@ -109,3 +109,20 @@ def test_a_rendered_check_counts_what_chromium_downloaded(rendered):
     assert served >= len(PNG) * len(IMAGES) + 100  # the page and its images
     assert counted == served
     assert crawl_total >= counted
+
+
+def test_a_screenshot_kept_as_evidence_counts_what_chromium_downloaded(tmp_path, loopback):
+    """A page that needs no browser to be checked but is screenshotted as evidence (its title
+    names an annual report): its check counts the page it downloaded and the images Chromium
+    fetched for the screenshot, so crawls.bytes_received is what the crawl cost the site."""
+    import sqlite3
+
+    crawl = render_crawl(tmp_path, loopback, render="auto", title="2023年信息公开工作年度报告")
+    with sqlite3.connect(crawl["db"]) as conn:
+        (reason,) = conn.execute("SELECT render_reason FROM snapshots WHERE url = ? AND rendered = 1",
+                                 [PAGE]).fetchone()
+        (counted,) = conn.execute("SELECT bytes_received FROM link_checks WHERE url = ?", [PAGE]).fetchone()
+        (crawl_total,) = conn.execute("SELECT bytes_received FROM crawls").fetchone()
+    served = sum(size for url, size in crawl["served"] if url != f"http://{HOST}/robots.txt")
+    assert reason.startswith("evidence")
+    assert served >= len(PNG) * len(IMAGES) + 100 and counted == served and crawl_total >= counted

@@ -171,8 +171,8 @@ class PortalSpider(scrapy.Spider):
         spider.render_settle_ms = crawler.settings.getint("XXGK_RENDER_SETTLE_MS", 5000)
         spider.challenge_timeout = crawler.settings.getfloat("DOWNLOAD_TIMEOUT", 30) + 5
         spider.challenges.configure(crawler, distributed=spider.distributed is not None)
-        spider.evidence_urls = _evidence_urls(crawler.settings.get("XXGK_DB"))
         spider.db_path = crawler.settings.get("XXGK_DB")
+        spider.evidence_urls = _evidence_urls(spider.db_path)
         spider.trap_revisit_budget = crawler.settings.getint("XXGK_TRAP_REVISIT_BUDGET", 10)
         return spider
 
@@ -458,7 +458,8 @@ class PortalSpider(scrapy.Spider):
                        fetched_at=now_iso(), status_code=response.status,
                        content_type=response.headers.get(b"Content-Type", b"").decode("latin-1") or None,
                        body=response.body, screenshot=screenshot,
-                       reason=response.meta["xxgk"]["render_reason"])
+                       reason=response.meta["xxgk"]["render_reason"],
+                       transferred=response.meta.get(BROWSER_BYTES) or 0)
 
     def on_evidence_failure(self, failure: Failure) -> None:
         self.logger.warning("no screenshot for %s: %s", failure.request.url, failure.value)
