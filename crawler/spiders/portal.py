@@ -57,6 +57,11 @@ TRAP_REFUSALS = {
     "pattern-budget": "pattern-budget: the URL pattern's budget for this crawl is spent",
     "malformed": "malformed: the URL cannot be parsed",
 }
+#: Scheduler priorities: pages 0 (attachments -1); a page re-requested for Chromium because
+#: scripts build it goes first; screenshots kept as evidence go with the pages, so the browser
+#: works alongside the plain crawl instead of after it.
+RENDER_PRIORITY = 1
+EVIDENCE_PRIORITY = 0
 #: Statuses for which a HEAD answer is not trusted and the link is re-checked with GET.
 #: Not 429: the server asked us to slow down, and RetryAfterMiddleware already waited and
 #: retried; a GET on top would be the tight loop politeness forbids.
@@ -244,9 +249,12 @@ class PortalSpider(scrapy.Spider):
         return scrapy.Request(url, callback=self.parse, errback=self.on_failure, meta=meta,
                               priority=-1 if expect == "attachment" else 0)
 
-    def _render(self, meta: dict, reason: str, *, screenshot: bool) -> dict:
-        """Mark a request for Chromium; wait for script redirects and late lists to settle."""
-        methods = [PageMethod("wait_for_load_state", "networkidle", timeout=self.render_settle_ms)]
+    def _render(self, meta: dict, reason: str, *, screenshot: bool, settle: bool = True) -> dict:
+        """Mark a request for Chromium; wait for script redirects and late lists to settle
+        (unless ``settle`` is false: the page's raw HTML was already judged complete)."""
+        methods = []
+        if settle:
+            methods.append(PageMethod("wait_for_load_state", "networkidle", timeout=self.render_settle_ms))
         if screenshot:
             methods.append(PageMethod("screenshot", full_page=True, type="png"))
         # The raw fetch was already retried; a page that will not render is not transient.
@@ -336,6 +344,11 @@ class PortalSpider(scrapy.Spider):
                 if request is not None:
                     # If the browser fails, the raw answer still stands (the server did answer).
                     request.meta["xxgk"]["raw_verdict"] = (raw.state, raw.rule, raw.detail)
+                    # Ahead of plain pages: the links behind the script are on the crawl's
+                    # critical path, and Chromium renders on a core of its own meanwhile
+                    # (Scrapy's queue is last-in first-out: at equal priority it would wait
+                    # for every page queued after it).
+                    request.priority = RENDER_PRIORITY
                     _give_document(request, response, fetch)
                     request.dont_filter = True
                     yield request
@@ -443,10 +456,13 @@ class PortalSpider(scrapy.Spider):
                 or url in self.evidence_urls)
 
     def _evidence_request(self, run: SiteRun, url: str, verdict: Verdict) -> scrapy.Request:
+        # In auto mode the page's raw HTML was judged complete (no script builds it), so the
+        # screenshot is taken at the load event (images and styles in), not after network
+        # idle, which costs at least 500 ms per page and formed the tail of every crawl.
         meta = self._render({"xxgk": {"site": run.site.id, "evidence": verdict.state}},
-                            f"evidence: {verdict.state}", screenshot=True)
+                            f"evidence: {verdict.state}", screenshot=True, settle=run.site.render != "auto")
         return scrapy.Request(url, callback=self.on_evidence, errback=self.on_evidence_failure,
-                              meta=meta, dont_filter=True, priority=-5)
+                              meta=meta, dont_filter=True, priority=EVIDENCE_PRIORITY)
 
     def on_evidence(self, response: Response) -> Iterator[Evidence]:
         run = self.runs[response.meta["xxgk"]["site"]]
