@@ -6,6 +6,8 @@ Settings read in :meth:`ArchivePipeline.from_crawler`:
 ``XXGK_CONFIRM_CHECKS``  consecutive failing checks before a link is dead
 ``XXGK_CONFIRM_HOURS``   hours those checks must span
 ``XXGK_COMMIT_EVERY``    items per transaction
+``XXGK_EXTRACT_TIMEOUT`` seconds a report file's text extraction may take (child process,
+                         see :mod:`archive.reports.isolated`; default 60)
 
 The spider carries ``sites`` (registry entries) and ``crawl_ids`` (site id -> ``crawls.id``,
 created by ``xxgk crawl`` before Scrapy starts; created here when a spider is run directly).
@@ -24,7 +26,9 @@ even when the handler drops it, and a page yields one item per link.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 from typing import Any
@@ -34,6 +38,9 @@ from scrapy.exceptions import DropItem
 from scrapy.logformatter import LogFormatter, LogFormatterResult
 
 from archive.db import ArchiveError, open_db
+from archive.reports.extract import Extracted
+from archive.reports.ingest import report_known
+from archive.reports.isolated import DEFAULT_TIMEOUT, extract_isolated, needs_isolation
 from archive.store import ArchiveWriter, start_crawl, upsert_sites
 from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources
 
@@ -88,6 +95,7 @@ class ArchivePipeline:
         self.owned_crawls: dict[str, int] = {}
         #: The first archive write error, once one happened (the crawl is then closing).
         self.archive_error: str | None = None
+        self.extract_timeout = DEFAULT_TIMEOUT
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ArchivePipeline:
@@ -97,6 +105,7 @@ class ArchivePipeline:
             s.getfloat("XXGK_CONFIRM_HOURS", 20.0), s.getint("XXGK_COMMIT_EVERY", 200),
         )
         pipeline.crawler = crawler
+        pipeline.extract_timeout = s.getfloat("XXGK_EXTRACT_TIMEOUT", DEFAULT_TIMEOUT)
         # The finish reason (finished, shutdown, closespider_timeout, ...) is only known in
         # the spider_closed signal, which Scrapy sends after pipelines' close_spider.
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
@@ -127,7 +136,16 @@ class ArchivePipeline:
             if isinstance(item, LinkCheck):
                 _check_id, snapshot_id = writer.record_check(item)
                 if item.report_hint and snapshot_id and item.body and item.state in ("ok", "redirected"):
-                    self._ingest_report(item, snapshot_id)
+                    if (needs_isolation(item.body, item.filename, item.content_type)
+                            and not report_known(writer.db, item.site_id, item.body)):
+                        if self.crawler is not None:
+                            # Scrapy awaits the coroutine; other items and downloads go on meanwhile.
+                            return self._ingest_report_isolated(item, snapshot_id)
+                        extracted = extract_isolated(item.body, item.filename, item.content_type,
+                                                     timeout=self.extract_timeout)
+                        self._ingest_report(item, snapshot_id, extracted)
+                    else:
+                        self._ingest_report(item, snapshot_id)
             elif isinstance(item, LinkSources):
                 writer.record_sources(item.sources)
             elif isinstance(item, LinkSource):
@@ -161,7 +179,18 @@ class ArchivePipeline:
             # Not awaited: closing waits for items in flight, this one included.
             deferred_from_coro(engine.close_spider_async(reason=ARCHIVE_ERROR_REASON))
 
-    def _ingest_report(self, item: LinkCheck, snapshot_id: int) -> None:
+    async def _ingest_report_isolated(self, item: LinkCheck, snapshot_id: int) -> LinkCheck:
+        """Extract the report's text in a child process (from a thread: the reactor keeps
+        crawling), then ingest it here, on the reactor thread that owns the archive."""
+        loop = asyncio.get_running_loop()
+        extracted = await loop.run_in_executor(
+            None, functools.partial(extract_isolated, item.body, item.filename, item.content_type,
+                                    timeout=self.extract_timeout))
+        if self.archive_error is None:
+            self._ingest_report(item, snapshot_id, extracted)
+        return item
+
+    def _ingest_report(self, item: LinkCheck, snapshot_id: int, extracted: Extracted | None = None) -> None:
         from archive.reports.ingest import ingest_report
 
         writer = self.writer
@@ -170,7 +199,7 @@ class ArchivePipeline:
             ingest_report(writer.db, item.site_id, item.body, filename=item.filename,
                           url=item.url, content_type=item.content_type, crawl_id=item.crawl_id,
                           snapshot_id=snapshot_id, seen_at=item.checked_at,
-                          require_report=item.expect != "attachment")
+                          require_report=item.expect != "attachment", extracted=extracted)
             self.reports_ingested += 1
         except Exception:  # a bad report must not cost the crawl: the error is logged, crawl goes on
             logger.exception("could not ingest report %s", item.url)

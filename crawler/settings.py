@@ -19,6 +19,8 @@ same name, which ``xxgk crawl`` passes through):
 ``XXGK_REUSE_ANSWERS``      recent answers kept to serve redirects to pages already downloaded in this
                             crawl (default 256; 0 = off; see crawler.middlewares.AnswerReuseMiddleware)
 ``XXGK_REUSE_BYTES``        ...and their total size (default 8 MB)
+``XXGK_EXTRACT_TIMEOUT``    seconds a report file's text extraction may take in its child process
+                            (default 60; see archive.reports.isolated, with ``XXGK_EXTRACT_MEMORY_MB``)
 ``XXGK_TRAP_REVISIT_BUDGET``  URLs a recrawl visits of a calendar family whose budget (50) ran out in
                             the site's last finished crawl (default 10; see crawler.urls.TrapGuard)
 

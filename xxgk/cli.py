@@ -157,7 +157,10 @@ def cmd_ingest_report(args: argparse.Namespace) -> int:
     from archive.store import upsert_sites
 
     upsert_sites(db, [sites[args.site].to_row()])
-    report_id = ingest_report(db, args.site, data, filename=args.file.name, url=args.url)
+    from archive.reports.isolated import extract_isolated
+
+    extracted = extract_isolated(data, args.file.name)  # a hostile file cannot hang or crash the command
+    report_id = ingest_report(db, args.site, data, filename=args.file.name, url=args.url, extracted=extracted)
     row = db.execute("SELECT academic_year, signed_date, timeliness, error FROM reports WHERE id = ?",
                      [report_id]).fetchone()
     print(f"report {report_id}: academic year {row[0] or '?'}, signed {row[1] or '?'}, {row[2]}")

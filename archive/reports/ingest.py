@@ -17,7 +17,7 @@ from sqlite_utils import Database
 from archive.blobs import store_blob
 from archive.db import utcnow
 from archive.reports.checklist import CHECKLIST, parse_checklist_table
-from archive.reports.extract import extract_text
+from archive.reports.extract import Extracted, extract_text
 from archive.reports.facts import ReportFacts, extract_facts, is_annual_report_title
 from archive.reports.parts import detect_parts
 from archive.reports.text import reflow
@@ -54,6 +54,15 @@ def _seen_date(seen_at: str) -> str:
     return seen_at[:10]
 
 
+def report_known(db: Database, site_id: str, data: bytes) -> bool:
+    """True when ``site_id`` already has a report with these exact bytes (ingesting them
+    again only refreshes ``last_seen``: no text extraction needed)."""
+    from archive.blobs import sha256_hex
+
+    return db.execute("SELECT 1 FROM reports WHERE site_id = ? AND sha256 = ?",
+                      [site_id, sha256_hex(data)]).fetchone() is not None
+
+
 def ingest_report(
     db: Database,
     site_id: str,
@@ -66,6 +75,7 @@ def ingest_report(
     snapshot_id: int | None = None,
     seen_at: str | None = None,
     require_report: bool = False,
+    extracted: Extracted | None = None,
 ) -> int | None:
     """Store one report file for ``site_id`` and return its ``reports.id``.
 
@@ -76,6 +86,9 @@ def ingest_report(
     ``seen_at`` (ISO-8601 UTC, default now) is ``first_seen`` and, when the report has no
     signed date, the evidence for timeliness: a report already online on or before the
     deadline was on time; first seen later proves nothing, so it stays unknown.
+
+    ``extracted`` is the file's text when the caller already has it (the crawl extracts in
+    a child process, see :mod:`archive.reports.isolated`); otherwise it is extracted here.
     """
     seen_at = seen_at or utcnow()
     if db.execute("SELECT COUNT(*) FROM checklist_items").fetchone()[0] != len(CHECKLIST):
@@ -91,7 +104,8 @@ def ingest_report(
                 [seen_at, row[0]],
             )
             return int(row[0])
-        extracted = extract_text(data, filename, content_type)
+        if extracted is None:
+            extracted = extract_text(data, filename, content_type)
         raw = extracted.text
         text = reflow(raw) if raw.strip() else ""
         error = extracted.error

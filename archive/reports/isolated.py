@@ -1,0 +1,100 @@
+"""Report text extraction in a child process, with a deadline and a memory cap.
+
+PDF, Word and RTF parsers are pure Python working on hostile bytes: one file can keep
+pdfminer busy on a single page for minutes (the per-page deadline of
+:func:`archive.reports.extract.extract_text` is only checked between pages), exhaust memory,
+or crash the interpreter. In a crawl that work would also stop the reactor: every other
+download waits, and a long enough wait turns into false ``timeout`` states. So the crawl
+pipeline and ``xxgk ingest-report`` extract these formats with :func:`extract_isolated`:
+
+* a new interpreter (``python -m archive.reports.isolated``) reads the file from stdin and
+  writes the :class:`~archive.reports.extract.Extracted` fields as JSON to stdout;
+* it gets ``timeout`` seconds (``XXGK_EXTRACT_TIMEOUT``, default 60) and an address-space
+  limit (``XXGK_EXTRACT_MEMORY_MB``, default 2048); past either it is killed and the report
+  is recorded with the error ("pdf extraction timed out after 60 s", "... crashed"), never
+  lost and never fatal to the crawl;
+* HTML and plain text (lxml and the codecs, already capped) are extracted in process.
+
+Run from a thread (the pipeline uses the event loop's executor), the wait costs the crawl
+nothing: the child runs on another core.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import struct
+import subprocess
+import sys
+
+from archive.reports.extract import Extracted, detect_format, extract_text
+
+#: Formats parsed by pure-Python code on untrusted bytes: extracted in a child process.
+ISOLATED_FORMATS = frozenset({"pdf", "doc", "docx", "rtf"})
+DEFAULT_TIMEOUT = float(os.environ.get("XXGK_EXTRACT_TIMEOUT", "60"))
+DEFAULT_MEMORY_MB = int(os.environ.get("XXGK_EXTRACT_MEMORY_MB", "2048"))
+_HEADER = struct.Struct(">I")
+
+
+def needs_isolation(data: bytes, filename: str | None = None, content_type: str | None = None) -> bool:
+    """Whether :func:`extract_isolated` would extract ``data`` in a child process."""
+    return bool(data and data.strip()) and detect_format(data, filename, content_type) in ISOLATED_FORMATS
+
+
+def extract_isolated(data: bytes, filename: str | None = None, content_type: str | None = None, *,
+                     timeout: float | None = None, memory_mb: int | None = None) -> Extracted:
+    """:func:`~archive.reports.extract.extract_text` in a child process for binary formats;
+    never raises, never takes longer than ``timeout`` (plus start-up)."""
+    if not needs_isolation(data, filename, content_type):
+        return extract_text(data, filename, content_type)
+    fmt = detect_format(data, filename, content_type)
+    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+    header = json.dumps({"filename": filename, "content_type": content_type,
+                         "memory_mb": DEFAULT_MEMORY_MB if memory_mb is None else memory_mb}).encode()
+    try:
+        result = subprocess.run([sys.executable, "-m", "archive.reports.isolated"],
+                                input=_HEADER.pack(len(header)) + header + data,
+                                capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return Extracted("", fmt, f"{fmt} extraction timed out after {timeout:g} s")
+    except OSError as exc:
+        return Extracted("", fmt, f"{fmt} extraction could not start: {exc}"[:300])
+    if result.returncode != 0:
+        reason = (f"killed by signal {-result.returncode}" if result.returncode < 0
+                  else f"exit status {result.returncode}")
+        last = result.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        if "MemoryError" in last[0]:
+            reason = "out of memory"
+        return Extracted("", fmt, f"{fmt} extraction crashed ({reason})")
+    try:
+        fields = json.loads(result.stdout)
+        return Extracted(**fields)
+    except (ValueError, TypeError) as exc:
+        return Extracted("", fmt, f"{fmt} extraction returned garbage: {exc}"[:300])
+
+
+def _limit_memory(megabytes: int) -> None:
+    if megabytes <= 0:
+        return
+    try:
+        import resource
+
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):  # no such limit here: the deadline still holds
+        pass
+
+
+def main() -> int:
+    raw = sys.stdin.buffer.read()
+    (size,) = _HEADER.unpack_from(raw)
+    request = json.loads(raw[_HEADER.size:_HEADER.size + size])
+    _limit_memory(int(request.get("memory_mb") or 0))
+    extracted = extract_text(raw[_HEADER.size + size:], request.get("filename"), request.get("content_type"))
+    sys.stdout.buffer.write(json.dumps(dataclasses.asdict(extracted), ensure_ascii=False).encode("utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
