@@ -8,6 +8,7 @@ Settings read in :meth:`ArchivePipeline.from_crawler`:
 ``XXGK_COMMIT_EVERY``    items per transaction
 ``XXGK_EXTRACT_TIMEOUT`` seconds a report file's text extraction may take (child process,
                          see :mod:`archive.reports.isolated`; default 60)
+``XXGK_EXTRACT_WORKERS`` report files read at once, each in its own child process (default 2)
 
 The spider carries ``sites`` (registry entries) and ``crawl_ids`` (site id -> ``crawls.id``,
 created by ``xxgk crawl`` before Scrapy starts; created here when a spider is run directly).
@@ -31,6 +32,7 @@ import contextlib
 import functools
 import logging
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from scrapy import signals
@@ -96,6 +98,9 @@ class ArchivePipeline:
         #: The first archive write error, once one happened (the crawl is then closing).
         self.archive_error: str | None = None
         self.extract_timeout = DEFAULT_TIMEOUT
+        #: Threads waiting on extraction children: at most this many files are read at once.
+        self.extract_workers = 2
+        self._extractors: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ArchivePipeline:
@@ -106,6 +111,7 @@ class ArchivePipeline:
         )
         pipeline.crawler = crawler
         pipeline.extract_timeout = s.getfloat("XXGK_EXTRACT_TIMEOUT", DEFAULT_TIMEOUT)
+        pipeline.extract_workers = max(1, s.getint("XXGK_EXTRACT_WORKERS", 2))
         # The finish reason (finished, shutdown, closespider_timeout, ...) is only known in
         # the spider_closed signal, which Scrapy sends after pipelines' close_spider.
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
@@ -182,10 +188,12 @@ class ArchivePipeline:
     async def _ingest_report_isolated(self, item: LinkCheck, snapshot_id: int) -> LinkCheck:
         """Extract the report's text in a child process (from a thread: the reactor keeps
         crawling), then ingest it here, on the reactor thread that owns the archive."""
+        if self._extractors is None:
+            self._extractors = ThreadPoolExecutor(self.extract_workers, thread_name_prefix="xxgk-extract")
         loop = asyncio.get_running_loop()
         extracted = await loop.run_in_executor(
-            None, functools.partial(extract_isolated, item.body, item.filename, item.content_type,
-                                    timeout=self.extract_timeout))
+            self._extractors, functools.partial(extract_isolated, item.body, item.filename, item.content_type,
+                                                timeout=self.extract_timeout))
         if self.archive_error is None:
             self._ingest_report(item, snapshot_id, extracted)
         return item
@@ -205,6 +213,8 @@ class ArchivePipeline:
             logger.exception("could not ingest report %s", item.url)
 
     def close_spider(self, spider: Any = None) -> None:
+        if self._extractors is not None:  # idle by now: Scrapy waited for every item
+            self._extractors.shutdown(wait=False)
         if self.writer is not None and self.archive_error is None:
             try:
                 self.writer.commit()

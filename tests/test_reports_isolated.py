@@ -109,3 +109,18 @@ def test_the_crawl_pipeline_reads_a_pdf_report_without_holding_the_reactor(tmp_p
     assert isinstance(again, LinkCheck)  # same bytes: already read, nothing to wait for
     pipeline.writer.commit()
     assert db.execute("SELECT COUNT(*) FROM reports").fetchone()[0] == 1
+
+
+def test_a_child_ends_itself_at_its_deadline_when_nobody_kills_it():
+    """A crawl killed while its child reads a file leaves no parser running past the deadline."""
+    import json
+    import signal
+    import sys
+    import time
+
+    slow = make_pdf([f"第{n}行：学校坚持以公开为常态、不公开为例外。" for n in range(20_000)])
+    header = json.dumps({"filename": "slow.pdf", "content_type": None, "timeout": 0.2, "memory_mb": 0}).encode()
+    started = time.monotonic()
+    child = subprocess.run([sys.executable, "-m", "archive.reports.isolated"], capture_output=True, timeout=60,
+                           input=isolated._HEADER.pack(len(header)) + header + slow)
+    assert child.returncode == -signal.SIGALRM and time.monotonic() - started < 30

@@ -13,17 +13,22 @@ pipeline and ``xxgk ingest-report`` extract these formats with :func:`extract_is
   limit (``XXGK_EXTRACT_MEMORY_MB``, default 2048); past either it is killed and the report
   is recorded with the error ("pdf extraction timed out after 60 s", "... crashed"), never
   lost and never fatal to the crawl;
+* the child also ends itself at the deadline (``SIGALRM``), so a crawl killed while it
+  waits leaves no parser running, and it runs at a lower CPU priority than the crawl;
 * HTML and plain text (lxml and the codecs, already capped) are extracted in process.
 
-Run from a thread (the pipeline uses the event loop's executor), the wait costs the crawl
-nothing: the child runs on another core.
+Run from a thread (the crawl pipeline has ``XXGK_EXTRACT_WORKERS``, default 2, for this), the
+wait costs the crawl nothing: the child runs on another core.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import math
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -50,7 +55,7 @@ def extract_isolated(data: bytes, filename: str | None = None, content_type: str
         return extract_text(data, filename, content_type)
     fmt = detect_format(data, filename, content_type)
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
-    header = json.dumps({"filename": filename, "content_type": content_type,
+    header = json.dumps({"filename": filename, "content_type": content_type, "timeout": timeout,
                          "memory_mb": DEFAULT_MEMORY_MB if memory_mb is None else memory_mb}).encode()
     try:
         result = subprocess.run([sys.executable, "-m", "archive.reports.isolated"],
@@ -86,11 +91,21 @@ def _limit_memory(megabytes: int) -> None:
         pass
 
 
+def _limit_time(seconds: float) -> None:
+    """End this process past its deadline even if nobody is waiting any more (the crawl that
+    started it was killed): SIGALRM's default action terminates, also inside C code."""
+    if seconds > 0 and hasattr(signal, "alarm"):
+        signal.alarm(math.ceil(seconds) + 1)
+
+
 def main() -> int:
     raw = sys.stdin.buffer.read()
     (size,) = _HEADER.unpack_from(raw)
     request = json.loads(raw[_HEADER.size:_HEADER.size + size])
+    _limit_time(float(request.get("timeout") or 0))
     _limit_memory(int(request.get("memory_mb") or 0))
+    with contextlib.suppress(OSError):
+        os.nice(10)  # background work: the crawl's own process comes first
     extracted = extract_text(raw[_HEADER.size + size:], request.get("filename"), request.get("content_type"))
     sys.stdout.buffer.write(json.dumps(dataclasses.asdict(extracted), ensure_ascii=False).encode("utf-8"))
     return 0
