@@ -124,3 +124,46 @@ def test_a_child_ends_itself_at_its_deadline_when_nobody_kills_it():
     child = subprocess.run([sys.executable, "-m", "archive.reports.isolated"], capture_output=True, timeout=60,
                            input=isolated._HEADER.pack(len(header)) + header + slow)
     assert child.returncode == -signal.SIGALRM and time.monotonic() - started < 30
+
+
+def test_a_crawl_records_a_report_too_slow_to_read_and_checks_everything_else(tmp_path):
+    """End to end: a portal links its annual report, a PDF that takes pdfminer longer than
+    the deadline, and a list of articles. The crawl finishes, every page is checked, the
+    PDF's link is ok and its report row says why it has no text."""
+    import os
+    import sqlite3
+    import sys
+
+    from simweb import SimWeb
+    from simweb.content import html_page
+    from simweb.model import Resource
+
+    host = "xxgk.slowpdf-univ.edu.cn"
+    home, report = f"http://{host}/index.htm", f"http://{host}/2023ndbg.pdf"
+    articles = [f"http://{host}/info/{n}.htm" for n in range(20)]
+    links = "".join(f'<li><a href="{u}">通知{n}</a></li>' for n, u in enumerate(articles))
+    slow = make_pdf([f"第{n}行：学校坚持以公开为常态、不公开为例外。" for n in range(20_000)])
+    pages = {home: Resource(body=html_page("信息公开网", f'<p><a href="{report}">2022-2023学年信息公开工作年度报告'
+                                                       f'</a></p><ul>{links}</ul>').encode()),
+             report: Resource(body=slow, content_type="application/pdf"),
+             f"http://{host}/robots.txt": Resource(body=b"User-agent: *\nDisallow:\n", content_type="text/plain")}
+    pages.update({u: Resource(body=html_page(f"通知{n}", f"<p>通知正文{n}。</p>").encode())
+                  for n, u in enumerate(articles)})
+    registry = tmp_path / "sites.toml"
+    registry.write_text(f'[[site]]\nid = "slowpdf"\nname = "慢文件大学"\nportal = "{home}"\nrender = "never"\n',
+                        encoding="utf-8")
+    with SimWeb(port=0, day=1, extra=pages) as web:
+        env = {**os.environ, "http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "no_proxy": ""}
+        result = subprocess.run(
+            [sys.executable, "-m", "xxgk", "crawl", "--registry", str(registry), "--db", str(tmp_path / "a.db"),
+             "-s", "XXGK_DOWNLOAD_TIMEOUT=10", "-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False",
+             "-s", "XXGK_PROBE_SOFT404=0", "-s", "XXGK_EXTRACT_TIMEOUT=1"],
+            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with sqlite3.connect(tmp_path / "a.db") as conn:
+        states = dict(conn.execute("SELECT url, state FROM link_checks"))
+        reports = conn.execute("SELECT source_url, format, error FROM reports").fetchall()
+        status = conn.execute("SELECT status FROM crawls").fetchone()[0]
+    assert status == "finished"
+    assert {u: states.get(u) for u in [home, report, *articles]} == dict.fromkeys([home, report, *articles], "ok")
+    assert reports == [(report, "pdf", "pdf extraction timed out after 1 s")]

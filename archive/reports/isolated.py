@@ -4,7 +4,7 @@ PDF, Word and RTF parsers are pure Python working on hostile bytes: one file can
 pdfminer busy on a single page for minutes (the per-page deadline of
 :func:`archive.reports.extract.extract_text` is only checked between pages), exhaust memory,
 or crash the interpreter. In a crawl that work would also stop the reactor: every other
-download waits, and a long enough wait turns into false ``timeout`` states. So the crawl
+download waits meanwhile, and a long wait can turn into false ``timeout`` states. So the crawl
 pipeline and ``xxgk ingest-report`` extract these formats with :func:`extract_isolated`:
 
 * a new interpreter (``python -m archive.reports.isolated``) reads the file from stdin and
