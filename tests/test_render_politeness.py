@@ -21,6 +21,7 @@ from xxgk.runcrawl import crawl_stats
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "gallery.example-univ.edu.cn"
 PAGE = f"http://{HOST}/index.htm"
+INDEX = f"http://{HOST}/xxgk.htm"  # links PAGE as the annual report
 IMAGES = [f"http://{HOST}/img/{n}.png" for n in range(8)]
 METADATA = "http://169.254.169.254/latest/meta-data/iam.png"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -43,18 +44,21 @@ def gallery(loopback: str, title: str = "图片新闻") -> dict:
     images = "".join(f'<img src="{u}" width="1" height="1">' for u in [*IMAGES, METADATA])
     body = html_page(title, f"<h1>{title}</h1><p>校园风光。</p>{images}"
                                  f'<script src="{loopback}/track.js"></script>')
+    index = html_page("信息公开", f'<p><a href="{PAGE}">2023年信息公开工作年度报告</a></p>')
     pages = {PAGE: Resource(body=body.encode(), validators=False),
+             INDEX: Resource(body=index.encode(), validators=False),
              f"http://{HOST}/robots.txt": Resource(body=b"User-agent: *\nDisallow:\n",
                                                    content_type="text/plain", validators=False)}
     pages.update({u: Resource(body=PNG, content_type="image/png", validators=False) for u in IMAGES})
     return pages
 
 
-def render_crawl(tmp: Path, loopback: str, *settings: str, render: str = "always", title: str = "图片新闻") -> dict:
+def render_crawl(tmp: Path, loopback: str, *settings: str, render: str = "always", title: str = "图片新闻",
+                 portal: str = PAGE) -> dict:
     from simweb import SimWeb
 
     registry = tmp / "sites.toml"
-    registry.write_text(f'[[site]]\nid = "gallery"\nname = "图片大学"\nportal = "{PAGE}"\nrender = "{render}"\n',
+    registry.write_text(f'[[site]]\nid = "gallery"\nname = "图片大学"\nportal = "{portal}"\nrender = "{render}"\n',
                         encoding="utf-8")
     VISITS.clear()
     with SimWeb(port=0, day=1, latency={HOST: 0.2}, extra=gallery(loopback, title)) as web:
@@ -126,3 +130,16 @@ def test_a_screenshot_kept_as_evidence_counts_what_chromium_downloaded(tmp_path,
     served = sum(size for url, size in crawl["served"] if url != f"http://{HOST}/robots.txt")
     assert reason.startswith("evidence")
     assert served >= len(PNG) * len(IMAGES) + 100 and counted == served and crawl_total >= counted
+
+
+def test_in_always_mode_a_page_known_to_be_evidence_is_rendered_once(tmp_path, loopback):
+    """A site rendered in full (render = always): the page linked as the annual report gets
+    its screenshot in the rendering that checks it, not in a second rendering for evidence."""
+    import sqlite3
+
+    crawl = render_crawl(tmp_path, loopback, portal=INDEX)
+    with sqlite3.connect(crawl["db"]) as conn:
+        renders = conn.execute("SELECT render_reason, screenshot_sha256 IS NOT NULL FROM snapshots"
+                               " WHERE url = ? AND rendered = 1", [PAGE]).fetchall()
+    assert renders == [("render=always", 1)]
+    assert crawl["urls"].count(IMAGES[0]) == 1  # its images were loaded once

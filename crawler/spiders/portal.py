@@ -244,8 +244,11 @@ class PortalSpider(scrapy.Spider):
         elif not run.admit(url):
             return None
         if render or (site.render == "always" and expect != "attachment"):
-            # Pages rendered because auto mode needed it are few: keep their screenshot.
-            self._render(meta, render or "render=always", screenshot=bool(render))
+            # Pages rendered because auto mode needed it are few: keep their screenshot. In
+            # always mode, so does a page already known to be worth one (a report link, a
+            # checklist item page): one rendering instead of a second one for evidence.
+            evidence = bool(report_hint) or url in self.evidence_urls
+            self._render(meta, render or "render=always", screenshot=bool(render) or evidence)
         return scrapy.Request(url, callback=self.parse, errback=self.on_failure, meta=meta,
                               priority=-1 if expect == "attachment" else 0)
 
