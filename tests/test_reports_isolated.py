@@ -35,7 +35,7 @@ def test_a_pdf_is_read_in_a_child_process_with_the_same_result(children):
     pdf = make_pdf(seed("hrbeu_2020-2021").split("\n"))
     assert needs_isolation(pdf, "report.pdf")
     result = extract_isolated(pdf, "report.pdf", "application/pdf")
-    assert len(children) == 1 and children[0][-1] == "archive.reports.isolated"
+    assert len(children) == 1 and "archive.reports.isolated" in children[0][-1]
     assert result == extract_text(pdf, "report.pdf", "application/pdf")
     assert result.error is None and "本年度学校未收到信息公开申请" in "".join(result.text.split())
 

@@ -23,7 +23,6 @@ wait costs the crawl nothing: the child runs on another core.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -40,6 +39,10 @@ ISOLATED_FORMATS = frozenset({"pdf", "doc", "docx", "rtf"})
 DEFAULT_TIMEOUT = float(os.environ.get("XXGK_EXTRACT_TIMEOUT", "60"))
 DEFAULT_MEMORY_MB = int(os.environ.get("XXGK_EXTRACT_MEMORY_MB", "2048"))
 _HEADER = struct.Struct(">I")
+#: The child: niced before it imports anything (background work: the crawl comes first),
+#: then ``python -m archive.reports.isolated``.
+_CHILD = ("import os, runpy\ntry:\n    os.nice(10)\nexcept OSError:\n    pass\n"
+          "runpy.run_module('archive.reports.isolated', run_name='__main__', alter_sys=True)\n")
 
 
 def needs_isolation(data: bytes, filename: str | None = None, content_type: str | None = None) -> bool:
@@ -58,8 +61,7 @@ def extract_isolated(data: bytes, filename: str | None = None, content_type: str
     header = json.dumps({"filename": filename, "content_type": content_type, "timeout": timeout,
                          "memory_mb": DEFAULT_MEMORY_MB if memory_mb is None else memory_mb}).encode()
     try:
-        result = subprocess.run([sys.executable, "-m", "archive.reports.isolated"],
-                                input=_HEADER.pack(len(header)) + header + data,
+        result = subprocess.run([sys.executable, "-c", _CHILD], input=_HEADER.pack(len(header)) + header + data,
                                 capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return Extracted("", fmt, f"{fmt} extraction timed out after {timeout:g} s")
@@ -104,8 +106,6 @@ def main() -> int:
     request = json.loads(raw[_HEADER.size:_HEADER.size + size])
     _limit_time(float(request.get("timeout") or 0))
     _limit_memory(int(request.get("memory_mb") or 0))
-    with contextlib.suppress(OSError):
-        os.nice(10)  # background work: the crawl's own process comes first
     extracted = extract_text(raw[_HEADER.size + size:], request.get("filename"), request.get("content_type"))
     sys.stdout.buffer.write(json.dumps(dataclasses.asdict(extracted), ensure_ascii=False).encode("utf-8"))
     return 0
