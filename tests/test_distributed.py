@@ -231,6 +231,15 @@ def retried(outputs: list[str]) -> set[tuple[str, str]]:
     return {(m, u) for out in outputs for m, u in re.findall(r"Retrying <(\w+) (\S+)>", worker_log(out))}
 
 
+def timed_out_hosts(outputs: list[str]) -> set[str]:
+    """Hosts some worker gave up a request to after the download timeout: the proxy may still
+    be serving it when the slot goes to the next request."""
+    import re
+
+    return {urlsplit(u).hostname or "" for out in outputs
+            for u in re.findall(r"<\w+ (\S+)>[^\n]*took longer than", worker_log(out))}
+
+
 def _ppid(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as f:
         return int(f.read().rsplit(")", 1)[1].split()[1])
@@ -392,7 +401,10 @@ def test_per_host_limit_holds_across_workers(distributed, single):
     # Three workers with 8 requests per host each would put up to 24 at once on the host;
     # the shared limit keeps it at HOST_LIMIT, and the limit is what held it (it was reached).
     assert distributed["total"][MEASURED_HOST] > 100
-    assert distributed["peak"][MEASURED_HOST] == HOST_LIMIT
+    if MEASURED_HOST in timed_out_hosts(distributed["outputs"]):  # a loaded machine: 0.04 s took > 1 s
+        assert HOST_LIMIT <= distributed["peak"][MEASURED_HOST] <= HOST_LIMIT + 1
+    else:
+        assert distributed["peak"][MEASURED_HOST] == HOST_LIMIT
     assert single["peak"][MEASURED_HOST] > HOST_LIMIT  # the same crawl alone goes wider
     # No host ever saw more than the limit (the slow host is left out: its answers outlast
     # the 1 s download timeout, so the proxy still serves requests the crawler gave up on).
