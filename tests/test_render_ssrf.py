@@ -83,13 +83,13 @@ def pages(loopback: str) -> dict:
 
 
 def render_crawl(tmp: Path, loopback: str, *settings: str, portal: tuple[str, ...] = (PAGE, MOVED),
-                 extra: dict | None = None) -> dict:
+                 extra: dict | None = None, render: str = "always") -> dict:
     from simweb import SimWeb
 
     registry = tmp / "sites.toml"
     starts = ", ".join(f'"{url}"' for url in portal)
     registry.write_text(f'[[site]]\nid = "redirects"\nname = "重定向大学"\nportal = [{starts}]\n'
-                        'render = "always"\n', encoding="utf-8")
+                        f'render = "{render}"\n', encoding="utf-8")
     VISITS.clear()
     with SimWeb(port=0, day=1, extra=extra or pages(loopback)) as web:
         env = {**os.environ, "http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "no_proxy": ""}
@@ -135,6 +135,25 @@ def test_a_rendered_page_redirecting_to_a_forbidden_origin_is_excluded(guarded):
     state, rule, error = guarded["checks"][MOVED]
     assert (state, rule) == ("excluded", "ssrf") and "127.0.0.1" in error, (state, rule, error)
     assert guarded["checks"][PAGE][0] == "ok"
+
+
+def test_a_script_redirect_to_a_forbidden_origin_is_excluded_not_the_raw_answer(tmp_path, loopback):
+    """``auto`` renders a page whose script redirects (``window.location``) from the crawl's own
+    download; when the browser refuses where the script leads (a public URL redirecting to the
+    loopback server), the page is recorded as an HTTP redirect there would be, not as the raw
+    answer the crawl keeps when a rendering merely fails."""
+    from simweb.content import html_page
+    from simweb.model import Resource
+
+    scripted = f"http://{HOST}/scripted.htm"
+    page = html_page("跳转", f'<p>正在跳转……</p><script>window.location.href = "http://{HOST}/go/landing";</script>')
+    extra = {**pages(loopback), scripted: Resource(body=page.encode(), validators=False),
+             f"http://{HOST}/go/landing": Resource(status=302, body=b"", state="redirected", validators=False,
+                                                   headers=[("Location", f"{loopback}/landing.htm")])}
+    crawl = render_crawl(tmp_path, loopback, portal=(scripted,), extra=extra, render="auto")
+    state, rule, error = crawl["checks"][scripted]
+    assert (state, rule) == ("excluded", "ssrf") and "127.0.0.1" in error, (state, rule, error)
+    assert f"http://{HOST}/go/landing" in crawl["urls"] and "/landing.htm" not in crawl["reached"]
 
 
 def test_launch_options_keep_frames_in_the_page_target_and_playwrights_features():

@@ -524,7 +524,10 @@ class PortalSpider(scrapy.Spider):
                       home_urls=tuple(run.site.portal),
                       via_proxy=bool(request.meta.get("proxy") or request.meta.get("_auth_proxy")))
         verdict = classify(fetch, probe=run.current_probe())
-        if xxgk.get("raw_verdict"):
+        if xxgk.get("raw_verdict") and verdict.rule != "ssrf":
+            # The browser failed: the raw answer stands. Not when it refused the page's own
+            # navigation (a script redirect to a forbidden origin): that is where the page
+            # leads, recorded as an HTTP redirect there would be.
             state, rule, detail = xxgk["raw_verdict"]
             verdict = Verdict(state, rule, f"rendering failed ({fetch.error_type}); {detail}")
         elif xxgk.get("challenge_verdict"):
