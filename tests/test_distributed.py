@@ -384,9 +384,15 @@ def test_no_url_fetched_twice(distributed, single):
     with sqlite3.connect(single["db"]) as conn:
         repeated_anyway |= {("GET", u) for (u,) in conn.execute(
             "SELECT DISTINCT final_url FROM link_checks WHERE final_url IS NOT NULL AND final_url <> url")}
-        # Likewise Chromium renders from the crawl's own download only in the worker that has
-        # it (crawler.rendering.DOCUMENTS); another worker's browser downloads the page itself.
-        repeated_anyway |= {("GET", u) for (u,) in conn.execute("SELECT DISTINCT url FROM snapshots WHERE rendered = 1")}
+    # Likewise Chromium renders from the crawl's own download only in the worker that has it
+    # (crawler.rendering.DOCUMENTS); another worker's browser downloads the page itself. Which
+    # pages get an evidence screenshot can differ from the single crawl: a worker reads the
+    # checklist URLs already in the archive (site_items) when it starts, and the writer may
+    # have ingested a report by then.
+    for db in (single["db"], distributed["db"]):
+        with sqlite3.connect(db) as conn:
+            repeated_anyway |= {("GET", u) for (u,) in conn.execute(
+                "SELECT DISTINCT url FROM snapshots WHERE rendered = 1")}
     twice = {k: n for k, n in counts.items() if n > 1 and k not in repeated_anyway}
     assert not twice, twice
     # robots.txt too: fetched once for the job (as often as one process fetches it), not per worker.
