@@ -487,10 +487,10 @@ class TrapGuard:
         self.denied: Counter[str] = Counter()
 
     @staticmethod
-    def pattern(url: str) -> str | None:
-        """The URL with the digits of its trap-prone parts collapsed; None when it has none."""
+    def _collapse(url: str) -> tuple[str | None, bool]:
+        """(:meth:`pattern` of ``url``, whether a calendar part, not paging alone, made it)."""
         parts = urlsplit(url)
-        trap = False
+        trap = calendar = False
         segments = parts.path.split("/")
         for i in range(1, len(segments)):
             if _CALENDAR_DIR_RE.match(segments[i - 1]) or (
@@ -498,7 +498,7 @@ class TrapGuard:
             ):
                 if _DIGITS_RE.search(segments[i]):
                     segments[i] = _DIGITS_RE.sub("0", segments[i])
-                    trap = True
+                    trap = calendar = True
         pieces = []
         for piece in parts.query.split("&"):
             if not piece:
@@ -507,30 +507,24 @@ class TrapGuard:
             if _trap_param(key, value) and _DIGITS_RE.search(value):
                 piece = f"{key}={_DIGITS_RE.sub('0', value)}"
                 trap = True
+                calendar = calendar or not _PAGING_KEY_RE.match(unquote(key))
             pieces.append(piece)
         if not trap:
-            return None
-        return f"{parts.hostname or ''}{'/'.join(segments)}?{'&'.join(sorted(pieces))}"
+            return None, False
+        return f"{parts.hostname or ''}{'/'.join(segments)}?{'&'.join(sorted(pieces))}", calendar
+
+    @classmethod
+    def pattern(cls, url: str) -> str | None:
+        """The URL with the digits of its trap-prone parts collapsed; None when it has none."""
+        return cls._collapse(url)[0]
 
     @classmethod
     def calendar_pattern(cls, url: str) -> str | None:
         """The pattern of ``url`` when a calendar part makes it trap-prone (a calendar or
         date parameter, a date-like value, a calendar directory), else None: paging alone
         (``page=N``) is not a calendar."""
-        pattern = cls.pattern(url)
-        if pattern is None:
-            return None
-        parts = urlsplit(url)
-        segments = parts.path.split("/")
-        if any(_CALENDAR_DIR_RE.match(segment) for segment in segments[:-1]):
-            return pattern
-        for piece in parts.query.split("&"):
-            key, _, value = piece.partition("=")
-            if not _DIGITS_RE.search(value) or _PAGING_KEY_RE.match(unquote(key)):
-                continue
-            if _trap_param(key, value):
-                return pattern
-        return None
+        pattern, calendar = cls._collapse(url)
+        return pattern if calendar else None
 
     def budget_for(self, pattern: str) -> int:
         """How many URLs of ``pattern`` this crawl may visit."""
@@ -596,10 +590,13 @@ class TrapGuard:
         self._seen.add(url)
         return None
 
-    def allow(self, url: str) -> bool:
-        """True when ``url`` may be crawled; a refusal is counted in ``denied``."""
+    def refuse(self, url: str) -> str | None:
+        """Why ``url`` is refused (counted in ``denied``), or None when it may be crawled."""
         reason = self.check(url)
         if reason is not None:
             self.denied[reason] += 1
-            return False
-        return True
+        return reason
+
+    def allow(self, url: str) -> bool:
+        """True when ``url`` may be crawled; a refusal is counted in ``denied``."""
+        return self.refuse(url) is None

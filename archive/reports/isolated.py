@@ -45,18 +45,26 @@ _CHILD = ("import os, runpy\ntry:\n    os.nice(10)\nexcept OSError:\n    pass\n"
           "runpy.run_module('archive.reports.isolated', run_name='__main__', alter_sys=True)\n")
 
 
+def _isolated_format(data: bytes, filename: str | None, content_type: str | None) -> str | None:
+    """The format of ``data`` when it is one read in a child process, else None."""
+    if not data or data.isspace():  # empty: extract_text says so at once
+        return None
+    fmt = detect_format(data, filename, content_type)
+    return fmt if fmt in ISOLATED_FORMATS else None
+
+
 def needs_isolation(data: bytes, filename: str | None = None, content_type: str | None = None) -> bool:
     """Whether :func:`extract_isolated` would extract ``data`` in a child process."""
-    return bool(data and data.strip()) and detect_format(data, filename, content_type) in ISOLATED_FORMATS
+    return _isolated_format(data, filename, content_type) is not None
 
 
 def extract_isolated(data: bytes, filename: str | None = None, content_type: str | None = None, *,
                      timeout: float | None = None, memory_mb: int | None = None) -> Extracted:
     """:func:`~archive.reports.extract.extract_text` in a child process for binary formats;
     never raises, never takes longer than ``timeout`` (plus start-up)."""
-    if not needs_isolation(data, filename, content_type):
+    fmt = _isolated_format(data, filename, content_type)
+    if fmt is None:
         return extract_text(data, filename, content_type)
-    fmt = detect_format(data, filename, content_type)
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     header = json.dumps({"filename": filename, "content_type": content_type, "timeout": timeout,
                          "memory_mb": DEFAULT_MEMORY_MB if memory_mb is None else memory_mb}).encode()

@@ -20,6 +20,7 @@ HEAD (falling back to GET) and never followed. Storage is the pipeline's job.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -112,10 +113,8 @@ class SiteRun:
         self.refusal = None
         if self.scheduled >= self.site.max_pages:
             return False
-        reason = self.guard.check(url)
-        if reason is not None:
-            self.guard.denied[reason] += 1
-            self.refusal = reason
+        self.refusal = self.guard.refuse(url)
+        if self.refusal is not None:
             return False
         self.scheduled += 1
         return True
@@ -645,35 +644,33 @@ def _browser_passable(verdict: Verdict) -> bool:
     return verdict.state == BLOCKED and verdict.rule.startswith(BROWSER_PASSABLE_RULES)
 
 
-def _evidence_urls(db_path: str | None) -> frozenset[str]:
-    """Checklist item URLs already known (from reports, portals): worth a screenshot."""
+def _archive_rows(db_path: str | None, sql: str, params: list | tuple = ()) -> list[tuple]:
+    """Rows of a read-only query of the archive; none when there is no archive yet (a first
+    crawl) or it cannot be read (the crawl then goes on without what it would have told)."""
     if not db_path:
-        return frozenset()
+        return []
     import sqlite3
 
     try:
-        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as conn:
-            return frozenset(u for (u,) in conn.execute("SELECT DISTINCT url FROM site_items") if u)
+        with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)) as conn:
+            return conn.execute(sql, params).fetchall()
     except sqlite3.Error:
-        return frozenset()
+        return []
+
+
+def _evidence_urls(db_path: str | None) -> frozenset[str]:
+    """Checklist item URLs already known (from reports, portals): worth a screenshot."""
+    return frozenset(u for (u,) in _archive_rows(db_path, "SELECT DISTINCT url FROM site_items") if u)
 
 
 def _known_traps(db_path: str | None, site_id: str, crawl_id: int | None) -> frozenset[str]:
     """Calendar patterns whose budget ran out in the site's last finished crawl before
     ``crawl_id``: the trap guard revisits only a few of their URLs (``TrapGuard.known_traps``)."""
-    if not db_path:
-        return frozenset()
-    import sqlite3
-
-    try:
-        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as conn:
-            rows = conn.execute(
-                "SELECT url FROM link_checks WHERE crawl_id = (SELECT MAX(id) FROM crawls WHERE site_id = ?"
-                " AND status = 'finished' AND (? IS NULL OR id < ?)) AND state = 'excluded'"
-                " AND rule = 'trap-guard' AND error LIKE 'pattern-budget:%'",
-                [site_id, crawl_id, crawl_id]).fetchall()
-    except sqlite3.Error:  # no archive yet (first crawl) or unreadable: full budgets
-        return frozenset()
+    rows = _archive_rows(
+        db_path,
+        "SELECT url FROM link_checks WHERE crawl_id = (SELECT MAX(id) FROM crawls WHERE site_id = ?"
+        " AND status = 'finished' AND (? IS NULL OR id < ?)) AND state = 'excluded'"
+        " AND rule = 'trap-guard' AND error LIKE 'pattern-budget:%'", [site_id, crawl_id, crawl_id])
     return frozenset(pattern for (url,) in rows if (pattern := TrapGuard.calendar_pattern(url)))
 
 
