@@ -16,7 +16,9 @@ field lies in the tail. Control messages (``{"t": "control", "op": ...}``) ride 
 list, so they are processed in order with the items around them:
 
 ``start_crawls``   the coordinator asks for ``crawls`` rows of a job; the writer creates them
-                   and publishes ``site -> crawl id`` in ``<prefix>:job:<n>:crawls``
+                   and publishes ``site -> crawl id`` in ``<prefix>:job:<n>:crawls`` (and, in
+                   the same transaction, ``site -> JSON list`` of the URLs the site's previous
+                   crawl refused for a spent pattern budget in ``<prefix>:job:<n>:trap_refusals``)
 ``finish_crawls``  the job is over (pushed atomically when the last request finished): close
                    the crawls rows, run the post-crawl work, publish the summary
 
@@ -352,7 +354,7 @@ class ArchiveWriterLoop:
             self.queue.dead_letter(encode_control("failed", message=message), f"{type(exc).__name__}: {exc}")
 
     def _start_crawls(self, message: dict[str, Any]) -> None:
-        from archive.store import start_crawl, upsert_sites
+        from archive.store import start_crawl, trap_budget_refusals, upsert_sites
 
         job = message["job"]
         key = job_key(self.prefix, job, "crawls")
@@ -365,8 +367,17 @@ class ArchiveWriterLoop:
         crawl_ids = {row["id"]: start_crawl(self.db, row["id"], scheduled_at=message.get("scheduled_at"),
                                             log_path=message.get("log_path"))
                      for row in message["sites"]}
+        # What the trap guard refused for a used-up pattern budget in each site's previous
+        # crawl: the workers revisit those calendar families with a small budget, as a
+        # single-machine crawl does (workers may run where the archive is not).
+        refusals = {site: json.dumps(urls) for site, crawl_id in crawl_ids.items()
+                    if (urls := trap_budget_refusals(self.db, site, crawl_id))}
         logger.info("job %s: crawls %s", job, crawl_ids)
-        self.server.hset(key, mapping={k: str(v) for k, v in crawl_ids.items()})
+        pipe = self.server.pipeline()  # one transaction: workers wait for "crawls", then read both
+        if refusals:
+            pipe.hset(job_key(self.prefix, job, "trap_refusals"), mapping=refusals)
+        pipe.hset(key, mapping={k: str(v) for k, v in crawl_ids.items()})
+        pipe.execute()
 
     def _finish_crawls(self, message: dict[str, Any]) -> None:
         from archive.summary import crawl_summary

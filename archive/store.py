@@ -21,6 +21,7 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -69,6 +70,20 @@ def finish_crawl(db: Database, crawl_id: int, status: str, *, exit_code: int | N
         [utcnow(), status, exit_code, finish_reason, pages, counts[0], counts[1], counts[2] or 0,
          crawl_id],
     )
+
+
+#: URLs the trap guard refused because their URL pattern's budget ran out, in the site's last
+#: *finished* crawl before a given crawl (parameters: site id, crawl id, crawl id; a NULL
+#: crawl id means the last finished crawl). The crawler turns them into known trap families.
+TRAP_BUDGET_REFUSALS_SQL = (
+    "SELECT url FROM link_checks WHERE crawl_id = (SELECT MAX(id) FROM crawls WHERE site_id = ?"
+    " AND status = 'finished' AND (? IS NULL OR id < ?)) AND state = 'excluded'"
+    " AND rule = 'trap-guard' AND error LIKE 'pattern-budget:%'")
+
+
+def trap_budget_refusals(conn: Any, site_id: str, before_crawl_id: int | None) -> list[str]:
+    """:data:`TRAP_BUDGET_REFUSALS_SQL` on a connection (``sqlite3`` or sqlite-utils)."""
+    return [url for (url,) in conn.execute(TRAP_BUDGET_REFUSALS_SQL, [site_id, before_crawl_id, before_crawl_id])]
 
 
 def pid_alive(pid: int | None) -> bool:

@@ -86,6 +86,7 @@ from twisted.python.failure import Failure
 
 from archive.itemqueue import DEFAULT_PREFIX, ItemQueue, connect, encode_control, encode_item, job_key
 from crawler.spiders.portal import SiteRun
+from crawler.urls import TrapGuard
 from schedules.registry import Site
 
 logger = logging.getLogger(__name__)
@@ -450,7 +451,7 @@ class DistributedCrawl:
     POP_WINDOW = 256
 
     def __init__(self, server: Any, *, prefix: str, job: int, worker_id: str | None = None,
-                 ttl: float = 15.0, host_limit: int = 4) -> None:
+                 ttl: float = 15.0, host_limit: int = 4, revisit_budget: int = 10) -> None:
         self.server = server
         self.host_limit = max(1, host_limit)
         #: Requests of each host this worker has popped and not finished.
@@ -490,6 +491,11 @@ class DistributedCrawl:
         missing = [s.id for s in self.sites if s.id not in self.crawl_ids]
         if missing:
             raise JobError(f"job {job} has no crawl ids for {', '.join(missing)}")
+        #: Calendar families each site's previous crawl cut short (published by the writer
+        #: with the crawl ids): revisited with ``revisit_budget`` URLs (``TrapGuard``).
+        self.known_traps = {site.decode(): TrapGuard.calendar_patterns(json.loads(urls)) for site, urls
+                            in server.hgetall(job_key(prefix, job, "trap_refusals")).items()}
+        self.revisit_budget = revisit_budget
         self.info = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
         self.leases = LeaseTracker(self)
 
@@ -498,10 +504,16 @@ class DistributedCrawl:
         server = connect(settings.get("XXGK_REDIS_URL"))
         return cls(server, prefix=settings.get("XXGK_REDIS_PREFIX") or DEFAULT_PREFIX,
                    job=settings.getint("XXGK_JOB"), worker_id=settings.get("XXGK_WORKER_ID") or None,
-                   ttl=settings.getfloat("XXGK_WORKER_TTL", 15.0), host_limit=host_limit(settings))
+                   ttl=settings.getfloat("XXGK_WORKER_TTL", 15.0), host_limit=host_limit(settings),
+                   revisit_budget=settings.getint("XXGK_TRAP_REVISIT_BUDGET", 10))
 
     def new_run(self, site: Site) -> DistributedSiteRun:
-        return DistributedSiteRun(site, self.crawl_ids.get(site.id), dist=self)
+        known = self.known_traps.get(site.id, frozenset())
+        if known:
+            logger.info("%s: %d calendar pattern(s) cut short last crawl, revisiting %d URLs of each: %s",
+                        site.id, len(known), self.revisit_budget, ", ".join(sorted(known)[:5]))
+        guard = TrapGuard(known_traps=known, revisit_budget=self.revisit_budget)
+        return DistributedSiteRun(site, self.crawl_ids.get(site.id), dist=self, guard=guard)
 
     # -- heartbeat -------------------------------------------------------------------------
     def beat(self) -> None:
@@ -629,8 +641,9 @@ class DistributedSiteRun(SiteRun):
     #: URLs of the site this worker knows Redis admitted (saves a round trip per repeated link).
     ADMITTED_CACHE = 20_000
 
-    def __init__(self, site: Site, crawl_id: int | None, *, dist: DistributedCrawl) -> None:
-        super().__init__(site, crawl_id)
+    def __init__(self, site: Site, crawl_id: int | None, *, dist: DistributedCrawl,
+                 guard: TrapGuard | None = None) -> None:
+        super().__init__(site, crawl_id, guard=guard or TrapGuard())
         self.dist = dist
         base = job_key(dist.prefix, dist.job, f"site:{site.id}:")
         self.keys = {name: base + name for name in ("seen", "variants", "variant_counts", "patterns",

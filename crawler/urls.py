@@ -526,6 +526,12 @@ class TrapGuard:
         pattern, calendar = cls._collapse(url)
         return pattern if calendar else None
 
+    @classmethod
+    def calendar_patterns(cls, urls: Iterable[str]) -> frozenset[str]:
+        """The calendar patterns of ``urls`` (the guard's refusals of a previous crawl): its
+        ``known_traps``."""
+        return frozenset(pattern for url in urls if (pattern := cls.calendar_pattern(url)))
+
     def budget_for(self, pattern: str) -> int:
         """How many URLs of ``pattern`` this crawl may visit."""
         return self.revisit_budget if pattern in self.known_traps else self.per_pattern

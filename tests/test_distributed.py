@@ -446,6 +446,47 @@ def test_killed_worker_loses_nothing(killed):
 
 
 # -- pieces ------------------------------------------------------------------------------------
+def test_a_second_job_revisits_only_a_few_pages_of_the_calendar_the_first_cut_short(redis_url, tmp_path):
+    """End to end: two distributed jobs, one after the other, crawl the JSP college and its
+    endless calendar; the second job's workers learn from the writer which calendar family
+    the first job cut short, and fetch only the revisit budget of it."""
+    from simweb import SimWeb
+    from simweb.truth import TRAP_PREFIXES
+
+    registry = tmp_path / "jsp.toml"
+    registry.write_text('[[site]]\nid = "jsp"\nname = "模拟职业技术学院"\n'
+                        'portal = ["http://info.jsp-college.edu.cn/index.jsp"]\n'
+                        'allowed_domains = ["info.jsp-college.edu.cn"]\nrender = "never"\nmax_pages = 1500\n',
+                        encoding="utf-8")
+    db_path, prefix = tmp_path / "archive.db", "revisit-e2e"
+    calendar_requests = []
+    with SimWeb(port=0, day=1, delay_scale=0.05) as web:
+        env = run_env(web)
+        writer = start(["-m", "xxgk.distributed_cli", "archive-writer", "--redis", redis_url,
+                        "--db", str(db_path), "--prefix", prefix], env, tmp_path / "writer.out")
+        try:
+            for day in (1, 2):
+                before = len(web.request_log)
+                worker = start(["-m", "xxgk.distributed_cli", "crawl", "--workers", redis_url, "--prefix", prefix,
+                                "--registry", str(registry), "--db", str(db_path), *CRAWL_SETTINGS,
+                                "-s", "XXGK_TRAP_REVISIT_BUDGET=7"], env, tmp_path / f"worker{day}.out")
+                assert worker.wait(timeout=240) == 0, (tmp_path / f"worker{day}.out").read_text()
+                calendar_requests.append(sum(1 for _m, url, _s in web.request_log[before:]
+                                             if url.startswith(tuple(TRAP_PREFIXES))))
+        finally:
+            writer.send_signal(signal.SIGTERM)
+            writer.wait(timeout=60)
+    import sqlite3
+
+    with sqlite3.connect(db_path) as conn:
+        crawls = [crawl_id for (crawl_id,) in conn.execute("SELECT id FROM crawls WHERE status = 'finished' ORDER BY id")]
+        refused = [conn.execute("SELECT COUNT(*) FROM link_checks WHERE crawl_id = ? AND rule = 'trap-guard'"
+                                " AND error LIKE 'pattern-budget:%' AND url LIKE '%calendar%'", [c]).fetchone()[0]
+                   for c in crawls]
+    assert len(crawls) == 2 and all(refused), refused  # both jobs record the family as cut short
+    assert calendar_requests[0] >= 50 and 0 < calendar_requests[1] <= 7, calendar_requests
+
+
 def test_items_round_trip_through_the_wire_format():
     from archive.itemqueue import ItemDecodeError, decode, encode_control, encode_item
     from crawler.items import Evidence, LinkCheck, LinkSource
@@ -654,6 +695,64 @@ def test_shared_budget_and_trap_guard_decide_as_one_process_does(redis_url):
     assert runs[0].admit(urls[0]) and runs[1].admit(urls[1])  # admitted before: admitted again
     # Per site a handful of keys, not one per path or URL.
     assert len(list(server.scan_iter(f"{prefix}:job:{job}:site:s:*"))) <= 5
+
+
+def test_workers_revisit_the_calendar_families_the_last_crawl_cut_short(redis_url, tmp_path):
+    """The writer publishes, with a job's crawl ids, what each site's last finished crawl
+    refused for a used-up pattern budget; every worker's trap guard then gives those
+    calendar families the revisit budget, as a single-machine crawl's does."""
+    import json
+
+    from archive.db import open_db
+    from archive.itemqueue import ArchiveWriterLoop, ItemQueue, connect, encode_control
+    from archive.store import ArchiveWriter, finish_crawl, start_crawl, upsert_sites
+    from crawler.distributed import DistributedCrawl
+    from crawler.items import LinkCheck
+    from crawler.spiders.portal import TRAP_REFUSALS, SiteRun, _known_traps
+    from crawler.urls import TrapGuard
+    from schedules.registry import Site
+
+    db_path = tmp_path / "a.db"
+    site = {"id": "s", "name": "S", "portal": ["http://a.cn/"], "allowed_domains": ["a.cn"], "max_pages": 500}
+    row = {**site, "portal": json.dumps(site["portal"]), "allowed_domains": json.dumps(site["allowed_domains"])}
+    db = open_db(db_path)
+    upsert_sites(db, [row])
+    previous = start_crawl(db, "s")
+    writer = ArchiveWriter(db)
+    for url, reason in (("http://a.cn/cal.jsp?year=2020&month=1&day=21", "pattern-budget"),
+                        ("http://a.cn/list.jsp?page=61", "pattern-budget"),  # paging: keeps its budget
+                        ("http://a.cn/a/b/c/d/e/f/g/h/i/j/k/l/m.htm", "depth")):
+        writer.record_check(LinkCheck(site_id="s", crawl_id=previous, url=url, checked_at="2026-01-01T00:00:00Z",
+                                      state="excluded", rule="trap-guard", detail=TRAP_REFUSALS[reason]))
+    writer.commit()
+    finish_crawl(db, previous, "finished")
+    db.conn.close()
+
+    server = connect(redis_url)
+    prefix, job = "revisit-test", 1
+    server.hset(f"{prefix}:job:{job}:meta", "sites", json.dumps([site]))
+    server.set(f"{prefix}:job:{job}:state", "starting")
+    ItemQueue(server, prefix).push(encode_control("start_crawls", job=job, sites=[row]))
+    loop = ArchiveWriterLoop(server, db_path, prefix=prefix, post_crawl=False)
+    loop.run(drain=True)
+    loop.close()
+    crawl_id = int(server.hget(f"{prefix}:job:{job}:crawls", "s"))
+    assert json.loads(server.hget(f"{prefix}:job:{job}:trap_refusals", "s")) == [
+        "http://a.cn/cal.jsp?year=2020&month=1&day=21", "http://a.cn/list.jsp?page=61"]
+
+    workers = [DistributedCrawl(server, prefix=prefix, job=job, worker_id=w, revisit_budget=5) for w in "ab"]
+    runs = [w.new_run(w.sites[0]) for w in workers]
+    known = _known_traps(str(db_path), "s", crawl_id)
+    assert runs[0].guard.known_traps == known == {"a.cn/cal.jsp?day=0&month=0&year=0"}
+    alone = SiteRun(Site(**{k: tuple(v) if isinstance(v, list) else v for k, v in site.items()}), crawl_id,
+                    guard=TrapGuard(known_traps=known, revisit_budget=5))
+    urls = [f"http://a.cn/cal.jsp?year=2020&month=2&day={d}" for d in range(1, 21)]
+    urls += [f"http://a.cn/list.jsp?page={n}" for n in range(1, 61)]
+    decided = [runs[i % 2].admit(u) for i, u in enumerate(urls)]
+    assert decided == [alone.admit(u) for u in urls]
+    assert decided[:20].count(True) == 5  # the known calendar: the revisit budget
+    assert decided[20:].count(True) == 50  # paging: its full pattern budget
+    assert runs[1].refusal == alone.refusal == "pattern-budget"  # recorded so, the next crawl knows too
 
 
 def test_host_slots_are_shared_and_freed_when_a_worker_dies(redis_url):

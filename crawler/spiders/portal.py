@@ -35,6 +35,7 @@ from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
 from archive.states import BLOCKED, EMPTY, EXCLUDED, GOOD_STATES, SOFT_404
+from archive.store import TRAP_BUDGET_REFUSALS_SQL
 from crawler.challenges import BROWSER, COOKIES, WAIT, ChallengeHosts
 from crawler.classify import SiteProbe, classify, probe_url
 from crawler.decode import decode_body, filename_from_content_disposition
@@ -666,12 +667,8 @@ def _evidence_urls(db_path: str | None) -> frozenset[str]:
 def _known_traps(db_path: str | None, site_id: str, crawl_id: int | None) -> frozenset[str]:
     """Calendar patterns whose budget ran out in the site's last finished crawl before
     ``crawl_id``: the trap guard revisits only a few of their URLs (``TrapGuard.known_traps``)."""
-    rows = _archive_rows(
-        db_path,
-        "SELECT url FROM link_checks WHERE crawl_id = (SELECT MAX(id) FROM crawls WHERE site_id = ?"
-        " AND status = 'finished' AND (? IS NULL OR id < ?)) AND state = 'excluded'"
-        " AND rule = 'trap-guard' AND error LIKE 'pattern-budget:%'", [site_id, crawl_id, crawl_id])
-    return frozenset(pattern for (url,) in rows if (pattern := TrapGuard.calendar_pattern(url)))
+    rows = _archive_rows(db_path, TRAP_BUDGET_REFUSALS_SQL, [site_id, crawl_id, crawl_id])
+    return TrapGuard.calendar_patterns(url for (url,) in rows)
 
 
 def _is_html(response: Response) -> bool:
