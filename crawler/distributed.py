@@ -85,7 +85,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from archive.itemqueue import DEFAULT_PREFIX, ItemQueue, connect, encode_control, encode_item, job_key
-from crawler.spiders.portal import SiteRun
+from crawler.spiders.portal import SiteRun, revisiting_guard
 from crawler.urls import TrapGuard
 from schedules.registry import Site
 
@@ -508,11 +508,7 @@ class DistributedCrawl:
                    revisit_budget=settings.getint("XXGK_TRAP_REVISIT_BUDGET", 10))
 
     def new_run(self, site: Site) -> DistributedSiteRun:
-        known = self.known_traps.get(site.id, frozenset())
-        if known:
-            logger.info("%s: %d calendar pattern(s) cut short last crawl, revisiting %d URLs of each: %s",
-                        site.id, len(known), self.revisit_budget, ", ".join(sorted(known)[:5]))
-        guard = TrapGuard(known_traps=known, revisit_budget=self.revisit_budget)
+        guard = revisiting_guard(site.id, self.known_traps.get(site.id, frozenset()), self.revisit_budget, logger)
         return DistributedSiteRun(site, self.crawl_ids.get(site.id), dist=self, guard=guard)
 
     # -- heartbeat -------------------------------------------------------------------------

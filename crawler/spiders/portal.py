@@ -189,11 +189,8 @@ class PortalSpider(scrapy.Spider):
             return
         for site in self.sites:
             crawl_id = (self.crawl_ids or {}).get(site.id)
-            known = _known_traps(self.db_path, site.id, crawl_id)
-            if known:
-                self.logger.info("%s: %d calendar pattern(s) cut short last crawl, revisiting %d URLs of each: %s",
-                                 site.id, len(known), self.trap_revisit_budget, ", ".join(sorted(known)[:5]))
-            guard = TrapGuard(known_traps=known, revisit_budget=self.trap_revisit_budget)
+            guard = revisiting_guard(site.id, _known_traps(self.db_path, site.id, crawl_id),
+                                     self.trap_revisit_budget, self.logger)
             run = SiteRun(site, crawl_id, guard=guard)
             self.runs[site.id] = run
             for request in self._seeds(run):
@@ -662,6 +659,14 @@ def _archive_rows(db_path: str | None, sql: str, params: list | tuple = ()) -> l
 def _evidence_urls(db_path: str | None) -> frozenset[str]:
     """Checklist item URLs already known (from reports, portals): worth a screenshot."""
     return frozenset(u for (u,) in _archive_rows(db_path, "SELECT DISTINCT url FROM site_items") if u)
+
+
+def revisiting_guard(site_id: str, known_traps: frozenset[str], revisit_budget: int, log: Any) -> TrapGuard:
+    """A site's trap guard for this crawl; logs the calendar families it only revisits."""
+    if known_traps:
+        log.info("%s: %d calendar pattern(s) cut short last crawl, revisiting %d URLs of each: %s",
+                 site_id, len(known_traps), revisit_budget, ", ".join(sorted(known_traps)[:5]))
+    return TrapGuard(known_traps=known_traps, revisit_budget=revisit_budget)
 
 
 def _known_traps(db_path: str | None, site_id: str, crawl_id: int | None) -> frozenset[str]:
