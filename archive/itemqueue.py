@@ -18,7 +18,8 @@ list, so they are processed in order with the items around them:
 ``start_crawls``   the coordinator asks for ``crawls`` rows of a job; the writer creates them
                    and publishes ``site -> crawl id`` in ``<prefix>:job:<n>:crawls`` (and, in
                    the same transaction, ``site -> JSON list`` of the URLs the site's previous
-                   crawl refused for a spent pattern budget in ``<prefix>:job:<n>:trap_refusals``)
+                   crawl refused for a spent pattern budget in ``<prefix>:job:<n>:trap_refusals``,
+                   and the checklist item URLs known, kept as evidence, in ``...:evidence_urls``)
 ``finish_crawls``  the job is over (pushed atomically when the last request finished): close
                    the crawls rows, run the post-crawl work, publish the summary
 
@@ -354,7 +355,7 @@ class ArchiveWriterLoop:
             self.queue.dead_letter(encode_control("failed", message=message), f"{type(exc).__name__}: {exc}")
 
     def _start_crawls(self, message: dict[str, Any]) -> None:
-        from archive.store import start_crawl, trap_budget_refusals, upsert_sites
+        from archive.store import EVIDENCE_URLS_SQL, start_crawl, trap_budget_refusals, upsert_sites
 
         job = message["job"]
         key = job_key(self.prefix, job, "crawls")
@@ -373,9 +374,13 @@ class ArchiveWriterLoop:
         refusals = {site: json.dumps(urls) for site, crawl_id in crawl_ids.items()
                     if (urls := trap_budget_refusals(self.db, site, crawl_id))}
         logger.info("job %s: crawls %s", job, crawl_ids)
-        pipe = self.server.pipeline()  # one transaction: workers wait for "crawls", then read both
+        # The checklist item URLs known now: every worker screenshots the same pages as evidence.
+        evidence = [url for (url,) in self.db.execute(EVIDENCE_URLS_SQL)]
+        pipe = self.server.pipeline()  # one transaction: workers wait for "crawls", then read the rest
         if refusals:
             pipe.hset(job_key(self.prefix, job, "trap_refusals"), mapping=refusals)
+        for i in range(0, len(evidence), 10_000):
+            pipe.sadd(job_key(self.prefix, job, "evidence_urls"), *evidence[i:i + 10_000])
         pipe.hset(key, mapping={k: str(v) for k, v in crawl_ids.items()})
         pipe.execute()
 

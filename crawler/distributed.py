@@ -496,6 +496,8 @@ class DistributedCrawl:
         self.known_traps = {site.decode(): TrapGuard.calendar_patterns(json.loads(urls)) for site, urls
                             in server.hgetall(job_key(prefix, job, "trap_refusals")).items()}
         self.revisit_budget = revisit_budget
+        #: Checklist item URLs the archive knew when the job started (the spider's evidence_urls).
+        self.evidence_urls = frozenset(url.decode() for url in server.smembers(job_key(prefix, job, "evidence_urls")))
         self.info = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
         self.leases = LeaseTracker(self)
 

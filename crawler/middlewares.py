@@ -58,17 +58,35 @@ class ChainMetaRefreshMiddleware(_ChainMixin, MetaRefreshMiddleware):
 
 
 class ConditionalRequestMiddleware:
-    """Make recrawls conditional, in the spirit of Scrapy's ``RFC2616Policy``."""
+    """Make recrawls conditional, in the spirit of Scrapy's ``RFC2616Policy``.
 
-    def __init__(self, db_path: str | None, enabled: bool) -> None:
+    Only captures of *earlier* crawls count: the archive fills while this crawl runs (the
+    pipeline commits in batches; a distributed job's writer too), and a URL asked for again
+    in the same crawl (a redirect's target, another worker's copy) answered 304 against this
+    crawl's own capture would be recorded "not modified since the previous crawl" (and get
+    no evidence screenshot)."""
+
+    def __init__(self, db_path: str | None, enabled: bool, crawler: Any = None) -> None:
         self.db_path = db_path
         self.enabled = enabled and bool(db_path)
+        self.crawler = crawler
         self._conn: sqlite3.Connection | None = None
+        self._current: list[int] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ConditionalRequestMiddleware:
         settings = crawler.settings
-        return cls(settings.get("XXGK_DB"), settings.getbool("XXGK_CONDITIONAL", True))
+        return cls(settings.get("XXGK_DB"), settings.getbool("XXGK_CONDITIONAL", True), crawler)
+
+    def _current_crawls(self) -> list[int]:
+        """``crawls.id`` of this run (known once the spider is open), whose captures do not count."""
+        if self._current is None:
+            spider = getattr(self.crawler, "spider", None)
+            ids = getattr(spider, "crawl_ids", None)
+            if not ids:
+                return []
+            self._current = sorted(int(i) for i in ids.values())
+        return self._current
 
     def _db(self) -> sqlite3.Connection | None:
         if self._conn is None and self.enabled:
@@ -84,12 +102,14 @@ class ConditionalRequestMiddleware:
         conn = self._db()
         if conn is None:
             return None
+        current = self._current_crawls()
         try:
             return conn.execute(
                 "SELECT sha256, etag, last_modified, status_code, content_type FROM snapshots"
                 " WHERE url = ? AND sha256 IS NOT NULL AND status_code = 200 AND rendered = 0"
+                f" AND (crawl_id IS NULL OR crawl_id NOT IN ({','.join('?' * len(current))}))"
                 " ORDER BY id DESC LIMIT 1",
-                [url],
+                [url, *current],
             ).fetchone()
         except sqlite3.Error:
             return None

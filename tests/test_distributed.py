@@ -385,10 +385,7 @@ def test_no_url_fetched_twice(distributed, single):
         repeated_anyway |= {("GET", u) for (u,) in conn.execute(
             "SELECT DISTINCT final_url FROM link_checks WHERE final_url IS NOT NULL AND final_url <> url")}
     # Likewise Chromium renders from the crawl's own download only in the worker that has it
-    # (crawler.rendering.DOCUMENTS); another worker's browser downloads the page itself. Which
-    # pages get an evidence screenshot can differ from the single crawl: a worker reads the
-    # checklist URLs already in the archive (site_items) when it starts, and the writer may
-    # have ingested a report by then.
+    # (crawler.rendering.DOCUMENTS); another worker's browser downloads the page itself.
     for db in (single["db"], distributed["db"]):
         with sqlite3.connect(db) as conn:
             repeated_anyway |= {("GET", u) for (u,) in conn.execute(
@@ -401,6 +398,25 @@ def test_no_url_fetched_twice(distributed, single):
     # Work was shared: every worker fetched a fair part.
     shares = [worker_requests(out) for out in distributed["outputs"]]
     assert all(n > 50 for n in shares), shares
+
+
+def test_same_evidence_screenshots_as_single_process(distributed, single):
+    """Workers keep evidence of the pages a single process keeps it of: the checklist URLs
+    come from the writer as they were when the job started, not from each worker's own read
+    of a growing archive."""
+    import sqlite3
+
+    def evidence(db: Path) -> set[str]:
+        with sqlite3.connect(db) as conn:
+            return {u for (u,) in conn.execute(
+                "SELECT url FROM snapshots WHERE rendered = 1 AND render_reason LIKE 'evidence%'")}
+
+    # A render that failed (a deadline on a loaded machine) is logged and leaves no row.
+    import re
+
+    logs = [f.read_text() for db in (single["db"], distributed["db"]) for f in (db.parent / (db.name + ".logs")).glob("*.log")]
+    failed = {u for text in logs for u in re.findall(r"no screenshot for (\S+):", text)}
+    assert evidence(single["db"]) and evidence(distributed["db"]) - failed == evidence(single["db"]) - failed
 
 
 def test_per_host_limit_holds_across_workers(distributed, single):
@@ -697,10 +713,11 @@ def test_shared_budget_and_trap_guard_decide_as_one_process_does(redis_url):
     assert len(list(server.scan_iter(f"{prefix}:job:{job}:site:s:*"))) <= 5
 
 
-def test_workers_revisit_the_calendar_families_the_last_crawl_cut_short(redis_url, tmp_path):
+def test_workers_learn_from_the_writer_what_the_archive_knew_when_the_job_started(redis_url, tmp_path):
     """The writer publishes, with a job's crawl ids, what each site's last finished crawl
-    refused for a used-up pattern budget; every worker's trap guard then gives those
-    calendar families the revisit budget, as a single-machine crawl's does."""
+    refused for a used-up pattern budget, and the checklist item URLs known: every worker's
+    trap guard then gives those calendar families the revisit budget, and every worker keeps
+    evidence of the same pages, as a single-machine crawl does (workers may have no archive)."""
     import json
 
     from archive.db import open_db
@@ -708,7 +725,7 @@ def test_workers_revisit_the_calendar_families_the_last_crawl_cut_short(redis_ur
     from archive.store import ArchiveWriter, finish_crawl, start_crawl, upsert_sites
     from crawler.distributed import DistributedCrawl
     from crawler.items import LinkCheck
-    from crawler.spiders.portal import TRAP_REFUSALS, SiteRun, _known_traps
+    from crawler.spiders.portal import TRAP_REFUSALS, SiteRun, _evidence_urls, _known_traps
     from crawler.urls import TrapGuard
     from schedules.registry import Site
 
@@ -726,6 +743,8 @@ def test_workers_revisit_the_calendar_families_the_last_crawl_cut_short(redis_ur
                                       state="excluded", rule="trap-guard", detail=TRAP_REFUSALS[reason]))
     writer.commit()
     finish_crawl(db, previous, "finished")
+    db["site_items"].insert({"site_id": "s", "item_number": 1, "url": "http://a.cn/zsjz.htm", "source": "report",
+                             "first_seen": "2026-01-01T00:00:00Z", "last_seen": "2026-01-01T00:00:00Z"})
     db.conn.close()
 
     server = connect(redis_url)
@@ -741,6 +760,7 @@ def test_workers_revisit_the_calendar_families_the_last_crawl_cut_short(redis_ur
         "http://a.cn/cal.jsp?year=2020&month=1&day=21", "http://a.cn/list.jsp?page=61"]
 
     workers = [DistributedCrawl(server, prefix=prefix, job=job, worker_id=w, revisit_budget=5) for w in "ab"]
+    assert workers[1].evidence_urls == _evidence_urls(str(db_path)) == {"http://a.cn/zsjz.htm"}
     runs = [w.new_run(w.sites[0]) for w in workers]
     known = _known_traps(str(db_path), "s", crawl_id)
     assert runs[0].guard.known_traps == known == {"a.cn/cal.jsp?day=0&month=0&year=0"}

@@ -35,7 +35,7 @@ from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
 from archive.states import BLOCKED, EMPTY, EXCLUDED, GOOD_STATES, SOFT_404
-from archive.store import TRAP_BUDGET_REFUSALS_SQL
+from archive.store import EVIDENCE_URLS_SQL, TRAP_BUDGET_REFUSALS_SQL
 from crawler.challenges import BROWSER, COOKIES, WAIT, ChallengeHosts
 from crawler.classify import SiteProbe, classify, probe_url
 from crawler.decode import decode_body, filename_from_content_disposition
@@ -177,7 +177,10 @@ class PortalSpider(scrapy.Spider):
         spider.challenge_timeout = crawler.settings.getfloat("DOWNLOAD_TIMEOUT", 30) + 5
         spider.challenges.configure(crawler, distributed=spider.distributed is not None)
         spider.db_path = crawler.settings.get("XXGK_DB")
-        spider.evidence_urls = _evidence_urls(spider.db_path)
+        # A worker takes what the archive writer knew when the job started (it may have no
+        # archive of its own, and the archive grows while the job runs).
+        spider.evidence_urls = (spider.distributed.evidence_urls if spider.distributed is not None
+                                else _evidence_urls(spider.db_path))
         spider.trap_revisit_budget = crawler.settings.getint("XXGK_TRAP_REVISIT_BUDGET", 10)
         return spider
 
@@ -658,7 +661,7 @@ def _archive_rows(db_path: str | None, sql: str, params: list | tuple = ()) -> l
 
 def _evidence_urls(db_path: str | None) -> frozenset[str]:
     """Checklist item URLs already known (from reports, portals): worth a screenshot."""
-    return frozenset(u for (u,) in _archive_rows(db_path, "SELECT DISTINCT url FROM site_items") if u)
+    return frozenset(u for (u,) in _archive_rows(db_path, EVIDENCE_URLS_SQL) if u)
 
 
 def revisiting_guard(site_id: str, known_traps: frozenset[str], revisit_budget: int, log: Any) -> TrapGuard:
