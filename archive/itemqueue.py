@@ -49,12 +49,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from crawler.items import Evidence, LinkCheck, LinkSource
+from crawler.items import Evidence, LinkCheck, LinkSource, OverheadBytes
 
 logger = logging.getLogger(__name__)
 
 MAGIC = b"XQ1"
-ITEM_TYPES: dict[str, type] = {"LinkCheck": LinkCheck, "LinkSource": LinkSource, "Evidence": Evidence}
+ITEM_TYPES: dict[str, type] = {"LinkCheck": LinkCheck, "LinkSource": LinkSource, "Evidence": Evidence,
+                               "OverheadBytes": OverheadBytes}
 DEFAULT_PREFIX = "xxgk"
 #: How long finished jobs' bookkeeping (state, summary, crawl ids, stats) stays in Redis.
 JOB_RECORD_TTL = 7 * 24 * 3600

@@ -642,6 +642,13 @@ def m010_broken_links_index(db: Database) -> None:
     )
 
 
+@migrations()
+def m011_crawl_overhead_bytes(db: Database) -> None:
+    """Body bytes of robots.txt and the not-found probe, which are no link's check: part of
+    ``crawls.bytes_received`` (what the crawl cost the site) from now on, and shown apart."""
+    db.executescript("ALTER TABLE crawls ADD COLUMN overhead_bytes INTEGER NOT NULL DEFAULT 0;")
+
+
 def rebuild_derived(conn: sqlite3.Connection) -> None:
     """Recompute what m009's triggers maintain — the per-crawl counts, the distinct link
     referrers and the snapshots' full-text index — from the tables themselves (after a bulk

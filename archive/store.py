@@ -66,7 +66,7 @@ def finish_crawl(db: Database, crawl_id: int, status: str, *, exit_code: int | N
     db.execute(
         "UPDATE crawls SET finished_at = ?, status = ?, exit_code = COALESCE(?, exit_code),"
         " finish_reason = COALESCE(?, finish_reason), pages = ?, links_checked = ?,"
-        " bytes_received = ?, errors = ? WHERE id = ?",
+        " bytes_received = ? + overhead_bytes, errors = ? WHERE id = ?",
         [utcnow(), status, exit_code, finish_reason, pages, counts[0], counts[1], counts[2] or 0,
          crawl_id],
     )
@@ -322,6 +322,16 @@ class ArchiveWriter:
         if not self.batch_sources or len(self._sources) >= 1000:
             self._flush_sources()
         self._pending += len(items) - 1
+        self._tick()
+
+    def record_overhead(self, item) -> None:
+        """Add a :class:`crawler.items.OverheadBytes` to its crawl's ``overhead_bytes``."""
+        if item.crawl_id is None or item.bytes_received <= 0:
+            return
+        self._flush_sources()
+        self._begin()
+        self._cursor.execute("UPDATE crawls SET overhead_bytes = overhead_bytes + ? WHERE id = ?",
+                             [int(item.bytes_received), item.crawl_id])
         self._tick()
 
     def close_crawl(self, crawl_id: int, status: str, *, finish_reason: str | None = None) -> None:

@@ -85,3 +85,14 @@ class Evidence:
     #: Body bytes Chromium received for this rendering (sub-resources; the page itself too
     #: when the crawl's download could not be given to it), added to the page's check.
     transferred: int = 0
+
+
+@dataclass
+class OverheadBytes:
+    """Body bytes a crawl took from a site that are no link's check: a host's robots.txt, the
+    site's not-found probe. Added to the crawl's ``bytes_received`` (``crawls.overhead_bytes``)."""
+
+    site_id: str
+    crawl_id: int | None
+    url: str
+    bytes_received: int

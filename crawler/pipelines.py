@@ -44,7 +44,7 @@ from archive.reports.extract import Extracted
 from archive.reports.ingest import report_known
 from archive.reports.isolated import DEFAULT_TIMEOUT, extract_isolated, needs_isolation
 from archive.store import ArchiveWriter, start_crawl, upsert_sites
-from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources
+from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources, OverheadBytes
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +158,8 @@ class ArchivePipeline:
                 writer.record_source(item)
             elif isinstance(item, Evidence):
                 writer.record_evidence(item)
+            elif isinstance(item, OverheadBytes):
+                writer.record_overhead(item)
         except ARCHIVE_ERRORS as exc:
             if self.crawler is None:  # not in a Scrapy crawl (the distributed writer loop): its call
                 raise

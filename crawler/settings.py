@@ -118,6 +118,8 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
     "crawler.proxy.HostCachedProxyMiddleware": 750,
 }
+# robots.txt bytes reach the archive as OverheadBytes items (crawls.overhead_bytes).
+SPIDER_MIDDLEWARES = {"crawler.overhead.RobotsBytesMiddleware": 950}
 ITEM_PIPELINES = {"crawler.pipelines.ArchivePipeline": 300}
 # No "Scraped from" log record per item below DEBUG (one item per link adds up).
 LOG_FORMATTER = "crawler.pipelines.ItemLogFormatter"

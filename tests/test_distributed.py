@@ -505,7 +505,7 @@ def test_a_second_job_revisits_only_a_few_pages_of_the_calendar_the_first_cut_sh
 
 def test_items_round_trip_through_the_wire_format():
     from archive.itemqueue import ItemDecodeError, decode, encode_control, encode_item
-    from crawler.items import Evidence, LinkCheck, LinkSource
+    from crawler.items import Evidence, LinkCheck, LinkSource, OverheadBytes
 
     check = LinkCheck(site_id="s", crawl_id=3, url="http://a.cn/x", checked_at="2026-01-01T00:00:00Z",
                       state="ok", rule="http-200", body=b"\x00\xffbody" * 1000, screenshot=b"png",
@@ -515,6 +515,8 @@ def test_items_round_trip_through_the_wire_format():
     assert decode(encode_item(source)) == source
     evidence = Evidence("s", 3, "u", "f", "t", 200, "text/html", b"<html>", b"\x89PNG", "evidence: empty")
     assert decode(encode_item(evidence)) == evidence
+    overhead = OverheadBytes("s", 3, "http://a.cn/robots.txt", 120)
+    assert decode(encode_item(overhead)) == overhead
     assert decode(encode_control("finish_crawls", job=1)) == {"t": "control", "op": "finish_crawls", "job": 1}
     with pytest.raises(ItemDecodeError):
         decode(b"\x80\x04pickle")

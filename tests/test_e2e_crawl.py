@@ -152,6 +152,15 @@ def test_day2_revisits_a_few_pages_of_the_calendar_cut_short_on_day1(crawled):
     assert gone == 0  # pages the revisit budget skipped are not reported as removed
 
 
+def test_day1_has_no_earlier_capture_to_be_unchanged_from(crawled):
+    """A first crawl's captures are never "not modified": the archive fills while the crawl
+    runs, and a URL asked for again (a redirect's target) is not compared with this crawl's
+    own capture."""
+    marks = ",".join(map(str, crawled["day1"]))
+    assert crawled["db"].execute(f"SELECT COUNT(*) FROM snapshots WHERE crawl_id IN ({marks})"
+                                 " AND not_modified = 1").fetchone()[0] == 0
+
+
 def test_day2_recrawl_is_conditional(crawled):
     db = crawled["db"]
     day1 = db.execute(f"SELECT SUM(bytes_received) FROM crawls WHERE id IN ({','.join(map(str, crawled['day1']))})").fetchone()[0]

@@ -257,3 +257,22 @@ def test_known_traps_are_the_calendar_families_cut_short_in_the_last_finished_cr
     assert _known_traps(path, "s", first) == frozenset()  # only crawls before this one
     assert _known_traps(path, "other", running) == frozenset()
     assert _known_traps(str(tmp_path / "missing.db"), "s", running) == frozenset()
+
+
+def test_overhead_bytes_count_in_the_crawls_bytes_received(db, writer):
+    """robots.txt and the not-found probe are no link's check, but what they cost the site is
+    part of what the crawl cost it; kept apart in overhead_bytes."""
+    from archive.store import finish_crawl
+    from crawler.items import OverheadBytes
+
+    crawl = start_crawl(db, "s")
+    writer.record_check(check("http://s.cn/", "ok", "2026-01-01T00:00:00Z", crawl, body=b"x" * 1000))
+    writer.record_overhead(OverheadBytes("s", crawl, "http://s.cn/robots.txt", 120))
+    writer.record_overhead(OverheadBytes("s", crawl, "http://s.cn/xxgk-probe-1.htm", 30))
+    writer.record_overhead(OverheadBytes("s", None, "http://s.cn/robots.txt", 999))  # no crawl: nothing
+    writer.commit()
+    finish_crawl(db, crawl, "finished")
+    assert db.execute("SELECT bytes_received, overhead_bytes FROM crawls WHERE id = ?",
+                      [crawl]).fetchone() == (1150, 150)
+    finish_crawl(db, crawl, "finished")  # closing again recomputes the same total
+    assert db.execute("SELECT bytes_received FROM crawls WHERE id = ?", [crawl]).fetchone()[0] == 1150

@@ -41,7 +41,7 @@ from crawler.classify import SiteProbe, classify, probe_url
 from crawler.decode import decode_body, filename_from_content_disposition
 from crawler.fetch import Fetch, Verdict
 from crawler.htmlparse import needs_render, page_links
-from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources
+from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources, OverheadBytes
 from crawler.maintext import main_text
 from crawler.rendering import BROWSER_BYTES, DOCUMENT, DOCUMENT_TRANSFERRED, DOCUMENTS, Document
 from crawler.urls import TrapGuard, canonicalize, in_scope, is_list_page, looks_like_attachment
@@ -219,9 +219,12 @@ class PortalSpider(scrapy.Spider):
             if request is not None:
                 yield request
 
-    def on_probe(self, response: Response) -> Iterator[scrapy.Request]:
+    def on_probe(self, response: Response) -> Iterator[Any]:
         run = self.runs[response.meta["xxgk"]["site"]]
         run.set_probe(SiteProbe.from_fetch(self._fetch_from_response(response, "page")))
+        # No link's check, but what it cost the site counts in the crawl's bytes_received.
+        yield OverheadBytes(site_id=run.site.id, crawl_id=run.crawl_id, url=response.url,
+                            bytes_received=len(response.body))
         yield from self._start_requests(run)
 
     def on_probe_failure(self, failure: Failure) -> Iterator[scrapy.Request]:
@@ -306,6 +309,11 @@ class PortalSpider(scrapy.Spider):
             if match:
                 title = " ".join(match.group(1).decode("utf-8", "replace").split())[:500] or None
         xxgk = meta.get("xxgk", {})
+        transferred = _render_cost(meta)
+        if transferred is None and not archive_body and fetch.status is not None:
+            # Not archived, but downloaded all the same (an external link checked with GET).
+            reused = meta.get("xxgk_reused") or meta.get("xxgk_not_modified")
+            transferred = 0 if reused else len(fetch.body or b"")
         return LinkCheck(
             site_id=run.site.id, crawl_id=run.crawl_id, url=fetch.url, checked_at=now_iso(),
             state=verdict.state, rule=verdict.rule, detail=verdict.detail,
@@ -318,7 +326,7 @@ class PortalSpider(scrapy.Spider):
             filename=filename_from_content_disposition(fetch.headers.get("content-disposition", b"")),
             main_text=main_text(text) if text is not None else None,
             not_modified=bool(meta.get("xxgk_not_modified")), reused=bool(meta.get("xxgk_reused")),
-            transferred=_render_cost(meta),
+            transferred=transferred,
             previous_sha256=meta.get("xxgk_previous_sha256"),
             rendered=bool(meta.get("playwright")), render_reason=xxgk.get("render_reason"),
             report_hint=xxgk.get("report_hint") or (title if title and is_report_text(title) else None),
