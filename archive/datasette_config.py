@@ -185,7 +185,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "method": "HTTP method (GET, or HEAD for external links)",
         "content_type": "Content-Type answered",
         "content_length": "Content-Length announced",
-        "bytes_received": "Bytes actually received",
+        "bytes_received": "Body bytes this check took from the server (redirect hops and retries included)",
         "error": "The network or classifier error, if any",
         "rule": "The classifier rule that decided the state",
         "snapshot_id": "The snapshot taken by this check (view it at /-/snapshot/<id>)",

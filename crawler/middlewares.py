@@ -31,6 +31,24 @@ from scrapy.responsetypes import responsetypes
 
 from archive.blobs import BlobError, load_blob
 
+#: Request meta key: body bytes received so far for this request and the ones it replaced.
+WIRE_BYTES = "xxgk_wire_bytes"
+
+
+class WireBytesMiddleware:
+    """Count what each answer cost the server: closest to the download handler, it adds every
+    answer's body bytes as they came over the wire (before decompression) to the request's
+    ``WIRE_BYTES``. Redirects and retries copy the meta into the request that replaces it, so
+    the answer the spider finally sees carries the whole chain's total: redirect hops,
+    attempts given up on, the final answer (a 304 adds nothing; an answer served from this
+    crawl's memory, ``AnswerReuseMiddleware``, adds nothing). Browser renderings are counted
+    by ``crawler.rendering`` instead."""
+
+    def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
+        if not request.meta.get("playwright") and not request.meta.get("xxgk_reused"):
+            request.meta[WIRE_BYTES] = request.meta.get(WIRE_BYTES, 0) + len(response.body)
+        return response
+
 
 class _ChainMixin:
     """Follow redirects even to URLs already crawled, and stop at the first loop.

@@ -23,6 +23,7 @@ from scrapy import signals
 from scrapy.http import Request, Response
 
 from crawler.items import OverheadBytes
+from crawler.middlewares import WIRE_BYTES
 
 
 class RobotsBytesMiddleware:
@@ -38,8 +39,11 @@ class RobotsBytesMiddleware:
 
     def response_received(self, response: Response, request: Request, **_kw: Any) -> None:
         parts = urlsplit(request.url)
-        if request.meta.get("dont_obey_robotstxt") and parts.path == "/robots.txt" and response.body:
-            self.pending.setdefault((parts.hostname or "").lower(), []).append((request.url, len(response.body)))
+        if request.meta.get("dont_obey_robotstxt") and parts.path == "/robots.txt":
+            # Retried attempts included (WireBytesMiddleware), as for a link's check.
+            size = request.meta.get(WIRE_BYTES, len(response.body))
+            if size:
+                self.pending.setdefault((parts.hostname or "").lower(), []).append((request.url, size))
 
     def _overhead(self, response: Response) -> Iterator[OverheadBytes]:
         if not self.pending:

@@ -117,6 +117,8 @@ DOWNLOADER_MIDDLEWARES = {
     # Scrapy's, with no_proxy decided once per host, not per request (crawler.proxy).
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
     "crawler.proxy.HostCachedProxyMiddleware": 750,
+    # Last before the download handler: sees every answer as it came (see its docstring).
+    "crawler.middlewares.WireBytesMiddleware": 900,
 }
 # robots.txt bytes reach the archive as OverheadBytes items (crawls.overhead_bytes).
 SPIDER_MIDDLEWARES = {"crawler.overhead.RobotsBytesMiddleware": 950}

@@ -43,6 +43,7 @@ from crawler.fetch import Fetch, Verdict
 from crawler.htmlparse import needs_render, page_links
 from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources, OverheadBytes
 from crawler.maintext import main_text
+from crawler.middlewares import WIRE_BYTES
 from crawler.rendering import BROWSER_BYTES, DOCUMENT, DOCUMENT_TRANSFERRED, DOCUMENTS, Document
 from crawler.urls import TrapGuard, canonicalize, in_scope, is_list_page, looks_like_attachment
 from schedules.registry import Site, load_registry, select_sites
@@ -309,11 +310,11 @@ class PortalSpider(scrapy.Spider):
             if match:
                 title = " ".join(match.group(1).decode("utf-8", "replace").split())[:500] or None
         xxgk = meta.get("xxgk", {})
+        # What the check cost the site: a rendering's count, else every answer of the request's
+        # chain (redirect hops and retried attempts included), archived or not.
         transferred = _render_cost(meta)
-        if transferred is None and not archive_body and fetch.status is not None:
-            # Not archived, but downloaded all the same (an external link checked with GET).
-            reused = meta.get("xxgk_reused") or meta.get("xxgk_not_modified")
-            transferred = 0 if reused else len(fetch.body or b"")
+        if transferred is None:
+            transferred = meta.get(WIRE_BYTES)
         return LinkCheck(
             site_id=run.site.id, crawl_id=run.crawl_id, url=fetch.url, checked_at=now_iso(),
             state=verdict.state, rule=verdict.rule, detail=verdict.detail,
@@ -613,7 +614,9 @@ def _give_document(request: scrapy.Request, response: Response, fetch: Fetch) ->
     headers = [(name.decode("latin-1"), value.decode("latin-1"))
                for name, values in response.headers.items() if name.lower() not in _NOT_FOR_BROWSER
                for value in values]
-    transferred = 0 if meta.get("xxgk_not_modified") or meta.get("xxgk_reused") else len(response.body)
+    transferred = meta.get(WIRE_BYTES)
+    if transferred is None:  # not downloaded by Scrapy's own downloader (nothing it counted)
+        transferred = 0 if meta.get("xxgk_not_modified") or meta.get("xxgk_reused") else len(response.body)
     request.meta[DOCUMENT] = DOCUMENTS.put(request.url, Document(response.status, headers, response.body, transferred))
     return request
 
