@@ -201,3 +201,11 @@ def test_browser_cookies_go_to_the_jar_for_their_host_only():
     # host-only: not to the portal next door (though the browser scoped "wide" to it), nor elsewhere
     assert sent("http://xxgk.vsb-univ.edu.cn/index.htm") == ""
     assert sent("http://www.trs-univ.edu.cn/") == ""
+
+
+def test_what_the_challenge_cost_counts_in_the_crawls_bytes(gated):
+    """The challenged answers a retry replaced, the browser pass's downloads and the plain
+    fetches with the browser's cookies: crawls.bytes_received is all the server sent."""
+    (total,) = gated["db"].execute("SELECT SUM(bytes_received) FROM crawls").fetchone()
+    assert any(e.status == 521 and e.body_bytes for e in gated["events"])
+    assert total == sum(e.body_bytes for e in gated["events"])

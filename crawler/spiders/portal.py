@@ -310,11 +310,11 @@ class PortalSpider(scrapy.Spider):
             if match:
                 title = " ".join(match.group(1).decode("utf-8", "replace").split())[:500] or None
         xxgk = meta.get("xxgk", {})
-        # What the check cost the site: a rendering's count, else every answer of the request's
-        # chain (redirect hops and retried attempts included), archived or not.
-        transferred = _render_cost(meta)
-        if transferred is None:
-            transferred = meta.get(WIRE_BYTES)
+        # What the check cost the site: every answer of the request's chain (redirect hops,
+        # retried attempts, a challenged answer a retry replaced), archived or not, and a
+        # rendering's count.
+        rendered, wire = _render_cost(meta), meta.get(WIRE_BYTES)
+        transferred = None if rendered is None and wire is None else (rendered or 0) + (wire or 0)
         return LinkCheck(
             site_id=run.site.id, crawl_id=run.crawl_id, url=fetch.url, checked_at=now_iso(),
             state=verdict.state, rule=verdict.rule, detail=verdict.detail,
@@ -416,6 +416,8 @@ class PortalSpider(scrapy.Spider):
         """The URL again: in Chromium (the host's browser pass) or plainly, with its cookies."""
         xxgk = {k: v for k, v in response.meta["xxgk"].items() if k != "render_reason"}
         new_meta: dict[str, Any] = {"xxgk": {**xxgk, "challenge_retry": how}}
+        if response.meta.get(WIRE_BYTES):  # the challenged answer counts on the retry's check
+            new_meta[WIRE_BYTES] = response.meta[WIRE_BYTES]
         if how == BROWSER:
             new_meta["xxgk"]["challenge_verdict"] = (verdict.state, verdict.rule, verdict.detail)
             self._render(new_meta, f"challenge: {verdict.rule}", screenshot=False)
