@@ -81,14 +81,14 @@ TRAP_BUDGET_REFUSALS_SQL = (
     " AND rule = 'trap-guard' AND error LIKE 'pattern-budget:%'")
 
 
-#: Checklist item URLs already known (from reports, portals, the registry): a crawl keeps a
-#: screenshot of each as evidence.
-EVIDENCE_URLS_SQL = "SELECT DISTINCT url FROM site_items WHERE url IS NOT NULL"
-
-
 def trap_budget_refusals(conn: Any, site_id: str, before_crawl_id: int | None) -> list[str]:
     """:data:`TRAP_BUDGET_REFUSALS_SQL` on a connection (``sqlite3`` or sqlite-utils)."""
     return [url for (url,) in conn.execute(TRAP_BUDGET_REFUSALS_SQL, [site_id, before_crawl_id, before_crawl_id])]
+
+
+#: Checklist item URLs already known (from reports, portals, the registry): a crawl keeps a
+#: screenshot of each as evidence.
+EVIDENCE_URLS_SQL = "SELECT DISTINCT url FROM site_items WHERE url IS NOT NULL"
 
 
 def pid_alive(pid: int | None) -> bool:

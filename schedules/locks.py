@@ -32,6 +32,13 @@ def lock_dir_for(db_path: str | Path) -> Path:
     return db_path.with_name(db_path.name + ".locks")
 
 
+#: :meth:`SiteLock.is_locked` takes the lock for a moment to test it: a job asking at that
+#: very moment without waiting tries again for this long before calling the site busy (a
+#: real holder keeps the lock for a whole crawl), so ``xxgk schedule status`` never makes a
+#: starting crawl skip its run.
+PROBE_GRACE = 0.2
+
+
 class LockBusy(RuntimeError):
     """The site's lock is held by another job (``holder`` is its pid when known)."""
 
@@ -62,11 +69,14 @@ class SiteLock:
 
     def acquire(self, *, blocking: bool = False, timeout: float | None = None,
                 poll: float = 0.2) -> bool:
-        """Take the lock; return False if it is busy (after ``timeout`` when blocking)."""
+        """Take the lock; return False if it is busy (after ``timeout`` when blocking, after
+        :data:`PROBE_GRACE` when not)."""
         if self._fd is not None:
             raise RuntimeError(f"lock {self.path} is already held by this object")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        if not blocking:
+            timeout, poll = PROBE_GRACE, min(poll, 0.01)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while True:
@@ -74,7 +84,7 @@ class SiteLock:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    if not blocking or (deadline is not None and time.monotonic() >= deadline):
+                    if deadline is not None and time.monotonic() >= deadline:
                         os.close(fd)
                         return False
                     time.sleep(poll)

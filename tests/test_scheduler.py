@@ -278,6 +278,39 @@ def test_missed_run_within_grace_is_caught_up_at_start(paths, schedulers):
 # --------------------------------------------------------------------------- locks and kills
 
 
+def test_probing_a_lock_never_makes_a_job_think_the_site_busy(tmp_path):
+    """``is_locked`` (``xxgk schedule status``) takes the lock for a moment; a job starting
+    at that moment must not be recorded busy and skip its run."""
+    db_path = tmp_path / "a.db"
+    first = SiteLock(db_path, "a")
+    assert first.acquire()
+    first.release()
+    stop = threading.Event()
+
+    def probe() -> None:
+        while not stop.is_set():
+            SiteLock(db_path, "a").is_locked()
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        busy = 0
+        for _ in range(300):
+            lock = SiteLock(db_path, "a")
+            if lock.acquire():
+                lock.release()
+            else:
+                busy += 1
+    finally:
+        stop.set()
+        prober.join()
+    assert busy == 0
+    with SiteLock(db_path, "a"):  # a real holder is still busy to others, at once
+        started = time.monotonic()
+        assert not SiteLock(db_path, "a").acquire()
+        assert time.monotonic() - started < 1
+
+
 def test_lock_blocks_concurrent_run_once_in_another_process(paths, schedulers):
     registry, db_path = paths
     write_registry(registry, {"a": RARELY})

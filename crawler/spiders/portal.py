@@ -225,7 +225,7 @@ class PortalSpider(scrapy.Spider):
         run.set_probe(SiteProbe.from_fetch(self._fetch_from_response(response, "page")))
         # No link's check, but what it cost the site counts in the crawl's bytes_received.
         yield OverheadBytes(site_id=run.site.id, crawl_id=run.crawl_id, url=response.url,
-                            bytes_received=len(response.body))
+                            bytes_received=response.meta.get(WIRE_BYTES, len(response.body)))
         yield from self._start_requests(run)
 
     def on_probe_failure(self, failure: Failure) -> Iterator[scrapy.Request]:
