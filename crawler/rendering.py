@@ -330,12 +330,7 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
             # A challenge the browser cannot pass reloads itself as fast as the server
             # answers, until the deadline: stop at the first sign of a loop instead.
             task = asyncio.ensure_future(render(request, page, spider))
-            loop_seen = asyncio.ensure_future(looping.wait())
-            try:
-                await asyncio.wait({task, loop_seen}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                loop_seen.cancel()
-            if not task.done():
+            if not await _rendered_or_looping(task, looping):
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
                 self.stats.inc_value("xxgk/challenge_reload_loops")
@@ -379,6 +374,21 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         if closed:
             self.stats.inc_value("playwright/page_count/closed")
         return closed
+
+
+async def _rendered_or_looping(rendering: asyncio.Future, looping: asyncio.Event) -> bool:
+    """Wait for ``rendering`` or the first sign of a reload loop; True if it finished. When
+    the wait itself is cancelled (the render deadline), the rendering is cancelled too: it
+    must not go on with a page that is being closed (it would fail later, unobserved)."""
+    loop_seen = asyncio.ensure_future(looping.wait())
+    try:
+        await asyncio.wait({rendering, loop_seen}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        rendering.cancel()
+        raise
+    finally:
+        loop_seen.cancel()
+    return rendering.done()
 
 
 def context_options(context_kwargs: dict | None) -> dict:

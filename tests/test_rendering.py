@@ -371,3 +371,28 @@ def test_documents_waiting_for_their_rendering_are_bounded():
     assert store.take("http://a/7") is None  # used once
     store.put("http://a/3", doc(100))  # replaced, not counted twice
     assert store._bytes == 200 * 3 + 100
+
+
+def test_a_challenge_rendering_does_not_outlive_its_deadline():
+    """The render deadline cancels the wait for a challenge's rendering: the rendering is
+    cancelled with it, not left running against a page being closed (where it failed later,
+    unobserved: "Task exception was never retrieved")."""
+    import asyncio
+
+    from crawler.rendering import _rendered_or_looping
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        slow = asyncio.ensure_future(asyncio.sleep(30))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(_rendered_or_looping(slow, asyncio.Event()), timeout=0.05)
+        await asyncio.sleep(0)
+        quick = asyncio.ensure_future(asyncio.sleep(0, result="page"))
+        finished = await _rendered_or_looping(quick, asyncio.Event())
+        looping = asyncio.Event()
+        looping.set()
+        stuck = asyncio.ensure_future(asyncio.sleep(30))
+        stopped = not await _rendered_or_looping(stuck, looping)
+        stuck.cancel()
+        return slow.cancelled(), finished, stopped
+
+    assert asyncio.run(scenario()) == (True, True, True)
