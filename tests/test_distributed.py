@@ -149,10 +149,14 @@ def tracked_web(latency: dict[str, float]) -> Iterator[tuple[Any, HostTracker]]:
         try:
             if host in tracker.latency:
                 time.sleep(tracker.latency[host])
-            return original(handler, head)
         finally:
+            # No longer in flight *before* the answer is written: a client frees its host slot
+            # only once it has the answer, so a request counted while this one still is
+            # really overlapped it. (Counting until after the write let a descheduled server
+            # thread overlap the next worker's request by a moment on a loaded machine.)
             with tracker.lock:
                 tracker.active[host] -= 1
+        return original(handler, head)
 
     _Handler._serve = serve
     try:
