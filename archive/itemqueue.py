@@ -356,7 +356,7 @@ class ArchiveWriterLoop:
             self.queue.dead_letter(encode_control("failed", message=message), f"{type(exc).__name__}: {exc}")
 
     def _start_crawls(self, message: dict[str, Any]) -> None:
-        from archive.store import EVIDENCE_URLS_SQL, start_crawl, trap_budget_refusals, upsert_sites
+        from archive.store import evidence_urls, start_crawl, trap_budget_refusals, upsert_sites
 
         job = message["job"]
         key = job_key(self.prefix, job, "crawls")
@@ -376,7 +376,7 @@ class ArchiveWriterLoop:
                     if (urls := trap_budget_refusals(self.db, site, crawl_id))}
         logger.info("job %s: crawls %s", job, crawl_ids)
         # The checklist item URLs known now: every worker screenshots the same pages as evidence.
-        evidence = [url for (url,) in self.db.execute(EVIDENCE_URLS_SQL)]
+        evidence = evidence_urls(self.db)
         pipe = self.server.pipeline()  # one transaction: workers wait for "crawls", then read the rest
         if refusals:
             pipe.hset(job_key(self.prefix, job, "trap_refusals"), mapping=refusals)

@@ -72,23 +72,22 @@ def finish_crawl(db: Database, crawl_id: int, status: str, *, exit_code: int | N
     )
 
 
-#: URLs the trap guard refused because their URL pattern's budget ran out, in the site's last
-#: *finished* crawl before a given crawl (parameters: site id, crawl id, crawl id; a NULL
-#: crawl id means the last finished crawl). The crawler turns them into known trap families.
-TRAP_BUDGET_REFUSALS_SQL = (
-    "SELECT url FROM link_checks WHERE crawl_id = (SELECT MAX(id) FROM crawls WHERE site_id = ?"
-    " AND status = 'finished' AND (? IS NULL OR id < ?)) AND state = 'excluded'"
-    " AND rule = 'trap-guard' AND error LIKE 'pattern-budget:%'")
-
-
+# What a crawl learns from the archive when it starts (single-machine crawls read it, a
+# distributed job's writer publishes it to the workers). ``conn``: sqlite3 or sqlite-utils.
 def trap_budget_refusals(conn: Any, site_id: str, before_crawl_id: int | None) -> list[str]:
-    """:data:`TRAP_BUDGET_REFUSALS_SQL` on a connection (``sqlite3`` or sqlite-utils)."""
-    return [url for (url,) in conn.execute(TRAP_BUDGET_REFUSALS_SQL, [site_id, before_crawl_id, before_crawl_id])]
+    """URLs the trap guard refused because their URL pattern's budget ran out, in the site's
+    last *finished* crawl before ``before_crawl_id`` (None: the last finished crawl). The
+    crawler turns them into known trap families."""
+    return [url for (url,) in conn.execute(
+        "SELECT url FROM link_checks WHERE crawl_id = (SELECT MAX(id) FROM crawls WHERE site_id = ?"
+        " AND status = 'finished' AND (? IS NULL OR id < ?)) AND state = 'excluded'"
+        " AND rule = 'trap-guard' AND error LIKE 'pattern-budget:%'", [site_id, before_crawl_id, before_crawl_id])]
 
 
-#: Checklist item URLs already known (from reports, portals, the registry): a crawl keeps a
-#: screenshot of each as evidence.
-EVIDENCE_URLS_SQL = "SELECT DISTINCT url FROM site_items WHERE url IS NOT NULL"
+def evidence_urls(conn: Any) -> list[str]:
+    """Checklist item URLs already known (from reports, portals, the registry): a crawl keeps
+    a screenshot of each as evidence."""
+    return [url for (url,) in conn.execute("SELECT DISTINCT url FROM site_items WHERE url IS NOT NULL")]
 
 
 def pid_alive(pid: int | None) -> bool:

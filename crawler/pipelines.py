@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
@@ -147,9 +146,7 @@ class ArchivePipeline:
                         if self.crawler is not None:
                             # Scrapy awaits the coroutine; other items and downloads go on meanwhile.
                             return self._ingest_report_isolated(item, snapshot_id)
-                        extracted = extract_isolated(item.body, item.filename, item.content_type,
-                                                     timeout=self.extract_timeout)
-                        self._ingest_report(item, snapshot_id, extracted)
+                        self._ingest_report(item, snapshot_id, self._extract(item))
                     else:
                         self._ingest_report(item, snapshot_id)
             elif isinstance(item, LinkSources):
@@ -192,13 +189,14 @@ class ArchivePipeline:
         crawling), then ingest it here, on the reactor thread that owns the archive."""
         if self._extractors is None:
             self._extractors = ThreadPoolExecutor(self.extract_workers, thread_name_prefix="xxgk-extract")
-        loop = asyncio.get_running_loop()
-        extracted = await loop.run_in_executor(
-            self._extractors, functools.partial(extract_isolated, item.body, item.filename, item.content_type,
-                                                timeout=self.extract_timeout))
+        extracted = await asyncio.get_running_loop().run_in_executor(self._extractors, self._extract, item)
         if self.archive_error is None:
             self._ingest_report(item, snapshot_id, extracted)
         return item
+
+    def _extract(self, item: LinkCheck) -> Extracted:
+        """The report file's text, read in a child process (see :mod:`archive.reports.isolated`)."""
+        return extract_isolated(item.body, item.filename, item.content_type, timeout=self.extract_timeout)
 
     def _ingest_report(self, item: LinkCheck, snapshot_id: int, extracted: Extracted | None = None) -> None:
         from archive.reports.ingest import ingest_report

@@ -143,7 +143,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest_report(args: argparse.Namespace) -> int:
-    from archive.reports.ingest import ingest_report
+    from archive.reports.ingest import ingest_report, report_known
 
     sites = {s.id: s for s in load_registry(args.registry)}
     if args.site not in sites:
@@ -159,7 +159,9 @@ def cmd_ingest_report(args: argparse.Namespace) -> int:
     upsert_sites(db, [sites[args.site].to_row()])
     from archive.reports.isolated import extract_isolated
 
-    extracted = extract_isolated(data, args.file.name)  # a hostile file cannot hang or crash the command
+    # In a child process: a hostile file cannot hang or crash the command. A report already
+    # archived is only seen again (ingest_report reads no text for it).
+    extracted = None if report_known(db, args.site, data) else extract_isolated(data, args.file.name)
     report_id = ingest_report(db, args.site, data, filename=args.file.name, url=args.url, extracted=extracted)
     row = db.execute("SELECT academic_year, signed_date, timeliness, error FROM reports WHERE id = ?",
                      [report_id]).fetchone()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -35,7 +35,7 @@ from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
 from archive.states import BLOCKED, EMPTY, EXCLUDED, GOOD_STATES, SOFT_404
-from archive.store import EVIDENCE_URLS_SQL, TRAP_BUDGET_REFUSALS_SQL
+from archive.store import evidence_urls, trap_budget_refusals
 from crawler.challenges import BROWSER, COOKIES, WAIT, ChallengeHosts
 from crawler.classify import SiteProbe, classify, probe_url
 from crawler.decode import decode_body, filename_from_content_disposition
@@ -658,23 +658,23 @@ def _browser_passable(verdict: Verdict) -> bool:
     return verdict.state == BLOCKED and verdict.rule.startswith(BROWSER_PASSABLE_RULES)
 
 
-def _archive_rows(db_path: str | None, sql: str, params: list | tuple = ()) -> list[tuple]:
-    """Rows of a read-only query of the archive; none when there is no archive yet (a first
-    crawl) or it cannot be read (the crawl then goes on without what it would have told)."""
+def _read_archive(db_path: str | None, query: Callable[[Any], list[str]]) -> list[str]:
+    """``query`` on a read-only connection to the archive; nothing when there is no archive
+    yet (a first crawl) or it cannot be read (the crawl goes on without what it would tell)."""
     if not db_path:
         return []
     import sqlite3
 
     try:
         with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)) as conn:
-            return conn.execute(sql, params).fetchall()
+            return query(conn)
     except sqlite3.Error:
         return []
 
 
 def _evidence_urls(db_path: str | None) -> frozenset[str]:
     """Checklist item URLs already known (from reports, portals): worth a screenshot."""
-    return frozenset(u for (u,) in _archive_rows(db_path, EVIDENCE_URLS_SQL) if u)
+    return frozenset(u for u in _read_archive(db_path, evidence_urls) if u)
 
 
 def revisiting_guard(site_id: str, known_traps: frozenset[str], revisit_budget: int, log: Any) -> TrapGuard:
@@ -688,8 +688,8 @@ def revisiting_guard(site_id: str, known_traps: frozenset[str], revisit_budget: 
 def _known_traps(db_path: str | None, site_id: str, crawl_id: int | None) -> frozenset[str]:
     """Calendar patterns whose budget ran out in the site's last finished crawl before
     ``crawl_id``: the trap guard revisits only a few of their URLs (``TrapGuard.known_traps``)."""
-    rows = _archive_rows(db_path, TRAP_BUDGET_REFUSALS_SQL, [site_id, crawl_id, crawl_id])
-    return TrapGuard.calendar_patterns(url for (url,) in rows)
+    return TrapGuard.calendar_patterns(
+        _read_archive(db_path, lambda conn: trap_budget_refusals(conn, site_id, crawl_id)))
 
 
 def _is_html(response: Response) -> bool:
