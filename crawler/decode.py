@@ -57,13 +57,20 @@ _GB_FAMILY = frozenset({"gb18030", "gbk", "gb2312"})
 
 
 def _codec_name(label: str | None) -> str | None:
+    """A charset label as a Python codec name; GB2312 and GBK labels read as GB18030.
+
+    As browsers do (WHATWG Encoding): GBK cannot decode GB18030-only characters, rare
+    ones in people's names included. Done here rather than left to w3lib, whose
+    ``resolve_encoding`` maps these labels to ``gb18030`` up to 2.5 and to ``gbk`` from 2.6.
+    """
     if not label:
         return None
     resolved = resolve_encoding(label) or label
     try:
-        return codecs.lookup(resolved).name
+        name = codecs.lookup(resolved).name
     except LookupError:
         return None
+    return "gb18030" if name in _GB_FAMILY else name
 
 
 def _strict(body: bytes, encoding: str) -> str | None:

@@ -139,9 +139,46 @@ def _encode_host(host: str) -> str | None:
     if not host or len(host) > 253:
         return None
     labels = host.split(".")
+    if _ipv4_number(labels[-1]) is not None:
+        return _ipv4_host(labels)
     if any(not _HOST_RE.match(label) for label in labels):
         return None
     return host
+
+
+def _ipv4_number(label: str) -> int | None:
+    """A host label read as a WHATWG IPv4 number (decimal, 0-led octal, 0x hex), or None."""
+    if label[:2].lower() == "0x":
+        digits, radix = label[2:], 16
+    elif len(label) > 1 and label.startswith("0"):
+        digits, radix = label[1:], 8
+    else:
+        digits, radix = label, 10
+    if not digits:
+        return 0 if radix != 10 else None
+    try:
+        return int(digits, radix) if digits.isascii() and digits.isalnum() else None
+    except ValueError:
+        return None
+
+
+def _ipv4_host(labels: list[str]) -> str | None:
+    """The dotted quad a host ending in a number denotes (``2130706433``, ``0x7f.1``), or None.
+
+    As the WHATWG URL standard (and so browsers) parse hosts: a host whose last label is a
+    number is an IPv4 address or no host at all (``a.0``). Done here, not left to w3lib,
+    which keeps such hosts as written up to 2.5 and rewrites them from 2.6.
+    """
+    numbers = [_ipv4_number(label) for label in labels]
+    if len(numbers) > 4 or any(n is None for n in numbers):
+        return None
+    *parts, last = numbers
+    if any(n > 255 for n in parts) or last >= 256 ** (5 - len(numbers)):
+        return None
+    value = last
+    for index, part in enumerate(parts):
+        value += part * 256 ** (3 - index)
+    return ".".join(str((value >> shift) & 255) for shift in (24, 16, 8, 0))
 
 
 def _keep_param(key_raw: str, value_raw: str, wechat: bool) -> bool:

@@ -354,7 +354,9 @@ def test_hostile_answers_in_a_crawl(tmp_path):
 
 # -- property-based tests (what tests/test_urls.py and test_reports_facts.py do not cover) ---
 _label = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)
-_host = st.lists(_label, min_size=2, max_size=4).map(".".join)
+# A host ending in a numeric label is an IPv4 address (or invalid): see the test below.
+_tld = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=2, max_size=6)
+_host = st.tuples(st.lists(_label, min_size=1, max_size=3), _tld).map(lambda parts: ".".join([*parts[0], parts[1]]))
 _segment = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=10)
 _params = st.lists(st.tuples(st.text(alphabet="abcdefghijklmnop", min_size=1, max_size=6),
                              st.text(alphabet="abcdefghijklmnop0123456789", max_size=6)),
@@ -383,6 +385,23 @@ def test_canonical_form_ignores_order_fragment_default_port_and_tracking(host, s
     tracked = [*params, ("utm_source", "weixin"), ("spm", "a.b.c")]
     if not any(k in ("utm_source", "spm") for k, _ in params):
         assert canonicalize(_url(host, segments, tracked)) == base
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.sampled_from(["{:d}", "0x{:x}", "0{:o}"]))
+def test_numeric_hosts_canonicalize_to_the_address_a_resolver_connects_to(value, parts, spelling):
+    """``2130706433``, ``0x7f.1``, ``0177.0.0.1``: one dotted quad, the one inet_aton reads."""
+    import ipaddress
+
+    from crawler.safety import parse_ip_literal
+    from crawler.urls import canonicalize
+
+    numbers = list(value.to_bytes(4, "big"))
+    head, tail = numbers[:parts - 1], int.from_bytes(bytes(numbers[parts - 1:]), "big")
+    host = ".".join(spelling.format(n) for n in [*head, tail])
+    quad = str(ipaddress.IPv4Address(value))
+    assert canonicalize(f"http://{host}/x.htm") == f"http://{quad}/x.htm"
+    assert str(parse_ip_literal(host)) == quad
 
 
 @settings(max_examples=150, deadline=None)

@@ -50,6 +50,17 @@ BASE = "http://xxgk.example-univ.edu.cn/xxgk/zsxx/index.htm"
         ("http://x.edu.cn/a%7e/%e4%b8%ad.htm", "http://x.edu.cn/a~/%E4%B8%AD.htm"),
         ("https://mp.weixin.qq.com/s?__biz=MzA5&mid=26&idx=1&sn=ab&chksm=8b&scene=21#wechat_redirect",
          "https://mp.weixin.qq.com/s?__biz=MzA5&idx=1&mid=26&sn=ab"),
+        # A host ending in a number is an IPv4 address, as browsers read it (WHATWG URL),
+        # whichever w3lib is installed.
+        ("http://2130706433/a.htm", "http://127.0.0.1/a.htm"),
+        ("http://0x7F.1:8080/", "http://127.0.0.1:8080/"),
+        ("http://0177.0.0.1./", "http://127.0.0.1/"),
+        ("http://202.118.176.9/xxgk/", "http://202.118.176.9/xxgk/"),
+        ("http://xxgk.hrbeu.edu.cn.123abc/", "http://xxgk.hrbeu.edu.cn.123abc/"),
+        ("http://a.0/", None),
+        ("http://1.2.3.256/", None),
+        ("http://1.2.3.4.5/", None),
+        ("http://08.1.1.1/", None),
     ],
 )
 def test_canonicalize(url, expected):
