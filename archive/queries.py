@@ -12,6 +12,8 @@ pages (``archive/datasette_plugins/university.py``) run the same SQL with ``site
 
 from __future__ import annotations
 
+import re
+
 from archive.states import BROKEN_STATES, GOOD_STATES, INCONCLUSIVE_STATES
 
 
@@ -38,6 +40,26 @@ def url_param(expr: str) -> str:
     for char, code in (("%", "%25"), ("&", "%26"), ("#", "%23"), ("+", "%2B"), (" ", "%20")):
         expr = f"replace({expr}, '{char}', '{code}')"
     return expr
+
+
+#: Characters XML 1.0 cannot carry: C0 controls but tab, newline and carriage return,
+#: U+FFFE and U+FFFF. A crawled anchor text or report title may hold them, and one would
+#: make an Atom feed fail to render (lxml refuses to serialize it) for every subscriber.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_text(value: object) -> object:
+    """SQL function ``xml_text(x)``: text without the characters XML cannot carry.
+
+    Registered on Datasette's connections by :mod:`archive.serve` (the feeds use it)."""
+    return _XML_ILLEGAL.sub("", value) if isinstance(value, str) else value
+
+
+def atom_feed(sql: str, columns: list[str]) -> str:
+    """A feed query whose ``atom_title`` and ``atom_content`` are XML-safe (``columns``: the rest)."""
+    return (f"select atom_id, xml_text(atom_title) as atom_title, atom_updated,\n"
+            f"  xml_text(atom_content) as atom_content, atom_link, {', '.join(columns)}\n"
+            f"from ({sql.strip()})\norder by atom_updated desc, atom_id desc\n")
 
 
 def like_pattern(expr: str) -> str:
@@ -471,7 +493,7 @@ order by s.id
                        "a URL broken when its previous check was not, newest first (200 entries). "
                        "Filter with :site and :since.",
         "params": ["site", "since"],
-        "sql": f"""
+        "sql": atom_feed(f"""
 with events as (
   -- newest broken checks first (partial index idx_link_checks_broken_time), keeping those whose
   -- previous check of the URL was not broken, until 200: never every broken check ever made.
@@ -509,7 +531,7 @@ select '{TAG}broken/none/' || :site, 'No newly broken links recorded yet',
 where not exists (select 1 from events)
 order by atom_updated desc, atom_id desc
 limit 200
-""",
+""", ["site_id", "url", "state", "previous_state"]),
     },
     "feed_reports": {
         "title": "xxgk-archive: new annual reports / 新发布的年度报告",
@@ -517,7 +539,7 @@ limit 200
                        "their year, signed date, deadline and timeliness. Filter with :site and "
                        ":since.",
         "params": ["site", "since"],
-        "sql": f"""
+        "sql": atom_feed(f"""
 with entries as (
   select r.*, s.name from reports r left join sites s on s.id = r.site_id
   where (r.error is null or r.error not like 'not an annual report%')
@@ -548,6 +570,6 @@ select '{TAG}report/none/' || :site, 'No annual reports found yet',
 where not exists (select 1 from entries)
 order by atom_updated desc, atom_id desc
 limit 200
-""",
+""", ["site_id", "academic_year", "report_id"]),
     },
 }

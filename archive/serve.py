@@ -12,6 +12,7 @@ from datasette.database import Database
 from datasette.plugins import pm
 
 from archive.datasette_config import DATABASE_NAME, SETTINGS, metadata
+from archive.queries import xml_text
 
 PLUGINS_DIR = Path(__file__).with_name("datasette_plugins")
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -41,6 +42,7 @@ def register_magic_parameters(datasette):
 def prepare_connection(conn, database, datasette):
     if database == DATABASE_NAME:
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.create_function("xml_text", 1, xml_text, deterministic=True)
 
 
 def make_datasette(db_path: str | Path, *, settings: dict | None = None) -> Datasette:

@@ -251,6 +251,42 @@ def test_feed_of_new_reports(ds):
     assert len(parse_feed(get(ds, "/xxgk/feed_reports.atom"))) >= 6
 
 
+def test_feeds_survive_control_characters_in_crawled_text(tmp_path):
+    """A control character in one site's anchor text or report title (XML cannot carry it)
+    must not take the feeds down for every subscriber: it is left out of the entry."""
+    from archive.db import open_db
+    from archive.reports.ingest import ingest_report
+    from archive.store import ArchiveWriter, finish_crawl, start_crawl, upsert_sites
+    from crawler.htmlparse import page_links
+    from crawler.items import LinkCheck, LinkSource
+
+    home, dead = "http://xxgk.a.edu.cn/index.htm", "http://xxgk.a.edu.cn/missing.htm"
+    db = open_db(tmp_path / "a.db")
+    upsert_sites(db, [{"id": "a", "name": "甲大学", "portal": f'["{home}"]'}])
+    writer, crawl = ArchiveWriter(db), start_crawl(db, "a")
+    page = '<html><body><a href="/missing.htm">失效&#1;链接\x0b</a></body></html>'
+    anchor = page_links(page)[1][0][1]
+    assert "\x01" in anchor  # the parser keeps it: the feed must cope
+    writer.record_check(LinkCheck(site_id="a", crawl_id=crawl, url=home, checked_at="2026-01-01T08:00:00Z",
+                                  state="ok", rule="t", status_code=200, body=page.encode(), content_type="text/html"))
+    writer.record_source(LinkSource(site_id="a", crawl_id=crawl, from_url=home, to_url=dead, anchor_text=anchor,
+                                    seen_at="2026-01-01T08:00:00Z"))
+    writer.record_check(LinkCheck(site_id="a", crawl_id=crawl, url=dead, checked_at="2026-01-01T08:00:01Z",
+                                  state="not_found", rule="t", status_code=404))
+    writer.commit()
+    finish_crawl(db, crawl, "finished")
+    body = ("甲大学2021-2022学年信息公开\x01工作年度报告\n一、概述\n二、主动公开情况\n三、依申请公开\n"
+            + "内容。" * 300).encode()
+    ingest_report(db, "a", body, filename="r.txt", url="http://xxgk.a.edu.cn/r.txt")
+    db.conn.close()
+    ds = make_datasette(tmp_path / "a.db")
+    broken = parse_feed(get(ds, "/xxgk/feed_broken.atom?site=a"))
+    assert len(broken) == 1 and "[失效链接]" in broken[0].find(f"{ATOM}content").text
+    reports = parse_feed(get(ds, "/xxgk/feed_reports.atom"))
+    assert len(reports) == 1 and "信息公开工作年度报告" in reports[0].find(f"{ATOM}content").text
+    assert get(ds, "/xxgk/feed_broken.json?site=a").headers["x-content-type-options"] == "nosniff"
+
+
 def test_feed_links_are_absolute_for_the_host_and_base_url(simweb_archive):
     """Entry links use the request's host and Datasette's base_url (behind a proxy that
     serves the archive under a path), and https when force_https_urls is set. (ds.client

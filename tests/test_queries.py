@@ -434,7 +434,10 @@ def _answer(path, sql: str, params: dict[str, str]) -> list[tuple]:
     import sqlite3
 
     wanted = set(re.findall(r"(?<!:):(\w+)", sql)) - {"00", "00Z"}
+    from archive.queries import xml_text
+
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.create_function("xml_text", 1, xml_text)  # as archive.serve registers it
     try:
         return conn.execute(sql, {**{p: "" for p in wanted}, **params}).fetchall()
     finally:

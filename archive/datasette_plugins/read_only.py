@@ -1,10 +1,13 @@
-"""Datasette plugin: the served archive is read-only at the HTTP level too.
+"""Datasette plugin: the served archive is read-only at the HTTP level too, and never sniffed.
 
 The database is opened ``mode=ro`` and no canned query writes, but Datasette 0.65 still
 routes POSTs (to canned queries, debug forms) and answers some with a 500. This wrapper
 answers every request that is not GET, HEAD or OPTIONS with ``405 Method Not Allowed``
 before it reaches Datasette. Datasette's scratch ``_memory`` database (added when no file is
 given on the command line, as ``archive.serve`` does) is removed: only the archive is served.
+
+Every response carries ``X-Content-Type-Options: nosniff``: JSON, CSV and Atom answers hold
+archived text (titles, anchor texts) that a browser must never sniff into HTML.
 """
 
 from __future__ import annotations
@@ -25,7 +28,18 @@ def asgi_wrapper(datasette):
                                         (b"allow", b"GET, HEAD, OPTIONS")]})
                 await send({"type": "http.response.body", "body": MESSAGE})
                 return
-            await app(scope, receive, send)
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+
+            async def send_nosniff(message):
+                if message["type"] == "http.response.start":
+                    headers = [(k, v) for k, v in message.get("headers", [])
+                               if k.lower() != b"x-content-type-options"]
+                    message = {**message, "headers": [*headers, (b"x-content-type-options", b"nosniff")]}
+                await send(message)
+
+            await app(scope, receive, send_nosniff)
 
         return read_only
 

@@ -47,6 +47,8 @@ VOID_TAGS = ("area", "base", "br", "col", "embed", "hr", "img", "input", "keygen
 #: Attributes that run script or submit somewhere whatever their value. ``srcdoc`` is a whole
 #: document: kept, it would run in the viewer's origin if the sandbox were ever relaxed.
 DROP_ATTRS = frozenset({"srcdoc", "srcset", "formaction", "ping", "action"})
+#: ``href``, ``xlink:href``, ``{namespace}href``: a link target whatever the element.
+_HREF_NAME = re.compile(r"(?:^|[:}])href$", re.I)
 SNAPSHOT_FIELDS = ("id", "crawl_id", "site_id", "url", "final_url", "fetched_at", "status_code",
                    "content_type", "sha256", "size", "encoding", "title", "filename", "not_modified",
                    "main_text")
@@ -229,13 +231,24 @@ class Rewriter:
                     # data: stays for images only (the CSP allows data: images, nothing else)
                     del element.attrib[attr]
                     element.set(f"data-archived-{attr}", original or "")
+        # What survives is an allowlist for links: an href-like attribute (``href``,
+        # ``xlink:href`` of SVG links and images) stays only when it points into the archive
+        # (set above) or into the page itself. SVG animations that set an href are dropped:
+        # they would navigate the whole window to the live site.
+        inside = f"{snapshot_path}/"
+        for element in list(self.doc.iter("set", "animate", "animatetransform", "animatemotion")):
+            if _HREF_NAME.search(element.get("attributename") or "") and element.getparent() is not None:
+                element.drop_tree()
         for element in self.doc.iter():
             if not isinstance(element.tag, str):
                 continue
             for name in list(element.attrib):
                 value = element.attrib[name]
                 lowered = name.lower()
-                if lowered.startswith("on") or lowered in DROP_ATTRS \
+                if _HREF_NAME.search(lowered) and not value.strip().startswith(("#", inside)):
+                    del element.attrib[name]
+                    element.set("data-archived-href", value)
+                elif lowered.startswith("on") or lowered in DROP_ATTRS \
                         or value.strip().lower().startswith(("javascript:", "vbscript:")):
                     del element.attrib[name]
         head = self.doc.find("head")
@@ -373,8 +386,9 @@ async def snapshot_page(datasette, request) -> Response:
 @hookimpl
 def register_routes(datasette) -> list[tuple[str, Any]]:
     return [
-        (r"^/-/snapshot/(?P<id>\d+)$", snapshot_page),
-        (r"^/-/snapshot/(?P<id>\d+)/raw$", snapshot_raw),
+        # at most 18 digits: any such id fits SQLite's integer (longer ones are a 404, not a 500)
+        (r"^/-/snapshot/(?P<id>\d{1,18})$", snapshot_page),
+        (r"^/-/snapshot/(?P<id>\d{1,18})/raw$", snapshot_raw),
     ]
 
 
