@@ -57,6 +57,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -277,7 +278,27 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         # Until it closes, a pop-up that got through is guarded at least for its requests'
         # first URLs (our own pages' route handlers take precedence over this one).
         await wrapper.context.route("**", self._guard_other_pages)
+        # Neither route handlers nor the CDP session see WebSocket handshakes: guarded here.
+        await wrapper.context.route_web_socket(re.compile(".*"), self._guard_web_socket)
+        # A shared worker's requests pass every handler of ours (it belongs to no page);
+        # disclosure pages do not need one to show their content.
+        await wrapper.context.add_init_script(NO_SHARED_WORKERS)
         return wrapper
+
+    async def _guard_web_socket(self, socket: Any) -> None:
+        url = socket.url
+        http_url = re.sub(r"^ws(s?):", r"http\1:", url, flags=re.I)
+        guard = self._ssrf_guard()
+        try:
+            reason = await guard.refusal(http_url) if guard is not None else None
+        except Exception as exc:  # noqa: BLE001 - unjudged is refused (fail closed)
+            reason = f"the guard failed: {exc!r}"
+        if reason:
+            self.stats.inc_value("xxgk/ssrf_blocked_subrequests")
+            logger.info("ssrf: refused a rendered page's WebSocket to %s: %s", url, reason)
+            await socket.close(code=1008, reason="blocked by the crawler")
+            return
+        socket.connect_to_server()
 
     async def _guard_other_pages(self, route: Any, playwright_request: Any) -> None:
         url = playwright_request.url
@@ -397,13 +418,20 @@ def context_options(context_kwargs: dict | None) -> dict:
     return {**(context_kwargs or {}), "service_workers": "block"}
 
 
+#: Runs before any script of every page and frame of a rendering context.
+NO_SHARED_WORKERS = "try { delete window.SharedWorker; } catch (e) {}"
+
+
 class _RedirectGuard:
-    """The SSRF guard for the redirect steps Chromium follows by itself, for one page.
+    """The SSRF guard for the requests Chromium makes past Playwright's route handler, for one page.
 
     Playwright's route handler sees only a request's first URL (Playwright continues the
     redirect steps itself), so a CDP session of our own intercepts the page's requests as
-    well: Chromium pauses each step of a redirect for it (``redirectedRequestId`` set)
-    before sending it. First URLs are passed on at once: the route handler judges them.
+    well, and Chromium pauses each one for it before sending it. Every paused request is
+    judged, not only steps marked ``redirectedRequestId``: after a cross-origin redirect
+    Chromium restarts a CORS-mode request (fetch, XHR, fonts, a worker's fetch) as a new
+    request without that mark, and Playwright, which counts it as a redirect, never shows
+    it to the route handler. The guard's verdicts are cached per host, so this is cheap.
     """
 
     def __init__(self, guard: Any, rendering: Request, stats: Any, pending: set[asyncio.Future]) -> None:
@@ -432,18 +460,18 @@ class _RedirectGuard:
 
     async def _judge(self, event: dict) -> None:
         request_id, url = event["requestId"], event["request"]["url"]
-        reason = None
-        if event.get("redirectedRequestId"):  # a redirect step: the route handler never sees it
-            try:
-                reason = await self.guard.refusal(url, self.rendering)
-            except Exception as exc:  # noqa: BLE001 - unjudged is refused (fail closed)
-                reason = f"the guard failed: {exc!r}"
+        try:
+            reason = await self.guard.refusal(url, self.rendering)
+        except Exception as exc:  # noqa: BLE001 - unjudged is refused (fail closed)
+            reason = f"the guard failed: {exc!r}"
         try:
             if not reason:
                 await self.session.send("Fetch.continueRequest", {"requestId": request_id})
                 return
-            self.stats.inc_value("xxgk/ssrf_blocked_redirects")
-            logger.info("ssrf: refused a redirect step of a rendered page to %s: %s", url, reason)
+            redirect = bool(event.get("redirectedRequestId"))
+            self.stats.inc_value("xxgk/ssrf_blocked_redirects" if redirect else "xxgk/ssrf_blocked_subrequests")
+            logger.info("ssrf: refused a %s of a rendered page to %s: %s",
+                        "redirect step" if redirect else "request", url, reason)
             if event.get("resourceType") == "Document" and event.get("frameId") == self.main_frame:
                 self.refused_navigation = self.refused_navigation or (url, reason)
             await self.session.send("Fetch.failRequest", {"requestId": request_id, "errorReason": "BlockedByClient"})

@@ -152,6 +152,8 @@ def address_block_reason(ip: IPAddress) -> str | None:
         return "unspecified address"
     if ip.is_link_local:
         return "link-local address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:  # fec0::/10, deprecated, still routed inside
+        return "site-local address"
     if ip.is_multicast:
         return "multicast address"
     if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:

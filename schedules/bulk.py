@@ -23,7 +23,10 @@
     through the configured proxy (``http_proxy``/``https_proxy``/``no_proxy``) with a short
     timeout, classifies the answer with the crawler's own rules (so a portal answering 200
     "页面不存在" is a ``soft_404``, a proxy's DNS error a ``dns_error``), and appends the
-    results to the archive's ``registry_checks`` table.
+    results to the archive's ``registry_checks`` table. The crawler's SSRF guard applies
+    (:mod:`crawler.safety`): a portal or redirect target on a loopback, private,
+    link-local or metadata address is not requested, unless the site has ``allow_private``;
+    it is recorded ``excluded`` (rule ``ssrf``).
 """
 
 from __future__ import annotations
@@ -410,20 +413,43 @@ class PortalCheck:
         return self.state in GOOD_STATES
 
 
+class SSRFRefused(urllib.error.URLError):
+    """The SSRF guard refused a URL (the first one or a redirect target) before it was requested."""
+
+
+def ssrf_refusal(site: Site, url: str) -> str | None:
+    """The crawler's SSRF verdict for ``url`` on behalf of ``site``: ``"ssrf: blocked ..."`` or None."""
+    from crawler.safety import BLOCK_PREFIX, url_block_reason
+
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if site.allow_private:
+        hosts = {urlsplit(u).hostname or "" for u in site.portal} | set(site.allowed_domains)
+        if any(host == h or host.endswith("." + h) for h in hosts if h):
+            return None
+    reason = url_block_reason(url)
+    return f"{BLOCK_PREFIX}blocked {host}: {reason}" if reason else None
+
+
 class _Redirects(urllib.request.HTTPRedirectHandler):
-    def __init__(self) -> None:
+    def __init__(self, site: Site | None = None) -> None:
         self.chain: list[str] = []
+        self.site = site
 
     def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
         self.chain.append(req.full_url)
         if newurl in self.chain:
             raise urllib.error.HTTPError(newurl, code, f"redirect loop via {newurl}", headers, fp)
+        refusal = ssrf_refusal(self.site, newurl) if self.site is not None else None
+        if refusal:
+            raise SSRFRefused(f"{refusal} (a redirect from {req.full_url})")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def _error_type(exc: BaseException) -> tuple[str, str]:
     reason: Any = exc.reason if isinstance(exc, urllib.error.URLError) and not isinstance(
         exc, urllib.error.HTTPError) else exc
+    if isinstance(exc, SSRFRefused):
+        return "IgnoreRequest", str(exc.reason)
     if isinstance(reason, socket.gaierror):
         return "DNSLookupError", str(reason)
     if isinstance(reason, (TimeoutError, socket.timeout)):
@@ -437,10 +463,10 @@ def _error_type(exc: BaseException) -> tuple[str, str]:
     return type(exc).__name__, str(reason)
 
 
-def _fetch(url: str, method: str, timeout: float, user_agent: str) -> Any:
+def _fetch(url: str, method: str, timeout: float, user_agent: str, site: Site | None = None) -> Any:
     from crawler.fetch import Fetch
 
-    redirects = _Redirects()
+    redirects = _Redirects(site)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler(), redirects)
     request = urllib.request.Request(url, method=method, headers={"User-Agent": user_agent,
                                                                   "Accept": "text/html,*/*;q=0.8"})
@@ -481,13 +507,21 @@ def check_portal(site: Site, url: str, *, timeout: float = 10.0,
     Redirects are followed (up to urllib's limit of 10, loops detected).
     """
     from crawler.classify import classify
+    from crawler.fetch import Fetch
 
     checked_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    fetch = _fetch(url, "HEAD", timeout, user_agent)
+    refusal = ssrf_refusal(site, url)
+    if refusal:
+        verdict = classify(Fetch(url=url, error_type="IgnoreRequest", error=refusal, expect="page",
+                                 is_home_page=True, home_urls=(url,), method="HEAD"))
+        return PortalCheck(site_id=site.id, url=url, checked_at=checked_at, method="HEAD",
+                           state=verdict.state, rule=verdict.rule, error=verdict.detail or refusal)
+    fetch = _fetch(url, "HEAD", timeout, user_agent, site)
     timed_out = fetch.error_type == "TimeoutError"
-    if not timed_out and not (fetch.status is not None and 200 <= fetch.status < 400):
+    refused = fetch.error_type == "IgnoreRequest"
+    if not (timed_out or refused) and not (fetch.status is not None and 200 <= fetch.status < 400):
         # Many servers answer HEAD wrongly (405, 403, resets): only a GET is evidence.
-        fetch = _fetch(url, "GET", timeout, user_agent)
+        fetch = _fetch(url, "GET", timeout, user_agent, site)
     verdict = classify(fetch)
     return PortalCheck(site_id=site.id, url=url, checked_at=checked_at, method=fetch.method,
                        state=verdict.state, rule=verdict.rule, status_code=fetch.status,

@@ -32,6 +32,7 @@ from crawler.safety import (
     parse_ip_literal,
     url_block_reason,
 )
+from crawler.urls import canonicalize
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "hostile"))
@@ -47,7 +48,7 @@ CONTACT = "https://example.org/xxgk-contact"
     "239.255.255.250", "255.255.255.255", "192.0.2.1", "198.18.0.1", "240.0.0.1",
     "::1", "::", "fe80::1", "fd00:ec2::254", "fc00::1", "ff02::1", "ff05::2", "2001:db8::1",
     "::ffff:127.0.0.1", "::ffff:10.1.2.3", "64:ff9b::a00:1", "64:ff9b::7f00:1", "2002:a00:1::1",
-    "2002:7f00:1::", "100.100.100.200",
+    "2002:7f00:1::", "100.100.100.200", "fec0::1", "feff::1",
 ])
 def test_internal_addresses_are_blocked(address):
     assert address_block_reason(ipaddress.ip_address(address)) is not None
@@ -248,17 +249,20 @@ def test_guard_in_a_crawl_blocks_direct_links_and_redirect_hops(tmp_path):
         asked = web.urls()
         agents = {headers.get("user-agent", "") for _m, _u, headers in web.log}
     # Nothing internal reached even the local proxy, directly or as a redirect target.
-    assert not INTERNAL & set(asked), sorted(INTERNAL & set(asked))
+    internal = {canonicalize(url) for url in INTERNAL}  # as stored: 2130706433 is 127.0.0.1
+    assert not (INTERNAL | internal) & set(asked), sorted((INTERNAL | internal) & set(asked))
     assert all(h in asked for h in hops), "each first hop was requested"
     assert f"{PORTAL}/ok.htm" in asked and "http://www.example-univ.edu.cn/" in asked
     # Each blocked link has its verdict: excluded, with the ssrf message naming the target.
     rows = dict(conn.execute(
         "SELECT url, state || ' ' || COALESCE(error, '') FROM link_checks WHERE site_id = 'pub'"))
-    for url in sorted(INTERNAL) + sorted(hops):
+    for url in sorted(internal) + sorted(hops):
         assert url in rows, url
         assert rows[url].startswith("excluded") and BLOCK_PREFIX + "blocked" in rows[url], (url, rows[url])
     for i, target in enumerate(sorted(INTERNAL)):  # a hop is judged as the direct link is
-        assert rows[f"{PORTAL}/go/{i}"] == rows[target], (target, rows[f"{PORTAL}/go/{i}"])
+        # (the hop's message names the host as its Location header spelled it)
+        hop, direct = rows[f"{PORTAL}/go/{i}"], rows[canonicalize(target)]
+        assert hop.rpartition(" is ")[2] == direct.rpartition(" is ")[2], (target, hop, direct)
     hostname_url = f"http://{socket.gethostname()}/"
     if ipaddress.ip_address(socket.gethostbyname(socket.gethostname())).is_loopback:
         assert hostname_url not in asked and "DNS address" in rows[hostname_url]
@@ -292,6 +296,40 @@ def test_robots_txt_is_obeyed_with_the_guard_on(tmp_path):
     # Nothing in the simulated world is internal: the guard blocked nothing.
     assert not [u for u, s in states.items() if "ssrf" in s]
     assert len(states) > 50
+
+
+def test_registry_check_applies_the_guard_to_portals_and_redirects(tmp_path):
+    """``xxgk registry check`` requests portals itself (urllib): the same guard as a crawl."""
+    from schedules.bulk import check_portals
+    from schedules.registry import parse_registry
+
+    routes = {f"{PORTAL}/index.htm": _page("/ok.htm"), f"{PORTAL}/go": _redirect("http://169.254.169.254/x"),
+              f"{LAN}/index.htm": _page("/a.htm")}
+    sites = parse_registry(textwrap.dedent(f"""
+        [[site]]
+        id = "pub"
+        portal = ["{PORTAL}/index.htm", "{PORTAL}/go", "http://2130706433/", "http://[::ffff:7f00:1]/"]
+
+        [[site]]
+        id = "lan"
+        portal = "{LAN}/index.htm"
+        allow_private = true
+        """))
+    with LocalWeb(routes) as web:
+        env = {"http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "no_proxy": "", "NO_PROXY": ""}
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            results = {r.url: r for r in check_portals(sites, timeout=5)}
+        asked = web.urls()
+    assert results[f"{PORTAL}/index.htm"].state == "ok"
+    assert results[f"{LAN}/index.htm"].state == "ok"  # the site allows its private host
+    for url in (f"{PORTAL}/go", "http://2130706433/", "http://[::ffff:7f00:1]/"):
+        assert (results[url].state, results[url].rule) == ("excluded", "ssrf"), (url, results[url])
+        assert BLOCK_PREFIX + "blocked" in results[url].error
+    assert "a redirect from" in results[f"{PORTAL}/go"].error
+    assert f"{PORTAL}/go" in asked  # the hop itself was asked, its target never
+    assert not {u for u in asked if "169.254" in u or "2130706433" in u or "7f00" in u}, asked
 
 
 def test_user_agent_setting():
@@ -415,6 +453,32 @@ def test_rewriter_drops_data_urls_except_images():
     assert '<img src="data:image/gif;base64,' in page
 
 
+def test_rewriter_leaves_no_link_out_of_the_archive():
+    """SVG links (``xlink:href``), images and href animations would take the whole window
+    to the live site on a click (the sandbox allows top navigation by user activation)."""
+    from lxml import html as lxml_html
+
+    from archive.datasette_plugins.snapshot_view import Rewriter
+
+    markup = ('<p><a href="http://s.edu.cn/kept.htm">存档</a><a href="#top">本页</a></p>'
+              '<svg><a xlink:href="http://live.example/x" target="_top"><text>一</text></a>'
+              '<a href="https://live.example/y"><text>二</text></a><use href="#icon"></use>'
+              '<image xlink:href="http://live.example/z.png"></image>'
+              '<a><set attributeName="href" to="http://live.example/set"></set><text>三</text></a>'
+              '<a><animate attributeName="xlink:href" values="http://live.example/anim"></animate></a>'
+              '<animate attributeName="opacity" values="0;1"></animate></svg>')
+    rewriter = Rewriter(markup, "http://s.edu.cn/")
+    page = rewriter.render({"http://s.edu.cn/kept.htm": 7}, "/-/snapshot")
+    doc = lxml_html.document_fromstring(page)
+    hrefs = {value for element in doc.iter() if isinstance(element.tag, str)
+             for name, value in element.attrib.items() if name.lower().endswith("href") and "archived" not in name}
+    assert hrefs == {"/-/snapshot/7", "#top", "#icon"}, hrefs
+    assert "live.example/set" not in page and "live.example/anim" not in page
+    assert 'attributename="opacity"' in page.lower()  # other animations stay
+    assert 'data-archived-href="http://live.example/x"' in page  # what the page linked, kept as data
+    assert "一" in page and "三" in page
+
+
 def test_style_text_cannot_become_markup_in_foreign_content():
     """lxml writes <style> text raw; inside <math>/<svg> a browser parses it as elements
     (<math><mtext><table><mglyph><style><img onerror=…>), so no "<" may survive in it."""
@@ -450,6 +514,13 @@ def test_rewriter_keeps_the_content_after_an_embed(markup):
     assert text.index("正文内容") < text.index("第二段")
     if "前言" in markup:
         assert text.index("前言") < text.index("正文内容") < text.index("加粗") < text.index("尾巴")
+
+
+def test_snapshot_ids_past_sqlite_integers_are_not_found(hostile_archive):
+    path, _ids, _sha = hostile_archive
+    for url in ("/-/snapshot/99999999999999999999999", "/-/snapshot/99999999999999999999999/raw",
+                "/-/snapshot/999999999999999999"):
+        assert _get(path, url).status_code == 404, url
 
 
 def test_download_of_an_html_original_is_an_attachment(hostile_archive):
