@@ -36,6 +36,10 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
 #: Loopback paths only a followed redirect can reach.
 FORBIDDEN_PATHS = {"/img.png", "/chain.js", "/frame.htm", "/partner.png", "/landing.htm"}
+#: Loopback paths the page's scripts reach for: CORS-mode requests that Chromium restarts
+#: after a cross-origin redirect (fetch, XHR, a worker's fetch; no redirect step to see),
+#: and a WebSocket (no route handler or CDP session sees one).
+SCRIPT_PATHS = {"/fetch.txt", "/xhr.txt", "/worker.txt", "/ws"}
 
 
 #: Paths the loopback server was asked for (reset by each crawl).
@@ -61,7 +65,13 @@ def pages(loopback: str) -> dict:
                              f'<img src="http://{HOST}/go/ok" width="1" height="1">'
                              f'<script src="http://{HOST}/go/chain"></script>'
                              f'<iframe src="http://{HOST}/go/frame"></iframe>'
-                             f'<iframe src="{OTHER}/frame.htm"></iframe>')
+                             f'<iframe src="{OTHER}/frame.htm"></iframe>'
+                             f'<script>fetch("http://{HOST}/go/fetch").catch(function () {{}});'
+                             f'var x = new XMLHttpRequest(); x.open("GET", "http://{HOST}/go/xhr"); x.send();'
+                             f'new Worker("/worker.js");'
+                             f'try {{ new SharedWorker("/shared.js"); }} catch (e) {{}}'
+                             f'try {{ new WebSocket("{loopback.replace("http:", "ws:")}/ws"); }} catch (e) {{}}'
+                             f'</script>')
     partner = html_page("合作", f'<p>合作单位</p><img src="{OTHER}/go/img" width="1" height="1">')
     robots = Resource(body=b"User-agent: *\nDisallow:\n", content_type="text/plain", validators=False)
     return {
@@ -79,6 +89,13 @@ def pages(loopback: str) -> dict:
         f"{OTHER}/robots.txt": robots,
         f"{OTHER}/frame.htm": Resource(body=partner.encode(), validators=False),
         f"{OTHER}/go/img": redirect(f"{loopback}/partner.png"),
+        f"http://{HOST}/go/fetch": redirect(f"{loopback}/fetch.txt"),
+        f"http://{HOST}/go/xhr": redirect(f"{loopback}/xhr.txt"),
+        f"http://{HOST}/go/worker": redirect(f"{loopback}/worker.txt"),
+        f"http://{HOST}/worker.js": Resource(body=f'fetch("http://{HOST}/go/worker");'.encode(),
+                                             content_type="text/javascript", validators=False),
+        f"http://{HOST}/shared.js": Resource(body=f'fetch("{loopback}/shared.txt");'.encode(),
+                                             content_type="text/javascript", validators=False),
     }
 
 
@@ -105,6 +122,8 @@ def render_crawl(tmp: Path, loopback: str, *settings: str, portal: tuple[str, ..
                 "SELECT url, state, rule, COALESCE(error, '') FROM link_checks")}
         urls = [e.url for e in web.events]
         reached = {urlsplit(u).path for u in urls if u.startswith(loopback + "/")} | set(VISITS)
+        if urlsplit(loopback).netloc in urls:  # a CONNECT through the proxy: only a WebSocket tunnels
+            reached.add("/ws")
         return {"urls": urls, "stats": stats, "reached": reached, "checks": checks}
 
 
@@ -117,8 +136,10 @@ def test_the_redirect_targets_are_reachable_from_the_browser(tmp_path, loopback)
     """The control: with the loopback and metadata addresses allowed, Chromium follows every
     redirect (so the test below would see it if the guard let one through)."""
     allowed = render_crawl(tmp_path, loopback, "-s", "XXGK_SSRF_ALLOW_HOSTS=127.0.0.1/32,169.254.0.0/16")
-    assert FORBIDDEN_PATHS <= allowed["reached"], allowed["urls"]
+    assert FORBIDDEN_PATHS | SCRIPT_PATHS <= allowed["reached"], (allowed["reached"], allowed["urls"])
     assert METADATA in allowed["urls"]
+    # shared workers are gone from every rendered page, allowed or not
+    assert f"http://{HOST}/shared.js" not in allowed["urls"] and "/shared.txt" not in allowed["reached"]
 
 
 def test_redirect_steps_to_forbidden_origins_are_never_followed(guarded):
@@ -129,6 +150,13 @@ def test_redirect_steps_to_forbidden_origins_are_never_followed(guarded):
     assert not guarded["reached"], guarded["reached"]
     assert not [u for u in guarded["urls"] if "://169.254." in u or "://127.0.0.1" in u], guarded["urls"]
     assert guarded["stats"].get("xxgk/ssrf_blocked_redirects", 0) >= len(FORBIDDEN_PATHS) + 1, guarded["stats"]
+
+
+def test_requests_of_scripts_and_workers_to_forbidden_origins_are_never_sent(guarded):
+    assert {f"http://{HOST}/go/fetch", f"http://{HOST}/go/xhr", f"http://{HOST}/worker.js",
+            f"http://{HOST}/go/worker"} <= set(guarded["urls"]), guarded["urls"]
+    assert not SCRIPT_PATHS & guarded["reached"], guarded["reached"]
+    assert f"http://{HOST}/shared.js" not in guarded["urls"]
 
 
 def test_a_rendered_page_redirecting_to_a_forbidden_origin_is_excluded(guarded):
