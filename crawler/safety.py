@@ -50,9 +50,14 @@ passing through Scrapy: :class:`crawler.rendering.BoundedPlaywrightDownloadHandl
 :meth:`SSRFGuardMiddleware.refusal` for each one in its route handler and aborts those
 refused (stat ``xxgk/ssrf_blocked_subrequests``).
 
-Limits: the crawler (or its proxy) resolves the name again when it connects, so a DNS
-answer that changes between our lookup and the connection (DNS rebinding) is not caught.
-In Chromium, first URLs go through the route handler and every redirect step through a CDP
+The address Scrapy actually connects to is judged as well: :class:`GuardedResolver`
+(``TWISTED_DNS_RESOLVER``) refuses a name whose answer *at connection time* is internal,
+so a DNS answer that changes between the guard's lookup and the connection (DNS
+rebinding), or one slower than ``XXGK_SSRF_DNS_TIMEOUT``, is caught too; the request ends in
+the same ``IgnoreRequest("ssrf: ...")``. Behind an HTTP proxy the proxy resolves origin
+names, and only the guard's own lookup stands between a name and the proxy.
+
+Limits: in Chromium, first URLs go through the route handler and every redirect step through a CDP
 ``Fetch`` session (``crawler.rendering``); windows a page opens itself (``window.open``)
 and service workers are outside both and not judged.
 """
@@ -60,6 +65,7 @@ and service workers are outside both and not judged.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import time
 from collections.abc import Iterable
@@ -69,10 +75,13 @@ from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.resolver import CachingThreadedResolver
+from twisted.internet.error import DNSLookupError
 
 __all__ = [
     "BLOCK_PREFIX",
     "METADATA_HOSTS",
+    "GuardedResolver",
     "SSRFGuardMiddleware",
     "address_block_reason",
     "host_block_reason",
@@ -241,15 +250,21 @@ class SSRFGuardMiddleware:
                 self.allow_hosts.add(entry.rstrip("."))
         self._cache: dict[tuple[str, int | None], tuple[float, str | None]] = {}
         self.blocked = 0
+        #: host -> refusal message, for names :class:`GuardedResolver` refused at connection time
+        self.refused_at_connect: dict[str, str] = {}
+        #: hosts of requests a site with ``allow_private`` made (their connections are allowed)
+        self.site_allowed: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> SSRFGuardMiddleware:
         settings = crawler.settings
         if not settings.getbool("XXGK_SSRF_GUARD", True):
             raise NotConfigured("XXGK_SSRF_GUARD is off")
-        return cls(crawler, dns_timeout=settings.getfloat("XXGK_SSRF_DNS_TIMEOUT", 2.0),
-                   cache_seconds=settings.getfloat("XXGK_SSRF_CACHE_SECONDS", 300.0),
-                   allow=_as_list(settings.get("XXGK_SSRF_ALLOW_HOSTS")))
+        guard = cls(crawler, dns_timeout=settings.getfloat("XXGK_SSRF_DNS_TIMEOUT", 2.0),
+                    cache_seconds=settings.getfloat("XXGK_SSRF_CACHE_SECONDS", 300.0),
+                    allow=_as_list(settings.get("XXGK_SSRF_ALLOW_HOSTS")))
+        GuardedResolver.guard = guard  # one crawler per process: the resolver asks this guard
+        return guard
 
     # -- the site's opt-out ------------------------------------------------------------------
     def _spider(self) -> Any:
@@ -265,7 +280,13 @@ class SSRFGuardMiddleware:
             if site is None:
                 site = next((s for s in getattr(spider, "sites", []) if s.id == site_id), None)
             return bool(getattr(site, "allow_private", False))
-        # No site (robots.txt, requests of other components): a host inside a private site.
+        return self._in_private_site(host)
+
+    def _in_private_site(self, host: str) -> bool:
+        """Whether ``host`` is inside a site with ``allow_private`` (requests without a site:
+        robots.txt, other components; and connections, which know only the host)."""
+        spider = self._spider()
+        runs = getattr(spider, "runs", None) or {}
         sites = [getattr(r, "site", None) for r in runs.values()] or list(getattr(spider, "sites", []))
         for site in sites:
             if site is None or not getattr(site, "allow_private", False):
@@ -336,8 +357,14 @@ class SSRFGuardMiddleware:
             return None
         if not host or parts.scheme not in ("http", "https"):
             return None
-        if self._allowed_explicitly(host) or self._site_allows(request, host):
+        if self._allowed_explicitly(host):
             return None
+        if self._site_allows(request, host):
+            self.site_allowed.add(host)  # so that connecting to it is allowed too
+            return None
+        refused = self.refused_at_connect.get(host)
+        if refused:  # a retry of a request whose connection was refused: not again
+            raise IgnoreRequest(refused)
         reason = await self._reason(host, port)
         if reason is None:
             return None
@@ -345,3 +372,68 @@ class SSRFGuardMiddleware:
         if self.crawler is not None and getattr(self.crawler, "stats", None) is not None:
             self.crawler.stats.inc_value("xxgk/ssrf_blocked")
         raise IgnoreRequest(f"{BLOCK_PREFIX}blocked {host}: {reason}")
+
+    def process_exception(self, request: Request, exception: BaseException) -> None:
+        """A connection :class:`GuardedResolver` refused fails as a DNS error whose message
+        Twisted replaces ("no results for hostname lookup"): it becomes the guard's refusal."""
+        if isinstance(exception, DNSLookupError):
+            refused = self.refused_at_connect.get((urlsplit(request.url).hostname or "").rstrip(".").lower())
+            if refused:
+                raise IgnoreRequest(refused)
+
+    def allows_connection(self, host: str, ip: IPAddress) -> bool:
+        """Whether connecting to ``ip`` for ``host`` is allowed although ``ip`` is internal."""
+        return (host in self.site_allowed or self._allowed_explicitly(host) or self._allowed_address(ip)
+                or self._in_private_site(host))
+
+
+def _proxy_hosts(environ: dict[str, str] | None = None) -> frozenset[str]:
+    environ = os.environ if environ is None else environ
+    hosts = set()
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        value = environ.get(name)
+        if value:
+            try:
+                hosts.add((urlsplit(value if "://" in value else f"http://{value}").hostname or "").lower())
+            except ValueError:
+                continue
+    return frozenset(hosts - {""})
+
+
+class GuardedResolver(CachingThreadedResolver):
+    """Scrapy's resolver (``TWISTED_DNS_RESOLVER``), judging each address it hands out for a connection.
+
+    :class:`SSRFGuardMiddleware` judges a host by its own DNS lookup before the request is
+    sent; the downloader then resolves the name again to connect. This resolver checks that
+    second answer, which is the address actually used: a name that now resolves to an internal
+    address fails (DNS rebinding, or an answer the guard gave up waiting for), recorded in
+    the guard's ``refused_at_connect`` so the request ends as the guard's ``IgnoreRequest``.
+    Proxy hosts (``http_proxy``...) are never judged: they are ours, not the crawled web's.
+    """
+
+    #: The crawl's guard (set by :meth:`SSRFGuardMiddleware.from_crawler`); None: no checks.
+    guard: SSRFGuardMiddleware | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.proxy_hosts = _proxy_hosts()
+
+    def getHostByName(self, name: str, timeout: Any = ()) -> Any:  # noqa: N802 - Twisted's name
+        deferred = super().getHostByName(name, timeout)
+        deferred.addCallback(self._judge, name)
+        return deferred
+
+    def _judge(self, address: str, name: str) -> str:
+        guard = self.guard
+        host = name.rstrip(".").lower()
+        if guard is None or host in self.proxy_hosts or parse_ip_literal(host) is not None:
+            return address  # literals were judged as written, by the middleware
+        ip = parse_ip_literal(address)
+        reason = address_block_reason(ip) if ip is not None else None
+        if reason is None or guard.allows_connection(host, ip):
+            return address
+        message = f"{BLOCK_PREFIX}blocked {host}: it resolved to {address}, a {reason}, when connecting"
+        guard.refused_at_connect[host] = message
+        if guard.crawler is not None and getattr(guard.crawler, "stats", None) is not None:
+            guard.crawler.stats.inc_value("xxgk/ssrf_blocked_at_connect")
+        raise DNSLookupError(message)

@@ -62,6 +62,8 @@ ROBOTSTXT_OBEY = True
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 DOWNLOADER = "crawler.politeness.PoliteDownloader"
+# Judges the address each connection is made to (DNS rebinding): see crawler.safety.
+TWISTED_DNS_RESOLVER = "crawler.safety.GuardedResolver"
 DOWNLOAD_HANDLERS = {
     "http": "crawler.rendering.BoundedPlaywrightDownloadHandler",
     "https": "crawler.rendering.BoundedPlaywrightDownloadHandler",

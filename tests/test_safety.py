@@ -298,6 +298,64 @@ def test_robots_txt_is_obeyed_with_the_guard_on(tmp_path):
     assert len(states) > 50
 
 
+FAKE_DNS = """
+# Stands in for an attacker's DNS server (loaded through PYTHONPATH): every lookup of
+# rebind.test answers a public address first, then 127.0.0.1 (TTL 0); slow.test answers
+# 127.0.0.1 after longer than the guard waits.
+import socket, time
+_real, _real_name, _seen = socket.getaddrinfo, socket.gethostbyname, {}
+def _answer(host):
+    host = host.rstrip(".").lower() if isinstance(host, str) else host
+    if host not in ("rebind.test", "slow.test"):
+        return None
+    _seen[host] = _seen.get(host, 0) + 1
+    if host == "slow.test":
+        time.sleep(1.5)
+        return "127.0.0.1"
+    return "93.184.216.34" if _seen[host] == 1 else "127.0.0.1"
+def getaddrinfo(host, port, *args, **kwargs):
+    return _real(_answer(host) or host, port, *args, **kwargs)
+def gethostbyname(host):
+    return _answer(host) or _real_name(host)
+socket.getaddrinfo, socket.gethostbyname = getaddrinfo, gethostbyname
+"""
+
+
+@pytest.mark.parametrize("allow", ["", "127.0.0.1/32"])
+def test_the_address_a_connection_uses_is_judged(tmp_path, loopback_server, allow):
+    """DNS rebinding (public for the guard's lookup, loopback when Scrapy connects) and an
+    answer slower than the guard waits: GuardedResolver refuses the connection itself.
+    The control (loopback allowed) reaches the server, so the refusal is not an accident."""
+    hits: list[str] = []
+    base = loopback_server(b"<html><head><title>internal</title></head><body>secrets</body></html>",
+                           "text/html", hits)
+    port = base.rsplit(":", 1)[1]
+    (tmp_path / "dns").mkdir()
+    (tmp_path / "dns" / "sitecustomize.py").write_text(FAKE_DNS, encoding="utf-8")
+    (tmp_path / "sites.toml").write_text(
+        f'[[site]]\nid = "t"\nportal = ["http://rebind.test:{port}/index.htm", "http://slow.test:{port}/a.htm"]\n'
+        'render = "never"\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy")}
+    env["PYTHONPATH"] = str(tmp_path / "dns")
+    result = subprocess.run(
+        [sys.executable, "-m", "xxgk", "crawl", "--registry", str(tmp_path / "sites.toml"), "--db",
+         str(tmp_path / "a.db"), "-s", "XXGK_PROBE_SOFT404=0", "-s", "XXGK_DOWNLOAD_TIMEOUT=5",
+         "-s", "XXGK_SSRF_DNS_TIMEOUT=0.5", "-s", "DOWNLOAD_DELAY=0", "-s", "RETRY_TIMES=1",
+         *(["-s", f"XXGK_SSRF_ALLOW_HOSTS={allow}"] if allow else [])],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = dict(sqlite3.connect(tmp_path / "a.db").execute(
+        "SELECT url, state || ' ' || rule || ' ' || COALESCE(error, '') FROM link_checks"))
+    if allow:
+        assert {"/index.htm", "/a.htm"} <= set(hits), hits
+        assert all(row.startswith("ok") for row in rows.values()), rows
+        return
+    assert not hits, hits  # not even robots.txt
+    for url in (f"http://rebind.test:{port}/index.htm", f"http://slow.test:{port}/a.htm"):
+        assert rows[url].startswith("excluded ssrf"), rows
+        assert "resolved to 127.0.0.1, a loopback address, when connecting" in rows[url]
+
+
 def test_registry_check_applies_the_guard_to_portals_and_redirects(tmp_path):
     """``xxgk registry check`` requests portals itself (urllib): the same guard as a crawl."""
     from schedules.bulk import check_portals
