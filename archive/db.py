@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from archive.schema import apply_migrations
+from archive.schema import SchemaError, apply_migrations
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -160,6 +160,9 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
             apply_migrations(db)
     except ArchiveError:
         raise
+    except SchemaError as exc:
+        db.conn.close()
+        raise ArchiveError(f"{path}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
         _reraise(exc, path)
         raise ArchiveError(f"cannot open archive {path}: {exc}") from exc

@@ -658,6 +658,26 @@ def rebuild_derived(conn: sqlite3.Connection) -> None:
                        + "\nINSERT INTO snapshots_fts (snapshots_fts) VALUES ('rebuild');")
 
 
+class SchemaError(Exception):
+    """The database is not an archive this version can use (another program's, or newer)."""
+
+
 def apply_migrations(db: Database) -> None:
-    """Bring ``db`` up to the current schema (idempotent)."""
+    """Bring ``db`` up to the current schema (idempotent).
+
+    Refuses (:class:`SchemaError`, nothing written) a database that is not an archive (it
+    has tables but no migration of ours: another program's data, which must not get our
+    tables) and one a newer version migrated (its schema may not be what this one reads).
+    """
+    applied = {migration.name for migration in migrations.applied(db)}
+    known = {migration.name for migration in migrations.pending(Database(memory=True))}
+    if applied - known:
+        raise SchemaError("it was written by a newer xxgk-archive (schema migrations "
+                          f"{', '.join(sorted(applied - known))} are unknown here): upgrade to use it")
+    if not applied:
+        tables = [name for name in db.table_names() if not name.startswith("sqlite_")]
+        if tables:
+            shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+            raise SchemaError(f"it is an SQLite database but not an xxgk archive (tables {shown}); "
+                              "nothing was changed")
     migrations.apply(db)

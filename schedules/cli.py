@@ -209,6 +209,8 @@ def _cmd_run_once(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     ids = ", ".join(str(i) for i in result.crawl_ids.values()) or "-"
     print(f"{args.site}: {result.outcome} (crawl {ids}){': ' + result.message if result.message else ''}")
+    if result.archive_unusable:
+        return EXIT_DB
     return EXIT_OK if result.ok else EXIT_FAILED
 
 

@@ -57,6 +57,7 @@ and 1 is Monday. APScheduler 3's ``CronTrigger.from_crontab`` counts 0 as *Monda
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -86,7 +87,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from archive.db import open_db
+from archive.db import ArchiveError, open_db
 from archive.store import mark_abandoned_crawls, pid_alive
 from schedules.locks import SiteLock, lock_dir_for
 from schedules.registry import RegistryError, Site, load_registry, parse_registry
@@ -258,8 +259,9 @@ class JobResult:
     """What one run of a site's job did.
 
     ``outcome``: ``finished`` (crawl exit code 0), ``failed`` (non-zero exit, or post-crawl
-    work failed), ``error`` (the crawl runner raised), ``busy`` (the site was already being
-    crawled), ``skipped`` (stopping, or the site left the registry).
+    work failed), ``error`` (the crawl runner raised; ``archive_unusable`` when that was the
+    archive: read-only, full, corrupt), ``busy`` (the site was already being crawled),
+    ``skipped`` (stopping, or the site left the registry).
     """
 
     site_id: str
@@ -268,6 +270,7 @@ class JobResult:
     exit_code: int | None = None
     crawl_ids: dict[str, int] = field(default_factory=dict)
     message: str = ""
+    archive_unusable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -404,10 +407,16 @@ class Scheduler:
         later bad edit of the registry cannot break them."""
         snapshot = lock_dir_for(self.db_path) / f"registry-{hashlib.sha256(raw).hexdigest()[:16]}.toml"
         if not snapshot.exists():
-            snapshot.parent.mkdir(parents=True, exist_ok=True)
             partial = snapshot.with_name(f".{snapshot.name}.{os.getpid()}.{threading.get_ident()}")
-            partial.write_bytes(raw)
-            os.replace(partial, snapshot)
+            try:
+                snapshot.parent.mkdir(parents=True, exist_ok=True)
+                partial.write_bytes(raw)
+                os.replace(partial, snapshot)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    partial.unlink(missing_ok=True)
+                raise ArchiveError(f"cannot keep the registry's snapshot beside the archive, in "
+                                   f"{snapshot.parent}: {exc.strerror or exc}") from exc
         self.registry_snapshot = snapshot
         self.sites = {site.id: site for site in sites}
 
@@ -467,8 +476,13 @@ class Scheduler:
                 self.last_reload_error = str(exc)
                 logger.error("registry change rejected, keeping the previous schedule: %s", exc)
                 return False
+            try:
+                self._apply(sites, raw, catch_up=False)  # _adopt first: nothing changed if it fails
+            except ArchiveError as exc:
+                self.last_reload_error = str(exc)
+                logger.error("registry change not applied, keeping the previous schedule: %s", exc)
+                return False
             self.last_reload_error = None
-            self._apply(sites, raw, catch_up=False)
             return True
 
     def next_run_times(self) -> dict[str, datetime | None]:
@@ -489,6 +503,8 @@ class Scheduler:
             self._active[site_id] += 1
         try:
             result = self._run_site(site_id, scheduled_at, wait_for_lock)
+        except ArchiveError as exc:  # explained already: no traceback
+            result = JobResult(site_id, "error", scheduled_at, message=str(exc), archive_unusable=True)
         except Exception as exc:  # never let a job take the scheduler down
             logger.exception("job for site %s failed", site_id)
             result = JobResult(site_id, "error", scheduled_at, message=f"{type(exc).__name__}: {exc}")

@@ -342,6 +342,68 @@ def test_a_file_that_is_not_a_database(tmp_path):
     _assert_exit_3(_run("verify", "--db", str(db)), "not a usable archive")
 
 
+def test_corruption_found_while_reading_rows_is_a_clear_error(tmp_path):
+    """A file whose header and schema are fine but whose table pages are garbage fails only
+    when a query reaches them (reading rows, not executing): still exit 3, no traceback."""
+    from archive.db import open_db
+    from archive.store import ArchiveWriter, finish_crawl, start_crawl, upsert_sites
+    from crawler.items import LinkCheck
+
+    db_path = tmp_path / "archive.db"
+    db = open_db(db_path)
+    upsert_sites(db, [{"id": "wust", "name": "武汉科技大学", "portal": '["http://xxgk.wust.edu.cn/"]'}])
+    writer, crawl = ArchiveWriter(db), start_crawl(db, "wust")
+    for n in range(400):
+        writer.record_check(LinkCheck(
+            site_id="wust", crawl_id=crawl, url=f"http://xxgk.wust.edu.cn/info/{n}.htm",
+            checked_at="2026-01-01T08:00:00Z", state="ok", rule="t", status_code=200, body=b"<p>x</p>",
+            content_type="text/html", main_text=f"第{n}条 " + "学校信息公开工作" * 150))
+    writer.commit()
+    finish_crawl(db, crawl, "finished")
+    db.conn.close()
+    _make_archive(db_path)
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        leaves = [n for n, in conn.execute("SELECT pageno FROM dbstat WHERE name = 'snapshots' AND pagetype = 'leaf'")]
+    assert len(leaves) > 10
+    with open(db_path, "r+b") as handle:  # every leaf but the first: the first rows read fine
+        for page in leaves[1:]:
+            handle.seek((page - 1) * page_size)
+            handle.write(os.urandom(page_size))
+    _assert_exit_3(_run("export", "warc", "--db", str(db_path), "-o", str(tmp_path / "a.warc.gz")),
+                   str(db_path), "not a usable archive")
+
+
+def test_a_crawl_that_cannot_start_leaves_no_running_row(tmp_path, registry):
+    """The crawl's rows are opened before its child starts; when the child cannot start
+    (here its log file cannot be opened) they are closed as failed, not left "running"."""
+    db = tmp_path / "archive.db"
+    (tmp_path / "archive.db.logs" / "crawl-1.log").mkdir(parents=True)  # the first crawl's log
+    _assert_exit_3(_run("crawl", "--registry", str(registry), "--db", str(db), *FAST),
+                   "could not start", "crawl-1.log")
+    rows = sqlite3.connect(db).execute("SELECT status, finish_reason FROM crawls").fetchall()
+    assert rows and all(status == "failed" and "could not start" in reason for status, reason in rows), rows
+
+
+def test_any_verb_meeting_corruption_mid_read_exits_3(tmp_path, monkeypatch, capsys):
+    """Rows are read past archive.db's wrappers (they explain errors of execute, not of
+    fetching): the CLI explains a corruption error wherever it surfaces (here in the
+    evaluation's snapshot reads, where a corrupt archive first showed it)."""
+    from archive import evaluate
+    from archive.db import open_db
+    from xxgk.cli import main
+
+    def corrupt(*_args, **_kwargs):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    db_path = tmp_path / "archive.db"
+    open_db(db_path).conn.close()
+    monkeypatch.setattr(evaluate, "evaluate", corrupt)
+    assert main(["evaluate", "--db", str(db_path)]) == 3
+    assert capsys.readouterr().err.strip() == (f"xxgk: {db_path} is not a usable archive database "
+                                               "(database disk image is malformed)")
+
+
 # -- concurrency -----------------------------------------------------------------------------
 def test_crawl_ingest_verify_and_datasette_in_parallel(tmp_path, registry, web):
     from archive.queries import CANNED_QUERIES

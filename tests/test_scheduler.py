@@ -246,6 +246,32 @@ def test_crashing_runner_does_not_stop_the_scheduler(paths, schedulers):
     assert not SiteLock(db_path, "a").is_locked()                     # lock released after a crash
 
 
+def test_an_unusable_archive_is_an_explained_error_not_a_traceback(paths, caplog, capsys):
+    """The archive (not the crawler) failing: the job's result says so, without a traceback,
+    and ``schedule run-once`` exits 3 like every verb meeting an unusable archive."""
+    from archive.db import ArchiveError
+
+    registry, db_path = paths
+    write_registry(registry, {"a": None})
+
+    def read_only(sites, **_):
+        raise ArchiveError(f"archive {db_path} cannot be written: it is read-only")
+
+    scheduler = make_scheduler(registry, db_path, read_only)
+    scheduler.load_sites()
+    result = scheduler.run_site("a")
+    assert (result.outcome, result.archive_unusable) == ("error", True) and "read-only" in result.message
+    assert "Traceback" not in caplog.text
+    # The registry's snapshot cannot be kept beside the archive (its lock folder is a file):
+    import shutil
+
+    shutil.rmtree(lock_dir_for(db_path))
+    lock_dir_for(db_path).write_text("not a folder")
+    code = cli_main(["schedule", "run-once", "--site", "a", "--registry", str(registry), "--db", str(db_path)])
+    assert code == 3
+    assert "cannot keep the registry's snapshot" in capsys.readouterr().err
+
+
 def test_missed_run_within_grace_is_caught_up_at_start(paths, schedulers):
     registry, db_path = paths
     write_registry(registry, {"a": RARELY})

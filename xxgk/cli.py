@@ -7,10 +7,11 @@ Exit codes: 0 success; 1 the job ran but failed (a crawl crashed, blobs are corr
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
 
-from archive.db import ArchiveError, open_db
+from archive.db import ArchiveError, explain, open_db
 from schedules.registry import DEFAULT_REGISTRY, RegistryError, load_registry, select_sites
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DB = 0, 1, 2, 3
@@ -243,4 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except ArchiveError as exc:
         print(f"xxgk: {exc}", file=sys.stderr)
+        return EXIT_DB
+    except sqlite3.DatabaseError as exc:
+        # Raised while reading rows (corruption found mid-query), past archive.db's wrappers
+        explained = explain(exc, getattr(args, "db", None) or "the archive")
+        if explained is exc:
+            raise
+        print(f"xxgk: {explained}", file=sys.stderr)
         return EXIT_DB

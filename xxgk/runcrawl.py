@@ -17,7 +17,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archive.db import open_db
+from sqlite_utils import Database
+
+from archive.db import ArchiveError, open_db
 from archive.store import finish_crawl, mark_abandoned_crawls, start_crawl, upsert_sites
 from schedules.registry import Site
 
@@ -63,8 +65,49 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
     mark_abandoned_crawls(db)
     upsert_sites(db, [site.to_row() for site in sites])
     logs = log_dir_for(db_path)
-    logs.mkdir(parents=True, exist_ok=True)
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArchiveError(f"cannot create the crawl log directory {logs}: {exc.strerror or exc}") from exc
     crawl_ids = {site.id: start_crawl(db, site.id, pid=None, scheduled_at=scheduled_at) for site in sites}
+    try:
+        process, log_path = _start_child(db, crawl_ids, db_path, registry_path, settings, env, echo)
+    except OSError as exc:
+        # The rows exist: close them, or they would say "running" for ever.
+        for crawl_id in crawl_ids.values():
+            finish_crawl(db, crawl_id, "failed", finish_reason=f"the crawler could not start: {exc}")
+        db.conn.close()
+        raise ArchiveError(f"the crawl could not start: {exc}") from exc
+    try:
+        exit_code = process.wait(timeout=timeout)
+    except (KeyboardInterrupt, subprocess.TimeoutExpired):
+        # Let Scrapy close cleanly (it flushes the pipeline), then insist.
+        process.send_signal(signal.SIGINT)
+        try:
+            exit_code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            exit_code = process.wait()
+    statuses: dict[str, str] = {}
+    for site_id, crawl_id in crawl_ids.items():
+        status = db.execute("SELECT status FROM crawls WHERE id = ?", [crawl_id]).fetchone()[0]
+        if status == "running":
+            status = "killed" if exit_code < 0 else "failed"
+            finish_crawl(db, crawl_id, status, exit_code=exit_code,
+                         finish_reason=f"crawler process exited with {exit_code}")
+        else:
+            db.execute("UPDATE crawls SET exit_code = ? WHERE id = ?", [exit_code, crawl_id])
+        statuses[site_id] = status
+    db.conn.close()
+    return CrawlResult(crawl_ids, exit_code, log_path, statuses)
+
+
+def _start_child(db: Database, crawl_ids: dict[str, int], db_path: Path,
+                 registry_path: str | Path, settings: dict[str, str] | None,
+                 env: dict[str, str] | None, echo: bool) -> tuple[subprocess.Popen, Path]:
+    """Start ``scrapy crawl`` for the opened crawl rows; (process, log path). OSError when
+    the log cannot be written or the process not started."""
+    logs = log_dir_for(db_path)
     first = min(crawl_ids.values())
     log_path = logs / f"crawl-{first}.log"
     db.execute(
@@ -99,28 +142,7 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
         f"UPDATE crawls SET pid = ? WHERE id IN ({','.join('?' * len(crawl_ids))})",
         [process.pid, *crawl_ids.values()],
     )
-    try:
-        exit_code = process.wait(timeout=timeout)
-    except (KeyboardInterrupt, subprocess.TimeoutExpired):
-        # Let Scrapy close cleanly (it flushes the pipeline), then insist.
-        process.send_signal(signal.SIGINT)
-        try:
-            exit_code = process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            exit_code = process.wait()
-    statuses: dict[str, str] = {}
-    for site_id, crawl_id in crawl_ids.items():
-        status = db.execute("SELECT status FROM crawls WHERE id = ?", [crawl_id]).fetchone()[0]
-        if status == "running":
-            status = "killed" if exit_code < 0 else "failed"
-            finish_crawl(db, crawl_id, status, exit_code=exit_code,
-                         finish_reason=f"crawler process exited with {exit_code}")
-        else:
-            db.execute("UPDATE crawls SET exit_code = ? WHERE id = ?", [exit_code, crawl_id])
-        statuses[site_id] = status
-    db.conn.close()
-    return CrawlResult(crawl_ids, exit_code, log_path, statuses)
+    return process, log_path
 
 
 def crawl_stats(log_path: str | Path) -> dict:
