@@ -31,6 +31,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -48,7 +49,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from schedules.registry import RegistryError, Site, load_registry, parse_registry, parse_site
+from schedules.registry import (
+    RegistryError,
+    Site,
+    load_registry,
+    parse_registry,
+    parse_site,
+    read_registry_text,
+)
 
 COLUMNS = ("id", "name", "portal", "allowed_domains", "schedule", "render", "kind", "max_pages")
 REQUIRED_COLUMNS = ("id", "name", "portal")
@@ -60,6 +68,14 @@ _IPV4_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 
 
 # -- import ------------------------------------------------------------------------------------
+class CSVRowError(RegistryError):
+    """The CSV file cannot be read past row ``row``: the whole file is rejected."""
+
+    def __init__(self, path: Path, row: int, reason: str) -> None:
+        super().__init__(f"{path}: row {row}: {reason}")
+        self.row, self.reason = row, reason
+
+
 @dataclass
 class ImportReport:
     source: str
@@ -70,6 +86,7 @@ class ImportReport:
     errors: list[tuple[int, str]] = field(default_factory=list)  # (row, message)
     warnings: list[str] = field(default_factory=list)
     fatal: bool = False
+    whole_file: bool = False  # the file itself is unusable: --skip-bad cannot help
     written: bool = False
     skipped_rows: list[int] = field(default_factory=list)
 
@@ -78,7 +95,8 @@ class ImportReport:
         out += [f"{self.source}: row {row}: {message}" for row, message in self.errors]
         if self.fatal:
             out.append(f"import rejected: {len(self.errors)} problem(s); {self.registry} unchanged"
-                       + ("" if not self.errors else " (use --skip-bad to import the good rows)"))
+                       + ("" if not self.errors or self.whole_file
+                          else " (use --skip-bad to import the good rows)"))
             return out
         if self.skipped_rows:
             out.append(f"skipped {len(self.skipped_rows)} bad row(s): "
@@ -125,9 +143,13 @@ def url_problem(url: str) -> str | None:
 
 
 def _portal_key(url: str) -> str:
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:  # url_problem reports the URL; its row still needs a key for duplicates
+        return url.strip().lower()
     path = parts.path.rstrip("/") or ""
-    return f"{(parts.hostname or '').lower()}{':' + str(parts.port) if parts.port else ''}{path}?{parts.query}"
+    return f"{(parts.hostname or '').lower()}{':' + str(port) if port else ''}{path}?{parts.query}"
 
 
 def _split(value: str) -> list[str]:
@@ -151,7 +173,11 @@ def read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text), dialect)
-    rows = list(reader)
+    rows: list[list[str]] = []
+    try:
+        rows.extend(reader)
+    except csv.Error as exc:  # a cell over the size limit: usually an unclosed quote ate the file
+        raise CSVRowError(path, len(rows) + 1, f"not readable as CSV: {exc}") from exc
     if not rows:
         raise RegistryError(f"{path}: empty file")
     header = [h.strip().lower().replace(" ", "_") for h in rows[0]]
@@ -200,18 +226,23 @@ def import_csv(csv_path: str | Path, registry_path: str | Path, *, skip_bad: boo
         header, rows = read_csv(csv_path)
     except OSError as exc:
         report.errors.append((0, f"cannot read: {exc.strerror or exc}"))
-        report.fatal = True
+        report.fatal = report.whole_file = True
+        return report
+    except CSVRowError as exc:
+        report.errors.append((exc.row, exc.reason))
+        report.fatal = report.whole_file = True
         return report
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         report.errors.append((1, f"missing column(s) {', '.join(missing)} (header: {', '.join(header)})"))
-        report.fatal = True
+        report.fatal = report.whole_file = True
         return report
     unknown = [h for h in header if h and h not in COLUMNS]
     if unknown:
         report.warnings.append(f"{csv_path}: ignoring column(s) {', '.join(unknown)}")
 
-    existing_text = registry_path.read_text(encoding="utf-8-sig") if registry_path.exists() else ""
+    # A directory, an unreadable or a non-UTF-8 registry is a RegistryError, not a traceback.
+    existing_text = read_registry_text(registry_path) if registry_path.exists() else ""
     existing_raw: dict[str, dict[str, Any]] = {}
     if existing_text.strip():
         load_registry(registry_path)  # a broken registry is not merged into
@@ -275,13 +306,28 @@ def import_csv(csv_path: str | Path, registry_path: str | Path, *, skip_bad: boo
         raise RegistryError(f"{registry_path}: merged registry lost sites; nothing written")
     if dry_run:
         return report
-    if registry_path.exists():
-        registry_path.with_name(registry_path.name + ".bak").write_bytes(registry_path.read_bytes())
-    tmp = registry_path.with_name(f".{registry_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, registry_path)
+    write_registry(registry_path, text)
     report.written = True
     return report
+
+
+def write_registry(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically, keeping the old file as ``FILE.bak``.
+
+    When any step fails (a read-only directory, a full disk) the registry is left as it was
+    and a :class:`RegistryError` says why.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if path.exists():
+            path.with_name(path.name + ".bak").write_bytes(path.read_bytes())
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # no temporary file, or none we may remove
+            tmp.unlink()
+        raise RegistryError(f"{path}: cannot write registry: {exc.strerror or exc}; "
+                            "registry unchanged") from exc
 
 
 # -- TOML writing -------------------------------------------------------------------------------

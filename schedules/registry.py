@@ -9,7 +9,7 @@ Format (one ``[[site]]`` table per university)::
     allowed_domains = ["xxgk.wust.edu.cn"]       # optional; default: the portal hosts
     schedule = "0 3 * * 1"                       # optional cron expression (5 fields)
     render = "auto"                              # optional: auto | never | always
-    max_pages = 20000                            # optional crawl budget
+    max_pages = 20000                            # optional crawl budget, 1..10000000
     kind = "本科"                                # optional: 本科 | 专科
     allow_private = false                        # optional: allow private/loopback origins
 
@@ -30,6 +30,8 @@ DEFAULT_REGISTRY = Path(__file__).with_name("sites.toml")
 SITE_ID_RE = re.compile(r"^[a-z0-9_-]+$")
 RENDER_MODES = ("auto", "never", "always")
 KINDS = ("本科", "专科")
+# A bound far above any portal, and far inside SQLite's 64-bit INTEGER (where it is stored).
+MAX_PAGES_LIMIT = 10_000_000
 KNOWN_FIELDS = {
     "id", "name", "portal", "allowed_domains", "schedule", "render", "max_pages", "kind",
     "allow_private", "applicable_items", "report_column",
@@ -68,9 +70,15 @@ class Site:
 def _check_url(url: object, where: str) -> str:
     if not isinstance(url, str) or not url.strip():
         raise RegistryError(f"{where}: portal must be a non-empty URL string")
-    parts = urlsplit(url.strip())
+    try:  # urlsplit rejects a broken [IPv6] host; .port a port that is not 0..65535
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise RegistryError(f"{where}: portal {url!r} is not a valid URL ({exc})") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RegistryError(f"{where}: portal {url!r} is not an http(s) URL with a host")
+    if port is not None and not 1 <= port <= 65535:
+        raise RegistryError(f"{where}: portal {url!r} has port {port}, not 1..65535")
     return url.strip()
 
 
@@ -120,8 +128,8 @@ def parse_site(raw: dict, where: str) -> Site:
     if render not in RENDER_MODES:
         raise RegistryError(f"{where}: field 'render' must be one of {', '.join(RENDER_MODES)} (got {render!r})")
     max_pages = raw.get("max_pages", 20000)
-    if not isinstance(max_pages, int) or isinstance(max_pages, bool) or max_pages < 1:
-        raise RegistryError(f"{where}: field 'max_pages' must be a positive integer (got {max_pages!r})")
+    if not isinstance(max_pages, int) or isinstance(max_pages, bool) or not 1 <= max_pages <= MAX_PAGES_LIMIT:
+        raise RegistryError(f"{where}: field 'max_pages' must be an integer 1..{MAX_PAGES_LIMIT} (got {max_pages!r})")
     kind = raw.get("kind")
     if kind is not None and kind not in KINDS:
         raise RegistryError(f"{where}: field 'kind' must be one of {', '.join(KINDS)} (got {kind!r})")
@@ -129,7 +137,8 @@ def parse_site(raw: dict, where: str) -> Site:
     if not isinstance(allow_private, bool):
         raise RegistryError(f"{where}: field 'allow_private' must be true or false")
     items = raw.get("applicable_items", list(range(1, 51)))
-    if not isinstance(items, list) or not all(isinstance(i, int) and 1 <= i <= 50 for i in items):
+    if not isinstance(items, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= 50 for i in items):
         raise RegistryError(f"{where}: field 'applicable_items' must be a list of item numbers 1..50")
     return Site(
         id=site_id, name=name.strip(), portal=portal, allowed_domains=domains,
@@ -162,9 +171,8 @@ def parse_registry(text: str, source: str = "<registry>") -> list[Site]:
     return sites
 
 
-def load_registry(path: str | Path | None = None) -> list[Site]:
-    """Read and validate the registry file (default ``schedules/sites.toml``)."""
-    path = Path(path) if path else DEFAULT_REGISTRY
+def read_registry_text(path: Path) -> str:
+    """The registry file's text; a :class:`RegistryError` when it is unreadable or not UTF-8."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -173,7 +181,13 @@ def load_registry(path: str | Path | None = None) -> list[Site]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise RegistryError(f"{path}: registry is not UTF-8 text ({exc})") from exc
-    return parse_registry(text, str(path))
+    return text
+
+
+def load_registry(path: str | Path | None = None) -> list[Site]:
+    """Read and validate the registry file (default ``schedules/sites.toml``)."""
+    path = Path(path) if path else DEFAULT_REGISTRY
+    return parse_registry(read_registry_text(path), str(path))
 
 
 def select_sites(sites: list[Site], ids: list[str] | None) -> list[Site]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from schedules.bulk import import_csv, merge_registry_text, toml_value, url_problem
-from schedules.registry import load_registry, parse_registry
+from schedules.registry import RegistryError, load_registry, parse_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -154,9 +154,109 @@ def test_toml_writer_round_trips_awkward_strings():
     ("http://127.0.0.1:8080/x", True), ("http://xxgk.pku.edu.cn:99999/", False),
     ("xxgk.pku.edu.cn", False), ("http:///path", False), ("http://nodot/", False),
     ("http://bad host.edu.cn/", False), ("mailto:a@b.cn", False),
+    ("http://[::1/x", False), ("http://xxgk.pku.edu.cn:x/", False), ("http://xxgk.pku.edu.cn:0/", False),
 ])
 def test_url_problem(url, ok):
     assert (url_problem(url) is None) is ok
+
+
+def test_bad_ipv6_and_port_urls_are_row_errors(tmp_path, registry):
+    csv_path = write(tmp_path / "v6.csv", (
+        "id,name,portal\n"
+        "pku,北京大学,http://xxgk.pku.edu.cn/\n"
+        "v6,坏地址,http://[::1/x\n"                        # row 3: urlsplit raises
+        "port,坏端口,http://xxgk.port.edu.cn:99999/\n"     # row 4: .port raises
+    ))
+    report = import_csv(csv_path, registry)
+    assert report.fatal and registry.read_text(encoding="utf-8") == REGISTRY
+    rows = dict(report.errors)
+    assert sorted(rows) == [3, 4]
+    assert "Invalid IPv6 URL" in rows[3] and "Port out of range" in rows[4]
+    report = import_csv(csv_path, registry, skip_bad=True)
+    assert report.added == ["pku"] and report.skipped_rows == [3, 4]
+
+
+def test_oversized_csv_cell_rejects_the_file_with_its_row(tmp_path, registry):
+    # An unclosed quote makes one cell of the rest of the file; csv stops at 128 KB.
+    csv_path = write(tmp_path / "huge.csv", (
+        "id,name,portal\n"
+        "pku,北京大学,http://xxgk.pku.edu.cn/\n"
+        'thu,"清华' + "x" * 200_000 + ",http://xxgk.tsinghua.edu.cn/\n"
+    ))
+    for skip_bad in (False, True):  # no row of it can be trusted
+        report = import_csv(csv_path, registry, skip_bad=skip_bad)
+        assert report.fatal and not report.written and report.errors[0][0] == 3
+        assert "not readable as CSV" in report.errors[0][1] and "field limit" in report.errors[0][1]
+        printed = report.lines()
+        assert printed[0].startswith(f"{csv_path}: row 3:") and "--skip-bad" not in printed[-1]
+    assert registry.read_text(encoding="utf-8") == REGISTRY
+
+
+def test_unreadable_registry_is_a_registry_error(tmp_path):
+    csv_path = write(tmp_path / "good.csv", "id,name,portal\npku,北京大学,http://xxgk.pku.edu.cn/\n")
+    gbk = write(tmp_path / "gbk.toml", REGISTRY, encoding="gbk")
+    with pytest.raises(RegistryError, match="gbk.toml: registry is not UTF-8"):
+        import_csv(csv_path, gbk)
+    assert gbk.read_bytes() == REGISTRY.encode("gbk")
+    folder = tmp_path / "folder.toml"
+    folder.mkdir()
+    with pytest.raises(RegistryError, match="folder.toml: cannot read registry"):
+        import_csv(csv_path, folder)
+    result = cli("registry", "import", str(csv_path), "--registry", str(gbk))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "gbk.toml: registry is not UTF-8" in result.stderr
+
+
+@pytest.mark.parametrize("failing", ["backup", "temporary", "replace"])
+def test_unwritable_registry_is_left_unchanged(tmp_path, registry, monkeypatch, failing):
+    csv_path = write(tmp_path / "good.csv", "id,name,portal\npku,北京大学,http://xxgk.pku.edu.cn/\n")
+    denied = PermissionError(13, "Permission denied")
+    write_bytes, write_text = Path.write_bytes, Path.write_text
+
+    def fake_write_bytes(self, data):
+        if failing == "backup" and self.name.endswith(".bak"):
+            raise denied
+        return write_bytes(self, data)
+
+    def fake_write_text(self, data, *args, **kwargs):
+        if failing == "temporary" and self.name.endswith(".tmp"):
+            write_text(self, data[:10], *args, **kwargs)  # a partial file, then the disk is "full"
+            raise OSError(28, "No space left on device")
+        return write_text(self, data, *args, **kwargs)
+
+    def fake_replace(src, dst):
+        raise denied
+
+    monkeypatch.setattr(Path, "write_bytes", fake_write_bytes)
+    monkeypatch.setattr(Path, "write_text", fake_write_text)
+    if failing == "replace":
+        monkeypatch.setattr(os, "replace", fake_replace)
+    with pytest.raises(RegistryError, match="sites.toml: cannot write registry: .*; registry unchanged"):
+        import_csv(csv_path, registry)
+    assert registry.read_text(encoding="utf-8") == REGISTRY
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_read_only_registry_directory(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    registry = write(folder / "sites.toml", REGISTRY)
+    csv_path = write(tmp_path / "good.csv", "id,name,portal\npku,北京大学,http://xxgk.pku.edu.cn/\n")
+    if os.geteuid() == 0:  # root writes through permissions: a read-only bind mount instead
+        mounted = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True)
+        if mounted.returncode != 0:
+            pytest.skip(f"root without mount: {mounted.stderr.strip()}")
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True, capture_output=True)
+        restore = ["umount", "-l", str(folder)]
+    else:
+        folder.chmod(0o555)
+        restore = ["chmod", "755", str(folder)]
+    try:
+        with pytest.raises(RegistryError, match="cannot write registry"):
+            import_csv(csv_path, registry)
+    finally:
+        subprocess.run(restore, capture_output=True)
+    assert registry.read_text(encoding="utf-8") == REGISTRY
 
 
 def test_cli_import_exit_codes(tmp_path, registry):

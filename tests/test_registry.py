@@ -61,6 +61,15 @@ def test_good_registry_and_defaults():
         ('[[site]]\nid="a"\nportal="http://a.cn/"\nschedule="61 * * * *"', ["id='a'", "'schedule'"]),
         ('[[site]]\nid="a"\nportal="http://a.cn/"\nrender="sometimes"', ["id='a'", "'render'"]),
         ('[[site]]\nid="a"\nportal="http://a.cn/"\nmax_pages=0', ["'max_pages'"]),
+        # values Python or SQLite cannot take must fail here, not in the crawl
+        ('[[site]]\nid="a"\nportal="http://[::1/x"', ["id='a'", "portal", "not a valid URL", "IPv6"]),
+        ('[[site]]\nid="a"\nportal="http://a.cn:99999/"', ["id='a'", "portal", "not a valid URL", "Port"]),
+        ('[[site]]\nid="a"\nportal="http://a.cn:x/"', ["id='a'", "portal", "not a valid URL"]),
+        ('[[site]]\nid="a"\nportal=["http://a.cn/", "http://a.cn:0/"]', ["id='a'", "portal", "port 0"]),
+        ('[[site]]\nid="a"\nportal="http://a.cn/"\nmax_pages=100000000000000000000',
+         ["id='a'", "'max_pages'", "1..10000000"]),
+        ('[[site]]\nid="a"\nportal="http://a.cn/"\nmax_pages=10000001', ["id='a'", "'max_pages'"]),
+        ('[[site]]\nid="a"\nportal="http://a.cn/"\napplicable_items=[true]', ["id='a'", "'applicable_items'"]),
         ('[[site]]\nid="a"\nportal="http://a.cn/"\nportl="x"', ["unknown field", "portl"]),
         ('[[site]]\nid="a"\nportal="http://a.cn/"\n[[site]]\nid="a"\nportal="http://b.cn/"',
          ["site #2", "duplicates"]),
@@ -80,6 +89,30 @@ def test_unreadable_and_non_utf8_registry(tmp_path):
     bad.write_bytes('[[site]]\nid="a"\nname="武汉"\nportal="http://a.cn/"'.encode("gbk"))
     with pytest.raises(RegistryError, match="not UTF-8"):
         load_registry(bad)
+
+
+def test_port_and_max_pages_limits_are_inclusive():
+    (site,) = parse_registry('[[site]]\nid="a"\nportal=["http://a.cn:1/", "https://a.cn:65535/x"]\n'
+                             "max_pages=10000000", "r.toml")
+    assert site.max_pages == 10_000_000 and site.portal[1] == "https://a.cn:65535/x"
+
+
+@pytest.mark.parametrize("entry", [
+    'portal = "http://[::1/x"',
+    'portal = "http://host.example.edu.cn:99999/"',
+    'portal = "http://host.example.edu.cn/"\nmax_pages = 100000000000000000000',
+])
+def test_cli_rejects_unusable_values_with_one_line(tmp_path, capsys, entry):
+    from xxgk.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'[[site]]\nid = "a"\n{entry}\n', encoding="utf-8")
+    db = tmp_path / "x.db"
+    for argv in (["registry", "validate"], ["schedule", "list", "--db", str(db)], ["crawl", "--db", str(db)]):
+        assert main([*argv, "--registry", str(bad)]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "bad.toml" in err and "id='a'" in err, (argv, err)
+    assert not db.exists()  # nothing started
 
 
 def test_cli_rejects_bad_registry_before_crawling(tmp_path, capsys):
