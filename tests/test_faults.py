@@ -342,6 +342,29 @@ def test_a_file_that_is_not_a_database(tmp_path):
     _assert_exit_3(_run("verify", "--db", str(db)), "not a usable archive")
 
 
+def test_other_databases_are_refused_untouched(tmp_path):
+    """Another program's SQLite file gets none of our tables (a read verb used to migrate it),
+    and an archive a newer version migrated is not read with this version's idea of its schema."""
+    from archive.db import open_db
+
+    other = tmp_path / "other.db"
+    with contextlib.closing(sqlite3.connect(other)) as conn:
+        conn.execute("CREATE TABLE sites (id TEXT, budget REAL)")
+        conn.commit()
+    for verb in (["verify", "--db", str(other)], ["export", "warc", "--db", str(other), "-o", str(tmp_path / "o.warc.gz")],
+                 ["evaluate", "--db", str(other)]):
+        _assert_exit_3(_run(*verb), str(other), "not an xxgk archive", "nothing was changed")
+    with contextlib.closing(sqlite3.connect(other)) as conn:
+        assert [name for name, in conn.execute("SELECT name FROM sqlite_master")] == ["sites"]
+    newer = tmp_path / "newer.db"
+    open_db(newer).conn.close()
+    with contextlib.closing(sqlite3.connect(newer)) as conn:
+        conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+                     "VALUES ('xxgk', 'm900_future', '2030-01-01')")
+        conn.commit()
+    _assert_exit_3(_run("verify", "--db", str(newer)), "newer xxgk-archive", "m900_future")
+
+
 def test_corruption_found_while_reading_rows_is_a_clear_error(tmp_path):
     """A file whose header and schema are fine but whose table pages are garbage fails only
     when a query reaches them (reading rows, not executing): still exit 3, no traceback."""
