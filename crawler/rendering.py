@@ -20,12 +20,14 @@ those hosts' slots; ``DOWNLOAD_DELAY`` does not space a page's sub-requests.)
 Playwright calls the route handler only for a request's first URL: the redirect steps
 Chromium then follows by itself are continued without asking it. So every rendered page
 also gets a CDP session of its own with ``Fetch`` interception (:class:`_RedirectGuard`),
-which Chromium asks before each redirect step is sent; steps the SSRF guard refuses fail
-with ``BlockedByClient`` (stat ``xxgk/ssrf_blocked_redirects``), and a page whose own
-navigation was refused ends in ``IgnoreRequest("ssrf: ...")``, as a Scrapy redirect would.
-That session only sees the page's target: :mod:`crawler.browser` turns site isolation off
-so that cross-site frames (and their workers) stay in it instead of becoming
-out-of-process frames.
+which Chromium asks before each request is sent (redirect steps, and requests it restarts
+after a cross-origin redirect); requests the SSRF guard refuses fail with
+``BlockedByClient`` (stats ``xxgk/ssrf_blocked_redirects`` and ``…_subrequests``), and a page
+whose own navigation was refused ends in ``IgnoreRequest("ssrf: ...")``, as a Scrapy
+redirect would. That session only sees the page's target: :mod:`crawler.browser` turns site
+isolation off so that cross-site frames (and their workers) stay in it instead of becoming
+out-of-process frames. WebSockets are judged by a WebSocket route, shared workers removed;
+without an upstream proxy Chromium connects through :mod:`crawler.socksguard`.
 
 Settings:
 
@@ -37,6 +39,9 @@ Settings:
 ``XXGK_CHALLENGE_RELOADS``  document loads a challenge retry (``xxgk_challenge`` meta) may
                          make after the first before it counts as a reload loop the browser
                          cannot pass (default 6; real challenges pass in two or three)
+``XXGK_BROWSER_CONNECTION_GUARD``  without an upstream proxy, launch Chromium with the SOCKS5
+                         proxy of :mod:`crawler.socksguard`, which judges every connection
+                         (default ``True``)
 
 A page rendered because the crawl's own download of it needs a browser (``auto`` mode, or
 a screenshot as evidence) is not downloaded again: the spider keeps that answer in
@@ -197,6 +202,7 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         self.challenge_reloads = settings.getint("XXGK_CHALLENGE_RELOADS", 6)
         self._crawler = crawler
         self._guard: Any = None
+        self._connections: Any = None  # crawler.socksguard.ConnectionGuard, when Chromium uses it
         self._pending: set[asyncio.Future] = set()
         #: Per rendered request (by id): its requests still to report their sizes.
         self._accounting: dict[int, set[asyncio.Future]] = {}
@@ -216,6 +222,38 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
             raise RenderDeadlineError(f"rendering {request.url} did not finish in {outer:.0f} s") from exc
         finally:
             _RENDERING.reset(token)
+
+    # -- Chromium's connections ---------------------------------------------------------------
+    async def _launch(self) -> None:
+        await self._start_connection_guard()
+        await super()._launch()
+
+    async def _start_connection_guard(self) -> None:
+        """Without an upstream proxy, Chromium connects through :mod:`crawler.socksguard`."""
+        options = self.config.launch_options
+        guard = self._ssrf_guard()
+        if guard is None or options.get("proxy") or not self._crawler.settings.getbool(
+                "XXGK_BROWSER_CONNECTION_GUARD", True):
+            return
+        from crawler.browser import CHROMIUM_OWN_HOSTS
+        from crawler.socksguard import ConnectionGuard
+
+        def refused(target: str, reason: str) -> None:
+            self.stats.inc_value("xxgk/ssrf_blocked_connections")
+            logger.info("ssrf: refused a connection of the browser to %s: %s", target, reason)
+
+        self._connections = ConnectionGuard(guard.allows_connection, on_refused=refused,
+                                            connect_timeout=self.render_timeout,
+                                            unreachable=frozenset(CHROMIUM_OWN_HOSTS))
+        # "<-loopback>": Chromium would otherwise connect to loopback hosts directly
+        options["proxy"] = {"server": await self._connections.start(), "bypass": "<-loopback>"}
+
+    async def _close(self) -> None:
+        try:
+            await super()._close()
+        finally:
+            if self._connections is not None:
+                await self._connections.close()
 
     # -- Chromium's own requests -------------------------------------------------------------
     def _ssrf_guard(self) -> Any:

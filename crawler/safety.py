@@ -57,9 +57,13 @@ rebinding), or one slower than ``XXGK_SSRF_DNS_TIMEOUT``, is caught too; the req
 the same ``IgnoreRequest("ssrf: ...")``. Behind an HTTP proxy the proxy resolves origin
 names, and only the guard's own lookup stands between a name and the proxy.
 
-Limits: in Chromium, first URLs go through the route handler and every redirect step through a CDP
-``Fetch`` session (``crawler.rendering``); windows a page opens itself (``window.open``)
-and service workers are outside both and not judged.
+In Chromium, first URLs go through the route handler, every other request (redirect steps,
+requests restarted after a cross-origin redirect) through a CDP ``Fetch`` session, and
+WebSockets through a WebSocket route (``crawler.rendering``); without an upstream proxy,
+every connection also goes through :mod:`crawler.socksguard`, which resolves and judges it.
+Limits: windows a page opens itself (``window.open``, closed at once) and service workers
+(blocked) are outside the request-level checks; behind an HTTP proxy, which resolves names
+itself, a DNS answer that changes after our lookup is not seen.
 """
 
 from __future__ import annotations
