@@ -47,7 +47,14 @@ def store_blob(db: Database | sqlite3.Connection | sqlite3.Cursor, data: bytes) 
 
 
 class BlobError(Exception):
-    """A blob is missing or its bytes no longer hash to its name."""
+    """A blob is missing, is not stored as bytes, or its bytes no longer hash to its name."""
+
+
+def _sql_type(value: object) -> str:
+    """The SQLite storage class of a value read back from a column, as ``typeof()`` names it."""
+    if value is None:
+        return "NULL"
+    return {str: "TEXT", int: "INTEGER", float: "REAL"}.get(type(value), type(value).__name__)
 
 
 def load_blob(db: Database, sha256: str) -> bytes:
@@ -57,7 +64,16 @@ def load_blob(db: Database, sha256: str) -> bytes:
     ).fetchone()
     if row is None:
         raise BlobError(f"blob {sha256} is missing")
-    compression, content = row
+    return blob_bytes(sha256, *row)
+
+
+def blob_bytes(sha256: str, compression: str | None, content: object) -> bytes:
+    """The original bytes of a ``blobs`` row's ``compression`` and ``content``, checked
+    against ``sha256`` (:class:`BlobError` otherwise)."""
+    if not isinstance(content, bytes | bytearray | memoryview):
+        # SQLite columns are not typed: a row edited by hand can hold TEXT, a number or NULL,
+        # which zlib/bytes() would reject with a TypeError (or, for an integer, allocate).
+        raise BlobError(f"blob {sha256} is corrupt: content is {_sql_type(content)}, not a BLOB")
     try:
         data = zlib.decompress(content) if compression == "zlib" else bytes(content)
     except zlib.error as exc:

@@ -5,8 +5,9 @@ Wiring (in ``xxgk/cli.py``)::
     add_export_parser(sub)                      # in build_parser()
     COMMANDS["export"] = run_export_command
 
-Exit codes follow ``xxgk``: 0 written (possibly empty: a warning says so), 1 cannot write or a
-blob is missing/corrupt (the file is still written without it), 2 bad usage, 3 no usable archive.
+Exit codes follow ``xxgk``: 0 written (possibly empty: a warning says so), 1 cannot write (the
+output exists and is a symlink or not a regular file, or an OS error) or a blob is
+missing/corrupt (the file is still written without it), 2 bad usage, 3 no usable archive.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def run_export_command(args: argparse.Namespace) -> int:
     finally:
         db.conn.close()
     print(f"wrote {args.output}: {records} WARC records")
-    if records <= 1:
+    if records <= 1 and not skipped:  # else every match was left out: the lines below say why
         print("xxgk export: no snapshots matched the filters", file=sys.stderr)
     for snapshot_id, reason in skipped:
         print(f"xxgk export: left out snapshot {snapshot_id}: {reason}", file=sys.stderr)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from archive.warc import SkipCallback, software_version, write_warc
+from archive.warc import SkipCallback, check_output_path, replace_output, software_version, write_warc
 
 WACZ_VERSION = "1.1.1"
 WARC_NAME = "data.warc.gz"
@@ -39,8 +39,14 @@ def _sha256_file(path: Path) -> str:
 def export_wacz(db: Database, out_path: str | Path, *, site_id: str | None = None,
                 since: str | None = None, until: str | None = None,
                 on_skip: SkipCallback | None = None) -> int:
-    """Write a WACZ of the selected snapshots to ``out_path``; return the number of WARC records."""
+    """Write a WACZ of the selected snapshots to ``out_path``; return the number of WARC records.
+
+    The package is written beside ``out_path`` and then replaces it; an ``out_path`` that is a
+    symbolic link, device, FIFO or directory raises :class:`archive.warc.OutputPathError`
+    instead (checked before any work, and again before the replace).
+    """
     out_path = Path(out_path)
+    check_output_path(out_path)
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with tempfile.TemporaryDirectory(prefix="xxgk-wacz-") as tmp:
         tmp_dir = Path(tmp)
@@ -80,14 +86,12 @@ def export_wacz(db: Database, out_path: str | Path, *, site_id: str | None = Non
         digest = {"path": "datapackage.json",
                   "hash": f"sha256:{hashlib.sha256(package_bytes).hexdigest()}"}
 
-        partial = out_path.with_name(out_path.name + ".part")
-        with zipfile.ZipFile(partial, "w", allowZip64=True) as wacz:
+        with replace_output(out_path) as out, zipfile.ZipFile(out, "w", allowZip64=True) as wacz:
             for name, path, compression in files:
                 wacz.write(path, name, compress_type=compression)
             wacz.writestr("datapackage.json", package_bytes, compress_type=zipfile.ZIP_DEFLATED)
             wacz.writestr("datapackage-digest.json", json.dumps(digest, indent=2),
                           compress_type=zipfile.ZIP_DEFLATED)
-        partial.replace(out_path)
     for snapshot_id, reason in result.skipped:
         if on_skip:
             on_skip(snapshot_id, reason)

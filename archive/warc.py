@@ -22,9 +22,14 @@ digest warcio computes. The ``WARC-Xxgk-Snapshot-ID`` header names the source ro
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
 import hashlib
 import json
+import os
 import re
+import secrets
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -379,15 +384,68 @@ def write_warc(db: Database, out: BinaryIO, *, filename: str = "data.warc.gz",
     return exporter.result
 
 
+# -- output files ----------------------------------------------------------------------------
+class OutputPathError(OSError):
+    """The output path exists and is not a regular file, so an export will not replace it."""
+
+
+def check_output_path(out_path: Path) -> None:
+    """Raise :class:`OutputPathError` unless ``out_path`` is absent or a regular file.
+
+    Symbolic links are refused too, even to a regular file: replacing the link would silently
+    turn it into a file, writing through it could reach anything (``/proc/self/fd/1``).
+    """
+    try:
+        mode = os.lstat(out_path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(mode):
+        raise OutputPathError(errno.EEXIST, "it is a symbolic link; give the file it points to",
+                              str(out_path))
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise OutputPathError(errno.EEXIST, f"it is {kind}; not replacing it", str(out_path))
+
+
+@contextlib.contextmanager
+def replace_output(out_path: Path) -> Iterator[BinaryIO]:
+    """A new file next to ``out_path`` that replaces it when the block succeeds.
+
+    Readers never see a half-written export, a failed export leaves the old file alone, and
+    only an absent path or a regular file is ever replaced (see :func:`check_output_path`).
+    """
+    check_output_path(out_path)
+    while True:
+        partial = out_path.with_name(f".{out_path.name}.{secrets.token_hex(4)}.part")
+        try:
+            # O_EXCL: never open something already there (a planted symlink, a FIFO);
+            # mode 0666 so the umask gives the export the permissions open() would.
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+        check_output_path(out_path)  # again: the path may have changed while we wrote
+        os.replace(partial, out_path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+
+
 def export_warc(db: Database, out_path: str | Path, *, site_id: str | None = None,
                 since: str | None = None, until: str | None = None,
                 on_skip: SkipCallback | None = None) -> int:
     """Write a WARC 1.1 file of the selected snapshots; return the number of records.
 
     ``since``/``until`` are dates (``YYYY-MM-DD``, whole days) or ISO-8601 times, inclusive.
+    The file is written beside ``out_path`` and then replaces it; an ``out_path`` that is a
+    symbolic link, device, FIFO or directory raises :class:`OutputPathError` instead.
     """
     out_path = Path(out_path)
-    with open(out_path, "wb") as out:
+    with replace_output(out_path) as out:
         result = write_warc(db, out, filename=out_path.name, site_id=site_id, since=since, until=until)
     for snapshot_id, reason in result.skipped:
         if on_skip:

@@ -164,3 +164,17 @@ def test_cells_link_to_the_viewer(archive_path):
     assert f'href="/-/snapshot/{ids[HOME]}">view</a>' in table
     checks = run(get(path, "/xxgk/link_checks")).text
     assert f'href="/-/snapshot/{ids[PDF_URL]}">view</a>' in checks
+
+
+@pytest.mark.parametrize("content", ["'<html>text</html>'", "1000000000000", "x'00ff'"])
+def test_a_corrupt_body_is_reported_not_crashed_on(archive_path, content):
+    """A blob row edited or damaged (TEXT, a number, bytes that do not hash): a plain
+    500 naming ``xxgk verify``, never a TypeError or a gigabyte allocated for a number."""
+    import sqlite3
+
+    path, ids = archive_path
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"UPDATE blobs SET content = {content}, compression = 'none' WHERE sha256 = "
+                     "(SELECT sha256 FROM snapshots WHERE id = ?)", [ids[LATER]])
+    response = run(get(path, f"/-/snapshot/{ids[LATER]}/raw"))
+    assert response.status_code == 500 and "xxgk verify" in response.text, response.text

@@ -18,9 +18,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-import zlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urldefrag, urljoin, urlsplit
@@ -30,6 +28,8 @@ from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 from lxml import etree
 from lxml import html as lxml_html
+
+from archive.blobs import BlobError, blob_bytes
 
 DATABASE = "xxgk"
 CSP = ("sandbox allow-top-navigation-by-user-activation; default-src 'none'; "
@@ -276,11 +276,7 @@ async def load_body(datasette, sha256: str) -> bytes:
     row = (await db.execute("SELECT compression, content FROM blobs WHERE sha256 = ?", [sha256])).first()
     if row is None:
         raise NotFound(f"The body {sha256} is missing from the archive")
-    compression, content = row[0], bytes(row[1])
-    data = zlib.decompress(content) if compression == "zlib" else content
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise ValueError(f"blob {sha256} is corrupt")
-    return data
+    return blob_bytes(sha256, row[0], row[1])
 
 
 async def resolve_links(datasette, urls: dict[str, list[str]], snapshot: dict) -> dict[str, int]:
@@ -346,7 +342,7 @@ async def snapshot_raw(datasette, request) -> Response:
         raise NotFound(f"Snapshot {snapshot['id']} has no archived body")
     try:
         data = await load_body(datasette, snapshot["sha256"])
-    except ValueError as exc:
+    except BlobError as exc:
         return Response.text(f"{exc}: see `xxgk verify`", status=500)
     headers = _security_headers()
     original_type = _ascii_header(snapshot["content_type"], "application/octet-stream")
