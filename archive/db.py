@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,7 +66,7 @@ def explain(exc: sqlite3.Error, path: str | Path) -> sqlite3.Error:
     text = str(exc)
     if isinstance(exc, ArchiveError) or not (
             name.startswith(_UNUSABLE) or re.search(r"readonly|read-only|disk is full|disk i/o|"
-                                                    r"unable to open|not a database|malformed", text)):
+                                                    r"unable to open|not a database|malformed", text, re.I)):
         return exc
     path = Path(path)
     if name.startswith("SQLITE_FULL") or "full" in text:
@@ -77,9 +78,19 @@ def explain(exc: sqlite3.Error, path: str | Path) -> sqlite3.Error:
                    + (f" ({text})" if why else ""))
     elif name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in text or "malformed" in text:
         message = f"{path} is not a usable archive database ({text})"
+    elif _nearly_full(path):  # SQLite reports a full disk met while writing its journal as I/O
+        message = (f"the disk holding archive {path} is full ({text}); free some space and run "
+                   "again: what was committed before is intact")
     else:
         message = f"archive {path}: {text} (a disk or file system error)"
     return DatabaseUnusable(message)
+
+
+def _nearly_full(path: Path) -> bool:
+    try:
+        return shutil.disk_usage(path.parent if path.parent.exists() else ".").free < 1024 * 1024
+    except OSError:
+        return False
 
 
 def _reraise(exc: sqlite3.Error, path: str | Path) -> None:
@@ -146,6 +157,11 @@ def utcnow() -> str:
 
 def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     """Open (creating if needed) the archive at ``path`` and apply pending migrations."""
+    if not str(path).strip():
+        raise ArchiveError("the archive path is empty: give the archive's file name (e.g. xxgk.db)")
+    if Path(path).is_dir():
+        raise ArchiveError(f"{path} is a directory, not an archive file: give the archive's file name "
+                           "(e.g. xxgk.db)")
     path = Path(path)
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,

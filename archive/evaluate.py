@@ -99,8 +99,8 @@ class Method:
 
 def _number(table: dict[str, Any], key: str, where: str) -> float:
     value = table.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise MethodError(f"{where}.{key} must be a non-negative number (got {value!r})")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
+        raise MethodError(f"{where}.{key} must be a non-negative number below 1e9 (got {value!r})")
     return float(value)
 
 

@@ -136,13 +136,9 @@ def add_schedule_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _split_settings(items: list[str]) -> dict[str, str]:
-    settings = {}
-    for text in items:
-        if "=" not in text:
-            raise RegistryError(f"setting {text!r} is not NAME=VALUE")
-        name, value = text.split("=", 1)
-        settings[name.strip()] = value
-    return settings
+    from xxgk.argtypes import split_setting
+
+    return dict(split_setting(text) for text in items)
 
 
 def _configure_logging() -> None:

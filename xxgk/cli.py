@@ -13,6 +13,7 @@ from pathlib import Path
 
 from archive.db import ArchiveError, explain, open_db
 from schedules.registry import DEFAULT_REGISTRY, RegistryError, load_registry, select_sites
+from xxgk.argtypes import port, split_setting
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DB = 0, 1, 2, 3
 DEFAULT_DB = "xxgk.db"
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve the archive with Datasette (read-only)")
     _add_db(serve)
-    serve.add_argument("--port", type=int, default=8001)
+    serve.add_argument("--port", type=port, default=8001)
     serve.add_argument("--host", default="127.0.0.1")
 
     demo = sub.add_parser("demo", help="crawl the bundled simulated portals, then serve them",
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "portals on day 1 and day 2, print a summary, serve Datasette.")
     _add_db(demo, DEMO_DB)
     demo.add_argument("--no-serve", action="store_true", help="stop after the crawl and summary")
-    demo.add_argument("--port", type=int, default=8001, help="Datasette port")
+    demo.add_argument("--port", type=port, default=8001, help="Datasette port")
     demo.add_argument("--days", type=int, choices=(1, 2), default=2,
                       help="crawl day 1 only, or day 1 then day 2 (default 2)")
 
@@ -117,14 +118,6 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     print(crawl_summary(db, list(result.crawl_ids.values())))
     print(f"log: {result.log_path}")
     return EXIT_OK if result.ok else EXIT_FAILED
-
-
-def split_setting(text: str) -> tuple[str, str]:
-    """``NAME=VALUE`` from ``-s`` into a pair (a RegistryError-style usage error otherwise)."""
-    if "=" not in text:
-        raise RegistryError(f"setting {text!r} is not NAME=VALUE")
-    name, value = text.split("=", 1)
-    return name.strip(), value
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -26,6 +26,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from xxgk.argtypes import positive_int, positive_seconds
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DB = 0, 1, 2, 3
 
 
@@ -245,9 +247,9 @@ def add_archive_writer_parser(subparsers: Any) -> argparse.ArgumentParser:
     writer.add_argument("--redis", required=True, metavar="REDIS_URL", help="redis://HOST:PORT/DB")
     writer.add_argument("--db", default="xxgk.db", help="archive database (default: xxgk.db)")
     writer.add_argument("--prefix", default="xxgk", help="Redis key prefix (default: xxgk)")
-    writer.add_argument("--batch", type=int, default=500, help="items per transaction (default 500)")
+    writer.add_argument("--batch", type=positive_int, default=500, help="items per transaction (default 500)")
     writer.add_argument("--drain", action="store_true", help="exit once no item is waiting")
-    writer.add_argument("--idle-exit", type=float, metavar="SECONDS",
+    writer.add_argument("--idle-exit", type=positive_seconds, metavar="SECONDS",
                         help="exit after this long without items")
     writer.add_argument("--no-post-crawl", action="store_true",
                         help="skip change detection and evaluation when a job ends")
@@ -310,8 +312,8 @@ def add_registry_bulk_parsers(registry_subparsers: Any) -> None:
                        help="site registry TOML (default: schedules/sites.toml)")
     check.add_argument("--site", action="append", metavar="ID", help="check only this site (repeatable)")
     check.add_argument("--db", default="xxgk.db", help="archive database (default: xxgk.db)")
-    check.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
-    check.add_argument("--concurrency", type=int, default=32, help="requests at once (default 32)")
+    check.add_argument("--timeout", type=positive_seconds, default=10.0, help="seconds per request (default 10)")
+    check.add_argument("--concurrency", type=positive_int, default=32, help="requests at once (default 32)")
 
 
 def run_registry_import(args: argparse.Namespace) -> int:
