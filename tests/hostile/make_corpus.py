@@ -311,6 +311,10 @@ def registry_cases() -> list[Case]:
         ("duplicate-ids", (site + site).encode()), ("duplicate-key", (site + 'id = "again"\n').encode()),
         ("deep-inline-tables", ("x = " + "{a = " * 500 + "1" + "}" * 500 + "\n" + site).encode()),
         ("nul-bytes", site.encode().replace(b"wust", b"wu\x00st", 1)),
+        ("portal-bad-ipv6", site.replace("https://xxgk.wust.edu.cn/main.htm", "http://[::1/x").encode()),
+        ("portal-port-99999", site.replace("https://xxgk.wust.edu.cn/main.htm", "http://a.cn:99999/").encode()),
+        ("max-pages-huge", (site + "max_pages = 100000000000000000000\n").encode()),
+        ("items-bool", (site + "applicable_items = [true]\n").encode()),
     ]
     valid = {"portal-huge"}  # a 100 kB portal URL is odd but well-formed: accepted
     return [Case("registry", f"registry-{name}", text, {"valid": name in valid}) for name, text in texts]
