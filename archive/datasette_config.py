@@ -85,7 +85,7 @@ TABLES: dict[str, dict] = {
                                           "of the same year and method / 评估变化",
                            "facets": ["academic_year", "site_id"]},
     "item_status": {"description": "View: each site's checklist items judged on their current link "
-                                   "state (present, empty, dead, inconclusive, unchecked)",
+                                   "state (present, empty, dead, suspect, inconclusive, unchecked)",
                     "facets": ["site_id", "status"]},
     "compliance": {"description": "View: one row per site and academic year: checklist items "
                                   "present/missing/dead, report timeliness, applications received "
@@ -404,7 +404,8 @@ COLUMNS: dict[str, dict[str, str]] = {
     "item_status": {
         "site_id": _SITE,
         "item_number": "Checklist item (1–50)",
-        "status": "present (a live URL), empty (its list has no entries), dead (only broken URLs), "
+        "status": "present (a live URL), empty (its list has no entries), dead (only broken URLs, "
+                  "one confirmed dead), suspect (only broken URLs, none confirmed yet), "
                   "inconclusive (blocked/excluded), unchecked",
         "urls": "The item's URLs",
         "sources": "report, portal, registry",

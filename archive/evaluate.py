@@ -57,7 +57,7 @@ from archive.db import utcnow
 from archive.reports.checklist import CHECKLIST, match_item
 from archive.reports.facts import deadline_for
 from archive.reports.parts import PART_TITLES, detect_parts
-from archive.states import GOOD_STATES, INCONCLUSIVE_STATES
+from archive.states import GOOD_STATES, INCONCLUSIVE_STATES, TRANSIENT_STATES
 
 __all__ = [
     "DIMENSIONS",
@@ -280,6 +280,12 @@ def _latest_checks(db: Database, urls: Iterable[str], max_crawl_id: int) -> dict
     return out
 
 
+def _confirmed_dead(db: Database, url: str) -> bool:
+    """Whether the link's failure has been confirmed (``links.health``: dead, not suspect)."""
+    row = db.execute("SELECT health FROM links WHERE url = ?", [url]).fetchone()
+    return row is not None and row[0] == "dead"
+
+
 def _snapshots(db: Database, ids: Iterable[int | None]) -> dict[int, tuple[str | None, str | None, str | None]]:
     """snapshot id -> (sha256, content_type, main_text)."""
     out: dict[int, tuple[str | None, str | None, str | None]] = {}
@@ -487,7 +493,10 @@ def _checklist(db: Database, site: _SiteInfo, method: Method, as_of: date) -> _C
             add(n, "unverified", expected, f"could not be checked: {described}", c, url=u)
         else:
             broken = [c for c, _, _ in states if c is not None]
-            add(n, "dead", expected, f"every URL is broken: {described}", broken[0])
+            if any(c.state not in TRANSIENT_STATES or _confirmed_dead(db, c.url) for c in broken):
+                add(n, "dead", expected, f"every URL is broken: {described}", broken[0])
+            else:  # a 5xx or timeout may pass: evidence once confirmed (archive.store's rule)
+                add(n, "unverified", expected, f"broken but not yet confirmed dead: {described}", broken[0])
 
     snaps = _snapshots(db, (c.snapshot_id for cs in fresh_candidates.values() for c in cs))
     for n, good in fresh_candidates.items():

@@ -174,30 +174,28 @@ order by l.site_id, l.health, l.state, l.url
     "newly_broken": {
         "title": "Newly broken since the previous crawl / 新增失效",
         "description": "What broke since the last crawl? URLs whose check in the site's latest crawl "
-                       "is broken while their check in the crawl before was good (or absent). "
-                       "Filter with :site.",
+                       "is broken while the URL's check before it was not (good, inconclusive "
+                       "or none; in any crawl: another university's crawl may have checked a "
+                       "shared link in between). Filter with :site.",
         "params": ["site"],
         "sql": f"""
 with latest as (
   -- the site filter here too: one site's latest crawls, not every site's then filtered
   select site_id, max(id) as crawl_id from crawls
   where status in ('finished', 'incomplete') and (:site = '' or site_id = :site) group by site_id
-), previous as (
-  select c.site_id, max(c.id) as crawl_id from crawls c join latest on latest.site_id = c.site_id
-  where c.id < latest.crawl_id and c.status in ('finished', 'incomplete') group by c.site_id
 )
--- "broken" spelled as the broken states (not "not good, not inconclusive": the same set) so
--- the latest crawls' few broken checks come straight from idx_link_checks_crawl
-select now_.site_id, now_.url, now_.state, now_.status_code, now_.checked_at,
-  before_.state as previous_state
-from latest
-join link_checks now_ on now_.crawl_id = latest.crawl_id
-left join previous on previous.site_id = now_.site_id
-left join link_checks before_ on before_.crawl_id = previous.crawl_id and before_.url = now_.url
-where now_.state in {BROKEN}
-  and (before_.state is null or before_.state in {GOOD})
-  and (:site = '' or now_.site_id = :site)
-order by now_.site_id, now_.url
+select * from (
+  -- the latest crawls' few broken checks come straight from idx_link_checks_crawl, and each
+  -- one's previous check from idx_link_checks_url
+  select now_.site_id, now_.url, now_.state, now_.status_code, now_.checked_at,
+    (select p.state from link_checks p where p.url = now_.url and p.checked_at < now_.checked_at
+     order by p.checked_at desc, p.id desc limit 1) as previous_state
+  from latest
+  join link_checks now_ on now_.crawl_id = latest.crawl_id
+  where now_.state in {BROKEN}
+    and (:site = '' or now_.site_id = :site))
+where previous_state is null or previous_state not in {BROKEN}
+order by site_id, url
 """,
     },
     "fixed_since": {
@@ -318,8 +316,10 @@ order by r.site_id, r.academic_year desc, ri.item_number, ri.url
         "title": "Checklist items not published / 未公开的清单事项",
         "description": "Which of the 50 items of 高等学校信息公开事项清单 (教办函〔2014〕23号) does a "
                        "university fail to publish? status: missing = neither in a report's "
-                       "清单 table nor linked from the portal; dead = only broken URLs; empty = "
+                       "清单 table nor linked from the portal; dead = its URLs are broken, at "
+                       "least one confirmed dead; suspect = broken but not yet confirmed; empty = "
                        "the list page has no entries; inconclusive/unchecked = we could not tell. "
+                       "Items the registry says do not apply to the site are left out. "
                        "Filter with :site and :status.",
         "params": ["site", "status"],
         "sql": """
@@ -330,6 +330,8 @@ from sites s cross join checklist_items ci
 left join (select * from item_status where (:site = '' or site_id = :site)) i
   on i.site_id = s.id and i.item_number = ci.number
 where coalesce(i.status, 'missing') != 'present'
+  and (coalesce(s.applicable_items, '') = ''
+       or ci.number in (select value from json_each(s.applicable_items)))
   and (:site = '' or s.id = :site)
   and (:status = '' or coalesce(i.status, 'missing') = :status)
 order by s.id, ci.number
@@ -340,7 +342,8 @@ order by s.id, ci.number
         "description": "How does each university do, per academic year? Checklist items present, "
                        "missing, dead, empty or unknown (of 50; judged on today's link states, "
                        "so the same on every year's row), whether the annual report was on time "
-                       "(signed date against the 31 October deadline), applications received, "
+                       "(signed date against the 31 October deadline; without one, the "
+                       "evaluation's verdict from the publishing page's date), applications received, "
                        "broken links now, and the latest automated evaluation's scores (0–100, "
                        "blank until `xxgk evaluate` has run; its evidence: evaluation_evidence). "
                        "Filter with :site and :year (e.g. 2021-2022).",
@@ -367,7 +370,10 @@ with comp as materialized (
   select site_id, academic_year from latest_eval
 )
 select k.site_id, sc.name, k.academic_year,
-  coalesce(c.timeliness, le.timeliness, 'no report') as timeliness, c.signed_date,
+  -- the report's own date line decides; when it cannot ('unknown'), the evaluation's verdict
+  -- (which also reads the date of the page that published the report)
+  case when c.timeliness = 'unknown' and le.timeliness is not null then le.timeliness
+       else coalesce(c.timeliness, le.timeliness, 'no report') end as timeliness, c.signed_date,
   coalesce(c.deadline, substr(k.academic_year, 6, 4) || '-10-31') as deadline,
   sc.items_present, sc.items_missing, sc.items_dead, sc.items_empty, sc.items_unknown,
   c.applications_received,
@@ -461,7 +467,11 @@ limit 1000
 -- item_status (every checklist item of every site judged) and the dead URLs printed in
 -- reports: each counted once for all sites, not once or twice per site
 with items as materialized (
-  select site_id, count(*) as items, sum(status = 'dead') as dead from item_status group by site_id
+  -- items counted among those that apply to the site (registry applicable_items; all 50 if unset)
+  select i.site_id, sum(coalesce(s.applicable_items, '') = ''
+                        or i.item_number in (select value from json_each(s.applicable_items))) as items,
+    sum(i.status = 'dead') as dead
+  from item_status i join sites s on s.id = i.site_id group by i.site_id
 ), report_dead as materialized (
   select r.site_id, count(distinct ri.url) as urls
   from links l join report_items ri on ri.url = l.url join reports r on r.id = ri.report_id
@@ -473,7 +483,8 @@ select s.id as site_id, s.name, s.kind,
   (select count(*) from links l where l.site_id = s.id and l.health = 'dead') as links_dead,
   (select count(*) from links l where l.site_id = s.id and l.health = 'suspect') as links_suspect,
   coalesce(d.urls, 0) as dead_report_links,
-  50 - coalesce(i.items, 0) as items_missing, coalesce(i.dead, 0) as items_dead,
+  (case when coalesce(s.applicable_items, '') = '' then 50 else json_array_length(s.applicable_items) end)
+    - coalesce(i.items, 0) as items_missing, coalesce(i.dead, 0) as items_dead,
   (select r.academic_year from reports r where r.site_id = s.id and r.error is null
    order by r.academic_year desc, r.id desc limit 1) as latest_report_year,
   (select r.timeliness from reports r where r.site_id = s.id and r.error is null

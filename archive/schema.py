@@ -649,6 +649,67 @@ def m011_crawl_overhead_bytes(db: Database) -> None:
     db.executescript("ALTER TABLE crawls ADD COLUMN overhead_bytes INTEGER NOT NULL DEFAULT 0;")
 
 
+@migrations()
+def m012_item_status_confirmed_and_applicable(db: Database) -> None:
+    """``item_status`` no longer calls an item ``dead`` on one failure that may pass (a 5xx, a
+    timeout, a refused connection: one 500 marked an item dead until the next crawl found it
+    fine): such an item is ``suspect`` until the failure is confirmed (``links.health``
+    dead); a 404, a soft 404 and the like are evidence at once. ``compliance`` counts missing
+    items among those the site's registry entry says apply (``sites.applicable_items``; all
+    50 when unset), and suspect items as unknown. Same columns; the status ``suspect`` is new."""
+    db.executescript(
+        """
+        DROP VIEW compliance;
+        DROP VIEW item_status;
+        CREATE VIEW item_status AS
+        SELECT si.site_id, si.item_number,
+          CASE
+            WHEN MAX(CASE WHEN l.state IN ('ok', 'redirected') THEN 1 ELSE 0 END) = 1 THEN 'present'
+            WHEN MAX(CASE WHEN l.state = 'empty' THEN 1 ELSE 0 END) = 1 THEN 'empty'
+            WHEN MAX(CASE WHEN l.state IN ('blocked', 'rate_limited', 'excluded') THEN 1 ELSE 0 END) = 1
+              THEN 'inconclusive'
+            WHEN MAX(CASE WHEN l.state IS NULL THEN 1 ELSE 0 END) = 1 THEN 'unchecked'
+            WHEN MAX(CASE WHEN l.health = 'dead'
+                            OR l.state NOT IN ('server_error', 'timeout', 'connection_error')
+                          THEN 1 ELSE 0 END) = 1 THEN 'dead'
+            ELSE 'suspect'
+          END AS status,
+          group_concat(DISTINCT si.url) AS urls,
+          group_concat(DISTINCT si.source) AS sources
+        FROM site_items si LEFT JOIN links l ON l.url = si.url
+        GROUP BY si.site_id, si.item_number;
+
+        CREATE VIEW compliance AS
+        WITH applicable AS (
+          SELECT s.id AS site_id, CAST(j.value AS INTEGER) AS item_number
+          FROM sites s, json_each(COALESCE(NULLIF(s.applicable_items, ''),
+            '[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,'
+            || '31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50]')) j
+        ), per_site AS (
+          SELECT a.site_id,
+            SUM(CASE WHEN i.status = 'present' THEN 1 ELSE 0 END) AS items_present,
+            SUM(CASE WHEN i.status = 'empty' THEN 1 ELSE 0 END) AS items_empty,
+            SUM(CASE WHEN i.status = 'dead' THEN 1 ELSE 0 END) AS items_dead,
+            SUM(CASE WHEN i.status IN ('inconclusive', 'unchecked', 'suspect') THEN 1 ELSE 0 END)
+              AS items_unknown,
+            SUM(CASE WHEN i.status IS NULL THEN 1 ELSE 0 END) AS items_missing
+          FROM applicable a
+          LEFT JOIN item_status i ON i.site_id = a.site_id AND i.item_number = a.item_number
+          GROUP BY a.site_id
+        )
+        SELECT s.id AS site_id, s.name, r.academic_year, r.id AS report_id, r.signed_date,
+          r.deadline, COALESCE(r.timeliness, 'no report') AS timeliness,
+          (SELECT f.value FROM report_facts f WHERE f.report_id = r.id
+             AND f.fact = 'applications_received' LIMIT 1) AS applications_received,
+          p.items_present, p.items_empty, p.items_dead, p.items_unknown, p.items_missing
+        FROM sites s JOIN per_site p ON p.site_id = s.id
+        LEFT JOIN reports r ON r.site_id = s.id AND r.error IS NULL
+          AND r.id = (SELECT MAX(r2.id) FROM reports r2 WHERE r2.site_id = s.id
+                      AND r2.academic_year IS r.academic_year AND r2.error IS NULL);
+        """
+    )
+
+
 def rebuild_derived(conn: sqlite3.Connection) -> None:
     """Recompute what m009's triggers maintain — the per-crawl counts, the distinct link
     referrers and the snapshots' full-text index — from the tables themselves (after a bulk

@@ -64,6 +64,8 @@ class Site:
             "allowed_domains": json.dumps(list(self.allowed_domains)),
             "schedule": self.schedule, "render": self.render, "max_pages": self.max_pages,
             "kind": self.kind,
+            # the checklist items that apply (专科 sites may exclude some): the queries' "missing"
+            "applicable_items": json.dumps(sorted(set(self.applicable_items))),
         }
 
 

@@ -201,6 +201,12 @@ def test_scorecard_and_report_timeline_match_the_reports(ds):
             expected = "late" if report["late"] else "on_time"
             assert card[key]["timeliness"] == timeline[key]["timeliness"] == expected
             assert (timeline[key]["days_late"] > 0) == report["late"]
+        else:  # the report's date line cannot tell: the evaluation's verdict, if there is one
+            verdicts = asyncio.run(ds.get_database("xxgk").execute(
+                "select timeliness from evaluations where site_id = ? and academic_year = ?"
+                " order by as_of desc, evaluated_at desc, id desc limit 1", list(key))).rows
+            assert card[key]["timeliness"] == (verdicts[0][0] if verdicts and verdicts[0][0] else "unknown")
+            assert timeline[key]["timeliness"] == "unknown"
         assert card[key]["applications_received"] == report["applications_received"]
         total = sum(card[key][c] for c in ("items_present", "items_missing", "items_dead",
                                            "items_empty", "items_unknown"))
@@ -304,14 +310,16 @@ select c.site_id, c.id as crawl_id, c.started_at, c.status, count(distinct lc.ur
      where crawl_id = c.id and state in {BROKEN} group by state order by n desc, state)) as broken_by_state
 from crawls c left join link_checks lc on lc.crawl_id = c.id
 where (:site = '' or c.site_id = :site) group by c.id order by c.site_id, c.id""",
-        "newly_broken": _LATEST + """
-select now_.site_id, now_.url, now_.state, now_.status_code, now_.checked_at, before_.state as previous_state
-from link_checks now_ join latest on latest.crawl_id = now_.crawl_id
-left join previous on previous.site_id = now_.site_id
-left join link_checks before_ on before_.crawl_id = previous.crawl_id and before_.url = now_.url
-where now_.state not in ('ok', 'redirected', 'blocked', 'rate_limited', 'excluded')
-  and (before_.state is null or before_.state in ('ok', 'redirected')) and (:site = '' or now_.site_id = :site)
-order by now_.site_id, now_.url""",
+        "newly_broken": _LATEST + """, checks as (
+  select now_.*, (select p.state from link_checks p where p.url = now_.url and p.checked_at < now_.checked_at
+                  order by p.checked_at desc, p.id desc limit 1) as previous_state
+  from link_checks now_ join latest on latest.crawl_id = now_.crawl_id
+)
+select site_id, url, state, status_code, checked_at, previous_state from checks
+where state not in ('ok', 'redirected', 'blocked', 'rate_limited', 'excluded')
+  and (previous_state is null or previous_state in ('ok', 'redirected', 'blocked', 'rate_limited', 'excluded'))
+  and (:site = '' or site_id = :site)
+order by site_id, url""",
         "fixed_since": _LATEST + """
 select now_.site_id, now_.url, before_.state as was, now_.state as now_state, now_.checked_at
 from link_checks now_ join latest on latest.crawl_id = now_.crawl_id
@@ -525,3 +533,78 @@ def test_search_finds_new_pages_through_the_full_text_index(simweb_archive, tmp_
     conn.commit()
     assert [r["snapshot_id"] for r in rows(ds, "search", q="本科招生章程") if r["kind"] == "page"] == [first]
     conn.close()
+
+
+# -- semantics found wrong by a watchdog's review (small archives of their own) --------------------
+U1, U2, MOE = "http://x.edu.cn/u1", "http://x.edu.cn/u2", "http://www.moe.gov.cn/s.html"
+
+def _archive(tmp_path, steps, *, applicable=None):
+    """An archive of ``steps``: one crawl per (site, {url: state}, time), finished in order.
+    Site "a" cites every URL from its home page; its 清单 items 1 and 2 point at u1 and u2."""
+    import json
+
+    from archive.db import open_db
+    from archive.reports.ingest import ensure_checklist
+    from archive.store import ArchiveWriter, finish_crawl, start_crawl, upsert_sites
+    from crawler.items import LinkCheck, LinkSource
+
+    db = open_db(tmp_path / "a.db")
+    ensure_checklist(db)
+    upsert_sites(db, [{"id": site, "name": site.upper(), "portal": json.dumps([f"http://{site}.edu.cn/"]),
+                       "applicable_items": json.dumps(applicable) if applicable and site == "a" else None}
+                      for site in ("a", "b")])
+    writer = ArchiveWriter(db, confirm_checks=2, confirm_hours=0)
+    for site, states, at in steps:
+        crawl = start_crawl(db, site)
+        for url, state in states.items():
+            writer.record_source(LinkSource(site_id=site, crawl_id=crawl, from_url=f"http://{site}.edu.cn/",
+                                            to_url=url, anchor_text="链接", seen_at=at))
+            writer.record_check(LinkCheck(site_id=site, crawl_id=crawl, url=url, checked_at=at, state=state,
+                                          rule="t", status_code=200 if state == "ok" else 404))
+        writer.commit()
+        finish_crawl(db, crawl, "finished")
+    with db.conn:
+        db.execute("INSERT INTO site_items (site_id, item_number, url, source, first_seen, last_seen) VALUES "
+                   "('a', 1, ?, 'portal', '2026', '2026'), ('a', 2, ?, 'portal', '2026', '2026')", [U1, U2])
+    db.conn.close()
+    return make_datasette(tmp_path / "a.db")
+
+
+
+def test_one_failure_that_may_pass_makes_an_item_suspect_not_dead(tmp_path):
+    ds = _archive(tmp_path, [("a", {U1: "ok", U2: "ok"}, "2026-01-01T00:00:00Z"),
+                             ("a", {U1: "server_error", U2: "timeout"}, "2026-01-02T00:00:00Z")])
+    status = {r["item_number"]: r["status"] for r in rows(ds, "missing_items", site="a")}
+    assert status[1] == status[2] == "suspect"
+    (tmp_path / "later").mkdir()
+    ds = _archive(tmp_path / "later", [("a", {U1: "ok", U2: "ok"}, "2026-01-01T00:00:00Z"),
+                                       ("a", {U1: "server_error", U2: "timeout"}, "2026-01-02T00:00:00Z"),
+                                       ("a", {U1: "ok", U2: "timeout"}, "2026-01-03T00:00:00Z")])
+    status = {r["item_number"]: r["status"] for r in rows(ds, "missing_items", site="a")}
+    assert 1 not in status and status[2] == "dead"  # recovered; confirmed by a second failure
+    overview = {r["site_id"]: r for r in rows(ds, "site_overview")}["a"]
+    assert (overview["items_dead"], overview["items_missing"]) == (1, 48)
+    # a 404 is evidence at once: no confirmation needed
+    (tmp_path / "gone").mkdir()
+    ds = _archive(tmp_path / "gone", [("a", {U1: "not_found", U2: "ok"}, "2026-01-01T00:00:00Z")])
+    assert {r["item_number"]: r["status"] for r in rows(ds, "missing_items", site="a")}[1] == "dead"
+
+
+def test_items_that_do_not_apply_are_not_missing(tmp_path):
+    applicable = [n for n in range(1, 51) if n not in (11, 12, 13, 14, 45, 46)]
+    ds = _archive(tmp_path, [("a", {U1: "ok", U2: "ok"}, "2026-01-01T00:00:00Z")], applicable=applicable)
+    missing = {r["item_number"] for r in rows(ds, "missing_items", site="a", status="missing")}
+    assert missing == set(applicable) - {1, 2}
+    assert {r["site_id"]: r["items_missing"] for r in rows(ds, "site_overview")}["a"] == 42
+    assert {r["items_missing"] for r in rows(ds, "scorecard", site="a")} == {42}
+
+
+def test_newly_broken_compares_with_the_urls_previous_check_in_any_crawl(tmp_path):
+    ds = _archive(tmp_path, [("a", {U1: "ok", MOE: "ok"}, "2026-01-01T00:00:00Z"),
+                             ("a", {U1: "rate_limited", MOE: "ok"}, "2026-01-02T00:00:00Z"),
+                             ("b", {MOE: "not_found"}, "2026-01-02T12:00:00Z"),
+                             ("a", {U1: "not_found", MOE: "not_found"}, "2026-01-03T00:00:00Z")])
+    new = {r["url"]: r["previous_state"] for r in rows(ds, "newly_broken", site="a")}
+    # u1: inconclusive before, broken now: new. The shared MOE page broke in b's crawl first.
+    assert new == {U1: "rate_limited"}
+    assert {r["url"] for r in rows(ds, "newly_broken", site="b")} == {MOE}

@@ -272,6 +272,9 @@ async def university_page(datasette, request) -> Response:
         "fixed_count": len(fixed),
         "dead_in_reports": dead_in_reports[:SHOWN_ROWS],
         "dead_in_reports_total": len(dead_in_reports),
+        # distinct URLs, as /-/universities counts them (one URL may be printed in two reports)
+        "dead_in_reports_urls": len({row["url"] for row in dead_in_reports}),
+        "applicable_count": _applicable_count(site.get("applicable_items")),
         "missing": missing,
         "reports": reports,
         "latest": latest,
@@ -308,6 +311,15 @@ async def static_file(datasette, request) -> Response:
 
 
 # -- hooks -----------------------------------------------------------------------------------
+def _applicable_count(applicable_items: str | None) -> int:
+    """How many checklist items apply to the site (the registry's list; all 50 if unset)."""
+    try:
+        items = json.loads(applicable_items) if applicable_items else None
+    except ValueError:
+        items = None
+    return len(set(items)) if isinstance(items, list) and items else 50
+
+
 @hookimpl
 def register_routes(datasette) -> list[tuple[str, Any]]:
     return [
