@@ -145,7 +145,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "title": "Page title / 标题",
         "is_external": "1 = outside the portal's domains (checked, never crawled)",
         "health": "How sure we are: ok, suspect (broken, not yet confirmed), dead (confirmed by "
-                  "repeated checks), inconclusive (blocked, rate limited, excluded)",
+                  "repeated checks), inconclusive (blocked, rate limited, excluded), unlinked "
+                  "(was broken; the pages that linked to it no longer do)",
         "first_seen": "First time the URL was linked" + _UTC,
         "last_checked": "Latest check" + _UTC,
         "last_ok": "Last good check" + _UTC,

@@ -1,6 +1,7 @@
 """Work done once a crawl has finished: what can only be computed over the whole crawl.
 
 * ``changes``: what changed, broke, appeared or lost a link since the previous crawl;
+* ``links.health`` = ``unlinked`` for broken links the university has since removed;
 * ``evaluations``: the automated third-party evaluation of every site (issue #12);
 * ``site_items`` from portal navigation: a link whose anchor text names a checklist item
   (e.g. "招生章程及特殊类型招生办法") tells where the site publishes that item.
@@ -43,11 +44,43 @@ def portal_site_items(db: Database, crawl_ids: list[int]) -> int:
     return count
 
 
+def retire_unlinked(db: Database, crawl_ids: list[int]) -> int:
+    """Broken links the university has since removed: ``links.health`` = ``unlinked``.
+
+    A broken link keeps its last verdict until it is checked again, and a crawl checks only
+    what pages still link to: one the university took off its pages would stay "broken now"
+    for ever, with a citation that no longer exists. After a finished crawl, a suspect or
+    dead link of its site that the crawl did not check, although every page that ever cited
+    it was fetched fine in that crawl, is no longer linked from the portal. (A page the crawl
+    did not reach proves nothing: such links keep their verdict.) Checked again later, a
+    link gets its health from that check as usual. Returns the links retired.
+    """
+    retired = 0
+    for crawl_id in crawl_ids:
+        crawl = db.execute("SELECT site_id, started_at FROM crawls WHERE id = ? AND status = 'finished'",
+                           [crawl_id]).fetchone()
+        if crawl is None:
+            continue
+        with db.atomic():
+            retired += db.execute(
+                """
+                UPDATE links SET health = 'unlinked'
+                WHERE site_id = :site AND health IN ('suspect', 'dead') AND last_checked < :started
+                  AND EXISTS (SELECT 1 FROM link_referrers r WHERE r.to_url = links.url)
+                  AND NOT EXISTS (
+                    SELECT 1 FROM link_referrers r WHERE r.to_url = links.url AND NOT EXISTS (
+                      SELECT 1 FROM link_checks c WHERE c.crawl_id = :crawl AND c.url = r.from_url
+                        AND c.state IN ('ok', 'redirected')))
+                """, {"site": crawl[0], "started": crawl[1], "crawl": crawl_id}).rowcount
+    return retired
+
+
 def after_crawl(db: Database, crawl_ids: list[int]) -> None:
     """Everything that runs after each crawl, in order."""
     from archive.changes import detect_changes
     from archive.evaluate import evaluate
 
     portal_site_items(db, crawl_ids)
+    retire_unlinked(db, crawl_ids)
     detect_changes(db, crawl_ids)
     evaluate(db)

@@ -11,6 +11,8 @@ Link health (how a watchdog should read ``links``):
   excluded (never evidence that a page is gone), ``suspect`` for a broken state not yet
   confirmed, and ``dead`` once it failed in ``confirm_checks`` consecutive checks spanning at
   least ``confirm_hours`` hours;
+* ``unlinked`` (set after a crawl, :func:`archive.postcrawl.retire_unlinked`): a broken link
+  the pages that cited it no longer link to;
 * ``broken_since`` is the first failing check of the current failure run,
   ``recovered_at`` the first good check after one.
 """

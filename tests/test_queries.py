@@ -608,3 +608,55 @@ def test_newly_broken_compares_with_the_urls_previous_check_in_any_crawl(tmp_pat
     # u1: inconclusive before, broken now: new. The shared MOE page broke in b's crawl first.
     assert new == {U1: "rate_limited"}
     assert {r["url"] for r in rows(ds, "newly_broken", site="b")} == {MOE}
+
+
+def _crawl_pages(db, site: str, at: str, pages: dict[str, tuple[str, list[str]]], writer) -> int:
+    """One finished crawl: each page {url: (state, [links])}; every link is checked too."""
+    from archive.store import finish_crawl, start_crawl
+    from crawler.items import LinkCheck, LinkSource
+
+    crawl = start_crawl(db, site)
+    checked = set()
+    for url, (state, links) in pages.items():
+        for link in links:
+            writer.record_source(LinkSource(site_id=site, crawl_id=crawl, from_url=url, to_url=link,
+                                            anchor_text="链接", seen_at=at))
+        for target, target_state in [(url, state)] + [(link, "not_found") for link in links]:
+            if target not in checked:
+                checked.add(target)
+                writer.record_check(LinkCheck(site_id=site, crawl_id=crawl, url=target, checked_at=at,
+                                              state=target_state, rule="t"))
+    writer.commit()
+    db.execute("UPDATE crawls SET started_at = ? WHERE id = ?", [at, crawl])
+    finish_crawl(db, crawl, "finished")
+    return crawl
+
+
+@pytest.mark.parametrize("home_state, still_broken", [("ok", False), ("timeout", True)])
+def test_a_broken_link_the_university_removed_is_no_longer_broken_now(tmp_path, home_state, still_broken):
+    """Day 1 the home page links to a dead page; day 2 the home page is fetched again without
+    that link: it is 'unlinked', not broken now. If day 2 could not fetch the home page, that
+    proves nothing: the link stays broken."""
+    import json
+
+    from archive.db import open_db
+    from archive.postcrawl import retire_unlinked
+    from archive.store import ArchiveWriter, upsert_sites
+
+    home, gone, kept = "http://a.edu.cn/", "http://a.edu.cn/old.htm", "http://a.edu.cn/bad.htm"
+    db = open_db(tmp_path / "a.db")
+    upsert_sites(db, [{"id": "a", "name": "A", "portal": json.dumps([home])}])
+    writer = ArchiveWriter(db, confirm_checks=1, confirm_hours=0)
+    first = _crawl_pages(db, "a", "2026-01-01T00:00:00Z", {home: ("ok", [gone, kept])}, writer)
+    assert retire_unlinked(db, [first]) == 0
+    second = _crawl_pages(db, "a", "2026-01-02T00:00:00Z", {home: (home_state, [kept] if home_state == "ok" else [])},
+                          writer)
+    retire_unlinked(db, [second])
+    health = dict(db.execute("SELECT url, health FROM links"))
+    db.conn.close()
+    assert health[gone] == ("dead" if still_broken else "unlinked")
+    ds = make_datasette(tmp_path / "a.db")
+    broken = {r["url"] for r in rows(ds, "broken_now", site="a")}
+    assert (gone in broken) == still_broken
+    if home_state == "ok":
+        assert kept in broken  # still linked, still dead
