@@ -263,8 +263,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "report_id": "The report",
         "fact": "applications_received (收到申请数), applications_answered, agreed, partly_agreed, "
                 "refused, fees_charged, complaints (举报), reconsiderations (复议), lawsuits (诉讼), "
-                "items_published",
-        "value": "The number stated (0 for a statement of absence such as 未收到)",
+                "items_published; signed_month (a date line without a day) and calendar_year (a "
+                "report on a calendar year, which has no academic year and no deadline)",
+        "value": "The number stated (0 for a statement of absence such as 未收到; signed_month "
+                 "as YYYYMM, e.g. 202110)",
         "sentence": "The sentence the fact comes from / 原文",
     },
     "report_items": {

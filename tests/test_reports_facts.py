@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -12,9 +13,11 @@ from archive.reports.facts import (
     academic_year_from_title,
     deadline_for,
     extract_facts,
+    extract_title,
     find_academic_year,
     find_period,
     find_signed_date,
+    find_signed_month,
     is_annual_report_title,
     normalise_academic_year,
     timeliness,
@@ -62,8 +65,9 @@ def test_calendar_year_title_takes_year_from_period():
     assert find_academic_year(text) == "2023-2024"
     text = "某学院二〇二一年度信息公开工作报告\n" + BODY  # no period: year-1..year
     assert find_academic_year(text) == "2020-2021"
+    # a calendar-year period: no academic year to invent (see test_calendar_year_report)
     text = ("某学院2021年度信息公开工作报告\n统计时间为2021年1月1日至2021年12月31日。\n" + BODY)
-    assert find_academic_year(text) == "2020-2021"
+    assert find_academic_year(text) is None
 
 
 @pytest.mark.parametrize("sentence,start,end", [
@@ -200,6 +204,178 @@ def test_fact_sentence_is_kept():
 ])
 def test_is_annual_report_title(title, expected):
     assert is_annual_report_title(title) is expected
+
+
+# ------------------------------------------------------------- reviewed variants
+
+FIXTURES = Path(__file__).parent / "fixtures" / "reports"
+
+
+def _seed_variant(name: str, *replacements: tuple[str, str]) -> str:
+    """A seed report with phrases replaced (each must occur), as a reviewer made them."""
+    text = (FIXTURES / "seeds" / f"{name}.txt").read_text(encoding="utf-8")
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+@pytest.mark.parametrize("sentence,expected", [
+    # "not even one": a negation before 一件/一起/一份/一条 is a count of 0
+    ("本年度学校未收到一件信息公开申请。", {"applications_received": 0}),
+    ("学校没有收到一份信息公开申请。", {"applications_received": 0}),
+    ("学校没有收到一条依申请公开信息的申请。", {"applications_received": 0}),
+    ("学校从未受理过任何一件信息公开申请。", {"applications_received": 0}),
+    ("本年度学校信息公开工作未受到一起举报。", {"complaints": 0}),
+    ("学校未发生一起因信息公开引起的举报、复议、诉讼。",
+     {"complaints": 0, "reconsiderations": 0, "lawsuits": 0}),
+    ("学校信息公开工作未发生一起举报、复议、诉讼。",
+     {"complaints": 0, "reconsiderations": 0, "lawsuits": 0}),
+    # a plain 一 is still one
+    ("本年度学校收到一件信息公开申请，已依法予以答复。",
+     {"applications_received": 1, "applications_answered": 1}),
+    ("因信息公开受到举报一起。", {"complaints": 1}),
+])
+def test_negated_one_is_zero(sentence, expected):
+    assert _facts(sentence) == expected
+
+
+def test_negated_one_in_a_real_report():
+    text = _seed_variant(
+        "hrbeu_2020-2021",
+        ("本年度学校未收到信息公开申请。", "本年度学校未收到一件信息公开申请。"),
+        ("信息公开工作没有受到举报，", "信息公开工作未受到一起举报，"),
+    )
+    facts = extract_facts(text)
+    assert (facts.value("applications_received"), facts.value("complaints")) == (0, 0)
+
+
+@pytest.mark.parametrize("sentence,number", [
+    ("本年度学校信息公开网发布信息 1.2 万余条。", 12000),
+    ("学校主动公开信息3万余条。", 30000),
+    ("学校主动公开信息 2.35万条。", 23500),
+    ("学校主动公开信息 1,320 余条。", 1320),
+    ("学校主动公开信息 １，８４０ 条。", 1840),
+    ("学校主动公开信息一万二千条。", 12000),
+])
+def test_items_published_with_wan(sentence, number):
+    assert _facts(sentence) == {"items_published": number}
+
+
+def test_items_published_with_wan_in_a_real_report():
+    text = _seed_variant("hrbcvc_2024", ("学校信息公开网发布信息 320 余条", "学校信息公开网发布信息 1.2 万余条"))
+    assert extract_facts(text).value("items_published") == 12000
+
+
+@pytest.mark.parametrize("ending,month", [
+    ("武汉科技大学\n2021 年 10 月\n", (2021, 10)),
+    ("武汉科技大学\n\n2021年10月", (2021, 10)),
+    ("某某大学\n二〇二一年十月\n", (2021, 10)),
+    ("某某大学\n二〇二一年十一月\n", (2021, 11)),
+    ("某某大学 2021年9月", (2021, 9)),
+    ("学校将继续推进工作。", None),
+    ("截至\n2021年8月", None),
+    ("武汉科技大学\n2021 年 10 月 10 日\n", None),  # a full date is a signed date, not a month
+])
+def test_find_signed_month(ending, month):
+    found = find_signed_month("某大学信息公开年度报告\n" + BODY + ending)
+    assert (found[:2] if found else None) == month
+
+
+@pytest.mark.parametrize("ending,state,month", [
+    ("某大学\n2021 年 10 月\n", "on_time", "2021-10"),
+    ("某大学\n二〇二一年十月\n", "on_time", "2021-10"),
+    ("某大学\n2021年9月\n", "on_time", "2021-09"),
+    ("某大学\n2021 年 11 月\n", "late", "2021-11"),
+    ("某大学\n二〇二二年一月\n", "late", "2022-01"),
+])
+def test_signature_month_decides_timeliness(ending, state, month):
+    facts = extract_facts("某大学2020-2021学年信息公开工作报告\n" + BODY + ending)
+    assert facts.signed_date is None  # a month is not a date: the column stays YYYY-MM-DD
+    assert facts.signed_month == month
+    assert facts.timeliness == state
+    assert month in facts.timeliness_evidence and "2021-10-31" in facts.timeliness_evidence
+    assert facts.value("signed_month") == int(month.replace("-", ""))
+
+
+def test_signature_month_in_real_reports():
+    wust = extract_facts(_seed_variant("wust_2020-2021", ("2021 年 10 月 10 日", "2021 年 10 月")))
+    assert (wust.signed_date, wust.signed_month, wust.timeliness) == (None, "2021-10", "on_time")
+    cn = extract_facts(_seed_variant("wust_2020-2021", ("2021 年 10 月 10 日", "二〇二一年十月")))
+    assert (cn.signed_date, cn.signed_month, cn.timeliness) == (None, "2021-10", "on_time")
+    hrbcvc = extract_facts(_seed_variant("hrbcvc_2024", ("2024 年 11 月 1 日", "2024 年 11 月")))
+    assert (hrbcvc.signed_date, hrbcvc.signed_month, hrbcvc.timeliness) == (None, "2024-11", "late")
+
+
+def test_full_signed_date_wins_over_a_month_line():
+    text = "某大学2020-2021学年信息公开工作报告\n" + BODY + "某大学\n2021年10月10日\n附件\n2021年11月\n"
+    facts = extract_facts(text)
+    assert (facts.signed_date, facts.signed_month, facts.timeliness) == ("2021-10-10", None,
+                                                                         "on_time")
+
+
+def test_calendar_year_report():
+    text = _seed_variant(
+        "hrbeu_2020-2021",
+        ("2020-2021 年度信息公开工作报告", "2021 年度信息公开工作报告"),
+        ("起止时间为 2020 年 9月 1 日至 2021", "起止时间为 2021 年 1月 1 日至 2021"),
+        ("年 8 月 31日，根据", "年 12 月 31日，根据"),
+        ("2020-2021 年度，哈尔滨工程大学", "2021 年度，哈尔滨工程大学"),
+        ("好 2020-2021年度信息公开工作的通知", "好 2021年度信息公开工作的通知"),
+    ).rstrip() + "\n\n哈尔滨工程大学\n\n2022 年 1 月 20 日\n"
+    facts = extract_facts(text)
+    assert (facts.period_start, facts.period_end) == ("2021-01-01", "2021-12-31")
+    assert facts.signed_date == "2022-01-20"
+    assert facts.academic_year is None and facts.deadline is None
+    assert facts.timeliness == "unknown"
+    assert "calendar year 2021" in facts.timeliness_evidence
+    assert facts.calendar_year == "2021" and facts.value("calendar_year") == 2021
+    # an academic-year period keeps its year, and no calendar_year fact
+    plain = extract_facts((FIXTURES / "seeds" / "hrbeu_2020-2021.txt").read_text("utf-8"))
+    assert plain.academic_year == "2020-2021" and plain.calendar_year is None
+    assert plain.value("calendar_year") is None
+
+
+@pytest.mark.parametrize("sentence", [
+    "本年度报告统计数据的起止时间为二〇二〇年九月一日至二〇二一年八月三十一日。",
+    "本年度报告统计数据的起止时间为二〇二〇年九月一日至二〇二一\n\n年八月三十一日，根据要求编制。",
+    "统计时间为二〇二〇年九月至二〇二一年八月。",
+    "统计时间为2020.9.1-2021.8.31。",
+    "统计时间为2020.09.01—2021.08.31。",
+    "统计时间为2020/9/1至2021/8/31。",
+    "统计时间为2020-09-01至2021-08-31。",
+    "统计时间为 2020.9-2021.8。",
+])
+def test_find_period_chinese_numerals_and_dotted(sentence):
+    found = find_period("某大学信息公开年度报告\n" + sentence + "\n" + BODY)
+    assert found is not None
+    assert (found[0].isoformat(), found[1].isoformat()) == ("2020-09-01", "2021-08-31")
+
+
+def test_chinese_numeral_period_in_a_real_report():
+    text = _seed_variant("hrbeu_2020-2021", ("起止时间为 2020 年 9月 1 日至 2021\n\n年 8 月 31日",
+                                             "起止时间为二〇二〇年九月一日至二〇二一\n\n年八月三十一日"))
+    facts = extract_facts(text)
+    assert (facts.period_start, facts.period_end) == ("2020-09-01", "2021-08-31")
+
+
+def test_title_without_the_page_navigation():
+    # The simulated TRS site's HTML report page: site name, navigation bar, then the title.
+    text = (FIXTURES / "variants" / "trs_report_page.txt").read_text(encoding="utf-8")
+    assert reflow(text).split("\n")[1].startswith("首页 信息公开指南")  # glued by reflow
+    assert extract_title(text) == "模拟综合大学2021-2022学年信息公开工作年度报告"
+    assert extract_facts(text).title == "模拟综合大学2021-2022学年信息公开工作年度报告"
+
+
+@pytest.mark.parametrize("head,title", [
+    ("当前位置：首页 > 信息公开 > 年度报告 > 某某大学2021-2022学年信息公开工作年度报告",
+     "某某大学2021-2022学年信息公开工作年度报告"),
+    ("首页 » 年度报告 » 某某大学2021年信息公开年度报告", "某某大学2021年信息公开年度报告"),
+    # a title line with spaces in it is not navigation
+    ("武汉科技大学 2020-2021 学年度 信息公开工作报告", "武汉科技大学 2020-2021 学年度 信息公开工作报告"),
+])
+def test_title_breadcrumb_is_dropped(head, title):
+    assert extract_title(head + "\n" + BODY) == title
 
 
 # ----------------------------------------------------------------------- properties

@@ -50,6 +50,8 @@ FACT_LABELS: dict[str, str] = {
     "reconsiderations": "Administrative reconsiderations / 行政复议",
     "lawsuits": "Lawsuits / 行政诉讼",
     "items_published": "Items published / 主动公开信息条数",
+    "signed_month": "Signed in (YYYYMM; the date line gives no day) / 落款年月",
+    "calendar_year": "Calendar year covered (not an academic year) / 自然年度",
 }
 
 #: Colours of the chart's stacked bars, one per broken state.
