@@ -228,8 +228,129 @@ def test_url_query_strings_and_https():
         for n in range(1, 6)
     )
     rows = parse_checklist_table(text)
-    assert _mapping(rows) == {n: f"https://xxgk.a.edu.cn/list.jsp?urltype=tree&id={n}"
+    # in canonical form (sorted query), as links.url has it: report rows join the crawl
+    assert _mapping(rows) == {n: f"https://xxgk.a.edu.cn/list.jsp?id={n}&urltype=tree"
                               for n in range(1, 6)}
+
+
+@pytest.mark.parametrize("host", ["xxgk.example.edu.cn", "XXGK.Example.edu.cn:80"])
+def test_urls_without_a_scheme_are_http(host):
+    """Printed as "xxgk.wust.edu.cn/2598/list.htm": read as http://, in canonical form."""
+    text = _table(CHECKLIST).replace("http://xxgk.example.edu.cn", host)
+    rows = parse_checklist_table(text)
+    assert _mapping(rows) == _expect(CHECKLIST)
+    assert {r.item_number: r.title for r in rows}[6] == "信息公开年度报告"  # no URL glued on
+
+
+def test_www_urls_without_a_scheme_join_the_crawled_links():
+    text = _table(CHECKLIST).replace("http://xxgk.example.edu.cn/", "www.example.edu.cn/xxgk/")
+    rows = parse_checklist_table(text)
+    assert _mapping(rows) == {i.number: f"http://www.example.edu.cn/xxgk/{1000 + i.number}/list.htm"
+                              for i in CHECKLIST}
+
+
+def test_urls_without_a_scheme_broken_across_lines():
+    text = HEADER + (
+        "1\t基本信息 (6项)\t(1) 办学规模等办学基本情况\txxgk.a.edu.cn/25\n"
+        "98/list.htm\n\t\t(2) 学校章程及制定的各项规章制度\txxgk.a.edu.cn/2599/li\nst.htm\n"
+        "\t\t(3) 教职工代表大会相关制度、工作报告\txxgk.a.edu.cn/\n"
+        "xxgk.b.edu.cn/2600/list.htm\n"
+    )
+    rows = parse_checklist_table(text)
+    assert [(r.item_number, r.url) for r in rows] == [
+        (1, "http://xxgk.a.edu.cn/2598/list.htm"),
+        (2, "http://xxgk.a.edu.cn/2599/list.htm"),
+        (3, "http://xxgk.a.edu.cn/"),  # the next line is a URL of its own
+        (3, "http://xxgk.b.edu.cn/2600/list.htm"),
+    ]
+
+
+def test_file_names_and_mail_addresses_are_not_urls():
+    text = HEADER + (
+        "1\t基本信息\t(1) 办学规模等办学基本情况 见附件1.pdf\thttp://a.edu.cn/1.htm\n"
+        "\t\t(2) 学校章程及制定的各项规章制度 xxgk@a.edu.cn\thttp://a.edu.cn/2.htm\n"
+        "\t\t(3) 教职工代表大会相关制度、工作报告\thttp://a.edu.cn/3.htm\n"
+    )
+    rows = parse_checklist_table(text)
+    assert [(r.item_number, r.url) for r in rows] == [
+        (1, "http://a.edu.cn/1.htm"), (2, "http://a.edu.cn/2.htm"), (3, "http://a.edu.cn/3.htm")]
+
+
+@pytest.mark.parametrize("old,new", [
+    ("http://", "http：//"),
+    ("xxgk.example.edu.cn", "xxgk．example．edu．cn"),
+    ("/list.htm", "／list.htm"),
+    ("http://xxgk.example.edu.cn/", "ｈｔｔｐ：／／ｘｘｇｋ．ｅｘａｍｐｌｅ．ｅｄｕ．ｃｎ／"),
+], ids=["colon", "dots", "slash", "all"])
+def test_full_width_characters_inside_urls(old, new):
+    rows = parse_checklist_table(_table(CHECKLIST).replace(old, new))
+    assert _mapping(rows) == _expect(CHECKLIST)
+
+
+def _columns(runs: list[list[int]], header: str = HEADER) -> str:
+    """A table as pdfminer reads it when single-line cells of neighbouring rows make one
+    text box each: a run's titles, then the run's URLs, broken before "htm"."""
+    lines = [header.rstrip("\n")]
+    for run in runs:
+        for n in run:
+            item = CHECKLIST[n - 1]
+            if n == 1 or CHECKLIST[n - 2].category_number != item.category_number:
+                count = COUNTS[item.category_number - 1]
+                lines += ["", str(item.category_number), "", f"{item.category} ({count}项)"]
+            lines += ["", f"({n}) {item.title}"]
+        for n in run:
+            lines += ["", url(n)[:-3], url(n)[-3:]]
+    return "\n".join(lines) + "\n"
+
+
+def test_table_read_column_by_column():
+    """Rows 2..6 as titles 2..6 then URLs 2..6 (variants/wust.pdf, pdfminer's reading)."""
+    runs = [[1], [2, 3, 4, 5, 6], [7], [8], [9, 10, 11], [12, 13, 14, 15, 16, 17]]
+    runs += [[n] for n in range(18, 22)] + [list(range(22, 27))] + [[n] for n in range(27, 51)]
+    rows = parse_checklist_table(_columns(runs))
+    assert _mapping(rows) == _expect(CHECKLIST)
+    assert len(rows) == 50
+    assert [r.category for r in rows] == [i.category for i in CHECKLIST]
+
+
+def test_several_urls_of_one_row_stay_together():
+    """URLs on one line, or more than the rows before them lack, belong to their row."""
+    text = HEADER + (
+        "1\t基本信息\t(1) 办学规模等办学基本情况\thttp://a.cn/1\n"
+        "\t\t(2) 学校章程及制定的各项规章制度\n"
+        "\t\t(3) 教职工代表大会相关制度、工作报告\thttp://a.cn/3 http://b.cn/3\n"
+        "\t\t(4) 学术委员会相关制度、年度报告\n"
+        "\t\t(5) 学校发展规划、年度工作计划及重点工作安排\n\nhttp://a.cn/5\n\nhttp://b.cn/5\n"
+        "http://c.cn/5\n"
+        "\t\t(6) 信息公开年度报告\t不适用\n"
+        "\t\t(7) 招生章程及特殊类型招生办法\n\nhttp://a.cn/7\n\nhttp://b.cn/7\n"
+    )
+    rows = parse_checklist_table(text)
+    assert [(r.item_number, r.url) for r in rows] == [
+        (1, "http://a.cn/1"), (2, None), (3, "http://a.cn/3"), (3, "http://b.cn/3"),
+        # a run of 1 row without URL takes 2 URLs, not 3
+        (4, None), (5, "http://a.cn/5"), (5, "http://b.cn/5"), (5, "http://c.cn/5"),
+        (6, None), (7, "http://a.cn/7"), (7, "http://b.cn/7"),  # a note ends a run
+    ]
+
+
+def test_caption_like_line_of_body_text_is_not_a_table():
+    """A wrapped PDF line naming the 事项清单 is no caption (variants/zjut.pdf)."""
+    text = (
+        "的意见》，严格落实《高等学校信息公开办法》和《教育部关于公布〈高等学校信\n\n"
+        "息公开事项清单〉的通知》要求，坚持“以公开为常态、不公开为例外”原则，将信\n\n"
+        "息公开作为推进学校治理体系和治理能力现代化建设的抓手，加大主动公开力度，\n\n"
+        "新媒体平台发布最新招生政策和信息。公开的招生信息主要包括：（1）研究生招生\n\n"
+        "简章、招生政策及规定、招生专业目录和分专业招生计划、复试录取办法及实施细\n\n"
+        "则；（2）参加研究生复试考生名单；（3）研究生综合成绩排名、拟录取研究生名\n\n"
+        "单公示；（4）研究生招生咨询及申诉渠道；（5）研究生招生历年情况等。学校结\n\n"
+        "合研究生招生工作实际，开展研究生招生宣传工作。\n"
+    )
+    assert parse_checklist_table(text) == []
+    # a real caption still opens a table that has no header row
+    table = "\n".join(f"({n}) {CHECKLIST[n - 1].title} {url(n)}" for n in range(1, 8))
+    rows = parse_checklist_table(text + "附件：学校信息公开事项清单公开情况表\n" + table)
+    assert _mapping(rows) == _expect(CHECKLIST[:7])
 
 
 def test_body_text_is_not_a_table():

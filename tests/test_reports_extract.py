@@ -10,19 +10,24 @@ from __future__ import annotations
 import io
 import random
 from pathlib import Path
+from types import SimpleNamespace
 
 import docx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader, PdfWriter
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Table, TableStyle
 
 from archive.reports import extract
-from archive.reports.checklist import parse_checklist_table
-from archive.reports.extract import detect_format, extract_text
+from archive.reports.checklist import CHECKLIST, parse_checklist_table
+from archive.reports.extract import detect_format, extract_text, row_order
 from archive.reports.ingest import ingest_report
 
 SEEDS = Path(__file__).parent / "fixtures" / "reports" / "seeds"
@@ -170,6 +175,64 @@ def test_pdf_behind_a_wrong_name_is_still_a_pdf():
     pdf = make_pdf(["信息公开年度报告"])
     assert detect_format(pdf, "download.jsp", "application/octet-stream") == "pdf"
     assert detect_format(b"junk\n" + pdf, None, None) == "pdf"
+
+
+def make_table_pdf(paragraphs: list[str], rows: list[list[str]], widths: list[float],
+                   valign: str = "MIDDLE") -> bytes:
+    """A page of paragraphs and a ruled table, as a word processor lays them out."""
+    body = ParagraphStyle("body", fontName="STSong-Light", fontSize=12, leading=20, wordWrap="CJK")
+    cell = ParagraphStyle("cell", fontName="STSong-Light", fontSize=9, leading=12, wordWrap="CJK")
+    table = Table([[Paragraph(c, cell) for c in row] for row in rows], colWidths=widths)
+    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black),
+                               ("VALIGN", (0, 0), (-1, -1), valign)]))
+    buf = io.BytesIO()
+    SimpleDocTemplate(buf, pagesize=A4).build([Paragraph(p, body) for p in paragraphs] + [table])
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("valign", ["MIDDLE", "TOP", "BOTTOM"])
+def test_pdf_table_is_read_row_by_row(valign):
+    """pdfminer makes one box of rows 2..6's titles and one of their URLs (variants/wust.pdf):
+    the text must still give each title its URL, and the 清单 its 14 rows."""
+    items = CHECKLIST[:14]
+    rows = [["序号", "类别", "公开事项", "网址"]]
+    for item in items:
+        first = item.number == 1 or CHECKLIST[item.number - 2].category_number != item.category_number
+        rows.append([str(item.category_number) if first else "", item.category if first else "",
+                     f"({item.number}) {item.title}",
+                     f"http://xxgk.example.edu.cn/{1000 + item.number}/list.htm"])
+    pdf = make_table_pdf(["附件", "学校清单事项公开情况表"], rows, [30, 70, 230, 150], valign)
+    text = extract_text(pdf, "a.pdf").text
+    compact = "".join(text.split())
+    for item in items:  # a title, then its URL, then the next title
+        start = compact.index(f"({item.number})")
+        end = compact.find(f"({item.number + 1})") if item.number < len(items) else len(compact)
+        assert start < compact.index(f"/{1000 + item.number}/", start) < end
+    assert {r.item_number: r.url for r in parse_checklist_table(text)} == \
+        {i.number: f"http://xxgk.example.edu.cn/{1000 + i.number}/list.htm" for i in items}
+
+
+def _box(x0: float, y0: float, x1: float, y1: float, name: str) -> SimpleNamespace:
+    return SimpleNamespace(x0=x0, y0=y0, x1=x1, y1=y1, name=name)
+
+
+def test_row_order():
+    boxes = [
+        _box(40, 700, 550, 760, "paragraph"),
+        _box(250, 680, 350, 692, "centred heading"),  # close above the table: its own band
+        # row 1: a tall title, a one-line URL centred beside it, a category cell
+        _box(100, 620, 330, 660, "title 1"), _box(340, 634, 500, 646, "url 1"),
+        _box(40, 634, 90, 646, "category"),
+        # rows 2 and 3: one box for both titles, one for both URLs (pdfminer's grouping)
+        _box(100, 570, 330, 610, "titles 2-3"), _box(340, 570, 500, 610, "urls 2-3"),
+        _box(100, 520, 330, 532, "title 4"), _box(340, 520, 500, 532, "url 4a"),
+        _box(340, 506, 500, 518, "url 4b"),  # a second URL in the same cell, below the first
+        _box(40, 400, 550, 500, "paragraph after"),
+    ]
+    assert [b.name for b in row_order(list(reversed(boxes)))] == [
+        "paragraph", "centred heading", "category", "title 1", "url 1", "titles 2-3", "urls 2-3",
+        "title 4", "url 4a", "url 4b", "paragraph after"]
+    assert row_order([]) == []
 
 
 # ------------------------------------------------------------------------------ DOCX

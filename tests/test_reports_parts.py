@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import pytest
+
 from archive.reports.parts import PART_TITLES, detect_parts
+from archive.reports.text import is_heading_start, reflow
+
+SEEDS = Path(__file__).parent / "fixtures" / "reports" / "seeds"
 
 INTRO = ("本报告包括概述，主动公开情况，依申请公开和不予公开情况，对信息公开的评议情况，"
          "因学校信息公开工作受到举报、复议、诉讼的情况，主要经验、问题和改进措施，"
@@ -59,3 +67,39 @@ def test_empty_text():
     result = detect_parts("")
     assert result.present == {}
     assert result.missing == list(PART_TITLES)
+
+
+@pytest.mark.parametrize("seed", ["hrbeu_2020-2021", "wust_2020-2021", "zjut_2021-2022"])
+def test_space_before_the_dunhao(seed):
+    """"一 、概述": PDFs space characters out; the headings are the same parts."""
+    text = (SEEDS / f"{seed}.txt").read_text(encoding="utf-8")
+    spaced = re.sub(r"(?m)^([一二三四五六七八])、", r"\1 、", text)
+    assert spaced != text
+    assert detect_parts(spaced).present.keys() == detect_parts(text).present.keys()
+
+
+def test_heading_start_with_a_space():
+    assert is_heading_start("一 、概述")
+    assert is_heading_start("3 、主动公开信息情况")
+    assert not is_heading_start("1、2、3项")
+    # after a full line that ends no sentence, reflow keeps the heading a line of its own
+    full = "学校高度重视信息公开工作，坚持以公开为常态、不公开为例外，不断完善工作机制"
+    text = f"{full}，\n{full}，\n{full}\n二 、主动公开情况\n{full}。\n"
+    assert "二 、主动公开情况" in reflow(text).split("\n")
+    assert 2 in detect_parts(text).present
+
+
+def test_template_wordings_of_parts_1_and_7():
+    body = "学校高度重视信息公开工作，坚持以公开为常态、不公开为例外，不断完善工作机制。"
+    text = (f"某大学信息公开年度报告\n一、总体情况\n{body}\n二、主动公开情况\n{body}\n"
+            f"七、其他需报告事项\n本年度无其他需报告事项。\n")
+    result = detect_parts(text)
+    assert result.present[1] == "一、总体情况"
+    assert result.present[7] == "七、其他需报告事项"
+
+
+def test_total_situation_sub_heading_is_not_the_overview():
+    """"（一）总体情况" opens the sections of many parts: only a top heading is part 1."""
+    text = ("某大学信息公开年度报告\n二、主动公开情况\n（一）总体情况\n学校公开信息。\n"
+            "三、依申请公开和不予公开情况\n（一）总体情况\n本年度未收到申请。\n")
+    assert sorted(detect_parts(text).present) == [2, 3]

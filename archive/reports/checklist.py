@@ -4,8 +4,11 @@
 report's 清单事项公开情况表, which follows the ministry's wording). ``parse_checklist_table``
 pulls the 清单事项公开情况表 out of report text as it comes out of PDFs and Word files:
 rows split across lines, merged or repeated category cells, "(4项)" counts torn from
-their category, full-width punctuation, tab- or space-separated columns, URLs broken
-across lines and items that have a note ("不适用", "无") instead of a URL.
+their category, full-width punctuation (also inside URLs), tab- or space-separated columns,
+URLs broken across lines or printed without a scheme, PDF tables read column by column
+(titles of several rows, then their URLs) and items that have a note ("不适用", "无")
+instead of a URL. URLs come out in canonical form (:func:`crawler.urls.canonicalize`), as
+``links.url`` has them.
 ``match_item`` maps a free-text title to its item number by key phrases.
 """
 
@@ -15,8 +18,10 @@ import bisect
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 from archive.reports.text import fold_width
+from crawler.urls import canonicalize
 
 __all__ = [
     "CATEGORIES",
@@ -261,7 +266,18 @@ def match_category(cell: str) -> str | None:
 # --------------------------------------------------------------------------- table parser
 
 _URL_CHARS = r"A-Za-z0-9\-._~:/?#@!$&*+;=%,"
-_URL_RE = re.compile(rf"(?:https?://|www\.)[{_URL_CHARS}]+", re.IGNORECASE)
+#: Top-level domains of the hosts reports print; a host written without a scheme must end
+#: in one, so file names ("附件1.pdf") and numbers ("1.2") are not taken for hosts.
+_TLDS = r"(?:cn|com|net|org|edu|gov|info|top|xyz|site|hk|mo)"
+#: A host without a scheme ("xxgk.wust.edu.cn/2598/list.htm"). Not preceded by URL
+#: characters: "wust.edu.cn" in "xxgk@wust.edu.cn" or inside a longer URL is no start.
+_BARE_HOST = (rf"(?<![A-Za-z0-9@._/\-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+"
+              rf"{_TLDS}(?![A-Za-z0-9-])")
+_URL_RE = re.compile(rf"(?:(?:https?://|www\.)[{_URL_CHARS}]+|{_BARE_HOST}[{_URL_CHARS}]*)",
+                     re.IGNORECASE)
+_SCHEME_START = re.compile(r"(?:https?://|www\.)", re.IGNORECASE)
+_URL_START = re.compile(rf"(?:https?://|www\.|{_BARE_HOST}(?:[/:?#]|$))", re.IGNORECASE)
+_HOST_END = re.compile(rf"\.{_TLDS}$", re.IGNORECASE)
 _URL_TOKEN = re.compile(rf"^[{_URL_CHARS}]+$")
 _EXTS = ("html", "htm", "shtml", "jsp", "jspx", "php", "asp", "aspx", "pdf", "doc", "docx",
          "xls", "xlsx")
@@ -278,13 +294,30 @@ _NOTES = frozenset({
 _NOTE_LIKE = re.compile(r"^(?:本年度|本学年|暂|不|无|未|尚未|已).{0,12}$")
 
 
-def _is_url_start(token: str) -> bool:
-    return bool(re.match(r"(?:https?://|www\.)", token, re.IGNORECASE))
+def _clean_url(raw: str) -> str:
+    """A printed URL in the form ``links.url`` has, so report rows join the crawled links.
+
+    A host without a scheme ("xxgk.wust.edu.cn/2598/list.htm", "www.wust.edu.cn") is read
+    as http://, as a browser would; what canonicalize refuses is kept as printed.
+    """
+    url = raw.rstrip(".,;:!")
+    if not re.match(r"https?://", url, re.IGNORECASE):
+        url = "http://" + url
+    return canonicalize(url) or url
+
+
+def _in_host(url: str) -> bool:
+    """Whether ``url`` (so far) ends inside its host name: no path has begun."""
+    return "/" not in _SCHEME_START.sub("", url, count=1)
 
 
 def _url_continues(url: str, token: str) -> bool:
     """Whether ``token`` (the start of the next line) is the rest of a broken ``url``."""
-    if not token or not _URL_TOKEN.match(token) or _is_url_start(token):
+    if not token or not _URL_TOKEN.match(token) or _SCHEME_START.match(token):
+        return False
+    # "wust.edu.cn/2598/list.htm" starts a URL without a scheme, unless the line before
+    # broke a host name ("http://xxgk." or "http://xxgk.wu") that it completes
+    if _URL_START.match(token) and (not _in_host(url) or _HOST_END.search(url)):
         return False
     if token.isdigit():  # "2" is the next row's number; "2603" may be a path
         return len(token) > 2 and url[-1] in "/._-=?&%#"
@@ -382,18 +415,30 @@ class _Segment:
     text: str
 
 
+def _heading_like(line: str) -> str | None:
+    """``line`` without spaces when it is short and has no sentence punctuation, else None.
+
+    A header row or a caption is a short line; a wrapped line of body text ("息公开事项清单〉
+    的通知》要求，坚持…") may be as short but has the punctuation of a sentence.
+    """
+    compact = re.sub(r"\s", "", line)
+    if len(compact) > 40 or re.search(r"[，。；,;]", compact):
+        return None
+    return compact
+
+
 def _find_region(text: str) -> tuple[str, bool]:
     """The table part of ``text`` and whether a header line was found."""
     lines = text.split("\n")
     for i in range(len(lines) - 1, -1, -1):
-        compact = re.sub(r"\s", "", lines[i])
-        if len(compact) > 40 or re.search(r"[，。；,;]", compact):
+        compact = _heading_like(lines[i])
+        if compact is None:
             continue
         if ("序号" in compact or "类别" in compact) and any(h in compact for h in _HEADER_HINTS):
             return "\n".join(lines[i + 1:]), True
     for i in range(len(lines) - 1, -1, -1):
-        compact = re.sub(r"\s", "", lines[i])
-        if len(compact) <= 40 and "清单" in compact and ("情况表" in compact or "事项" in compact):
+        compact = _heading_like(lines[i])
+        if compact and "清单" in compact and ("情况表" in compact or "事项" in compact):
             rest = "\n".join(lines[i + 1:])
             if len(_MARKER_A.findall(rest)) >= 5 or len(_URL_RE.findall(rest)) >= 5:
                 return rest, True
@@ -451,15 +496,31 @@ def _inside(spans: list[tuple[int, int]], starts: list[int], pos: int) -> bool:
     return i >= 0 and spans[i][0] < pos < spans[i][1]
 
 
-def _parse_segment(seg: str, form: str) -> tuple[str | None, str, list[str], str | None, str | None]:
-    """(leading category, title, urls, note, category for the next row)."""
+@dataclass
+class _Cells:
+    """One item's cells as read from its segment."""
+
+    lead_category: str | None  # a category cell before the title (row-number form)
+    title: str
+    urls: list[str]
+    note: str | None
+    next_category: str | None  # a category cell after the URL: it is the next row's
+    stacked: bool  # several URLs, each on a line of its own
+
+
+def _parse_segment(seg: str, form: str) -> _Cells:
+    """The cells of one item's segment of the table."""
     urls = list(_URL_RE.finditer(seg))
     lead_cat = None
     if urls:
         head, tail = seg[: urls[0].start()], seg[urls[-1].end():]
-        clean_urls = [u.group(0).rstrip(".,;:!") for u in urls]
+        clean_urls = [_clean_url(u.group(0)) for u in urls]
     else:
         head, tail, clean_urls = seg, "", []
+    stacked = len(urls) > 1 and all(
+        not seg[a.end():b.start()].strip() and "\n" in seg[a.end():b.start()]
+        for a, b in pairwise(urls)
+    )
     next_cat = None
     if tail:
         rest, next_cat = _peel_category_suffix(_tokens(tail))
@@ -480,7 +541,38 @@ def _parse_segment(seg: str, form: str) -> tuple[str | None, str, list[str], str
     while tokens and tokens[-1].isdigit():
         tokens.pop()
     title = _smart_join(tokens)
-    return lead_cat, title, clean_urls, note, next_cat
+    return _Cells(lead_cat, title, clean_urls, note, next_cat, stacked)
+
+
+@dataclass
+class _Item:
+    """A parsed table row before it becomes one :class:`ReportItemRow` per URL."""
+
+    number: int | None  # from the item marker
+    matched: int | None  # from the title
+    category: str | None
+    title: str
+    urls: list[str]
+    note: str | None
+    stacked: bool
+
+
+def _unstack_columns(items: list[_Item]) -> None:
+    """Give URLs read column by column back to their rows, in place.
+
+    pdfminer makes one text box of a run of single-line cells, so a PDF table can come
+    out as the titles of rows 2..6 followed by the URLs of rows 2..6: rows without URL,
+    then one row holding a URL for each of them and its own, one per line. Rows with a
+    note ("不适用") in the URL column end such a run.
+    """
+    start = 0
+    for i, item in enumerate(items):
+        if item.urls or item.note is not None:
+            run = i - start
+            if run and item.stacked and len(item.urls) == run + 1:
+                for row, url in zip(items[start:i + 1], list(item.urls), strict=True):
+                    row.urls = [url]
+            start = i + 1
 
 
 def _cut_after_tokens(head: str, tokens: list[str]) -> str:
@@ -503,7 +595,9 @@ def parse_checklist_table(text: str) -> list[ReportItemRow]:
     mapped to the canonical category names. Item numbers come from the markers; when the
     numbering restarts per category they come from :func:`match_item`.
     """
-    region, with_header = _find_region(text.replace("\r\n", "\n").replace("\r", "\n"))
+    # Folded first: a full-width "：", "．" or "／" inside a URL would end it.
+    text = fold_width(text.replace("\r\n", "\n").replace("\r", "\n"))
+    region, with_header = _find_region(text)
     region = _join_broken_urls(region)
     found = _segments(region, with_header)
     if found is None:
@@ -512,32 +606,34 @@ def parse_checklist_table(text: str) -> list[ReportItemRow]:
     _, category = _peel_category_suffix(_tokens(preamble))
     rows: list[ReportItemRow] = []
     numbers_agree = 0
-    parsed = []
+    parsed: list[_Item] = []
     for seg in segs:
-        lead_cat, title, urls, note, next_cat = _parse_segment(seg.text, form)
-        if lead_cat:
-            category = lead_cat
-        number = seg.number
-        matched = match_item(title)
-        if number is not None and matched == number:
+        cells = _parse_segment(seg.text, form)
+        if cells.lead_category:
+            category = cells.lead_category
+        matched = match_item(cells.title)
+        if seg.number is not None and matched == seg.number:
             numbers_agree += 1
-        parsed.append((number, matched, category, title, urls, note))
-        if next_cat:
-            category = next_cat
+        parsed.append(_Item(seg.number, matched, category, cells.title, cells.urls, cells.note,
+                            cells.stacked))
+        if cells.next_category:
+            category = cells.next_category
     # Row numbers (form B) may be category numbers or running numbers of a partial table.
     trust_numbers = form == "A" or numbers_agree >= 0.5 * len(parsed)
-    with_url = sum(1 for p in parsed if p[4])
-    matched = sum(1 for p in parsed if p[1] is not None)
-    if with_url < (3 if with_header else 5) and matched < 0.6 * len(parsed):
+    with_url = sum(1 for p in parsed if p.urls)
+    if with_url < (3 if with_header else 5) and \
+            sum(1 for p in parsed if p.matched is not None) < 0.6 * len(parsed):
         return []  # numbered paragraphs of the report body, not a table
-    for number, matched, cat, title, urls, note in parsed:
-        item = number if trust_numbers and number is not None else matched
+    _unstack_columns(parsed)
+    for p in parsed:
+        item = p.number if trust_numbers and p.number is not None else p.matched
+        cat = p.category
         if item is not None and cat is None:
             cat = category_of(item)
-        if not urls:
-            rows.append(ReportItemRow(item, cat, title, None, note))
-        for url in urls:
-            rows.append(ReportItemRow(item, cat, title, url, note))
+        if not p.urls:
+            rows.append(ReportItemRow(item, cat, p.title, None, p.note))
+        for url in p.urls:
+            rows.append(ReportItemRow(item, cat, p.title, url, p.note))
     return rows
 
 
@@ -556,5 +652,5 @@ def _url_lines(region: str) -> list[ReportItemRow]:
         title = _smart_join(tokens)
         number = match_item(title)
         rows.append(ReportItemRow(number, category or (category_of(number) if number else None),
-                                  title, m.group(0).rstrip(".,;:!"), None))
+                                  title, _clean_url(m.group(0)), None))
     return rows

@@ -4,6 +4,8 @@
 ("encrypted PDF", "corrupt PDF: …", "empty document", "no text", …) and whatever text
 could be recovered. The format is decided by magic bytes first (a ".doc" that is RTF or
 HTML, a ".pdf" link that served an HTML error page), then by file name and content type.
+A PDF's text boxes are written in reading order, a table's cells row by row
+(:func:`row_order`), as a Word table's are.
 
 Hostile input is capped: files over :data:`MAX_BYTES` are refused, PDFs stop after
 :data:`MAX_PDF_PAGES` pages or :data:`MAX_SECONDS` seconds (``truncated`` is set), ZIP
@@ -17,14 +19,16 @@ import logging
 import re
 import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from charset_normalizer import from_bytes
 from lxml import etree
 from lxml import html as lxml_html
 
 __all__ = ["MAX_BYTES", "MAX_CHARS", "MAX_PDF_PAGES", "MAX_SECONDS", "Extracted",
-           "decode_text", "detect_format", "extract_text"]
+           "decode_text", "detect_format", "extract_text", "row_order"]
 
 MAX_BYTES = 50 * 1024 * 1024
 MAX_CHARS = 2_000_000
@@ -154,9 +158,62 @@ def extract_text(data: bytes, filename: str | None = None,
 
 # ------------------------------------------------------------------------------ PDF
 
+class _Box(Protocol):
+    """What :func:`row_order` needs of a pdfminer layout object: its bounding box."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+_B = TypeVar("_B", bound=_Box)
+
+
+def row_order(boxes: Sequence[_B]) -> list[_B]:
+    """Text boxes of a page in reading order, a table row by row.
+
+    pdfminer's own order (``boxes_flow``) groups neighbouring boxes first, so a table whose
+    cells are each a box comes out column by column (five titles, then their five URLs),
+    and ordering by position alone (``boxes_flow=None``, by bottom edge) puts a one-line
+    cell before the taller cell to its left. Here boxes that share most of their height
+    form a band (the cells of one table row; a paragraph is a band of its own), bands go
+    top to bottom, and within a band the columns (boxes overlapping horizontally) go left
+    to right, each top to bottom.
+    """
+    bands: list[list[_B]] = []
+    top = bottom = 0.0
+    for box in sorted(boxes, key=lambda b: (-b.y1, b.x0)):
+        height = box.y1 - box.y0
+        overlap = min(top, box.y1) - max(bottom, box.y0)
+        # more than half of the lower of the two: a cell of the band's row. Less (a
+        # merged cell's text astride a row line, a heading close above a paragraph)
+        # starts a band of its own.
+        if bands and overlap > 0 and overlap > 0.5 * min(height, top - bottom):
+            bands[-1].append(box)
+            bottom = min(bottom, box.y0)
+        else:
+            bands.append([box])
+            top, bottom = box.y1, box.y0
+    ordered: list[_B] = []
+    for band in bands:
+        columns: list[list[_B]] = []
+        right = 0.0
+        for box in sorted(band, key=lambda b: b.x0):
+            if columns and box.x0 < right:
+                columns[-1].append(box)
+                right = max(right, box.x1)
+            else:
+                columns.append([box])
+                right = box.x1
+        for column in columns:
+            ordered.extend(sorted(column, key=lambda b: -b.y1))
+    return ordered
+
+
 def _pdf(data: bytes, content_type: str | None = None) -> Extracted:
-    from pdfminer.converter import TextConverter
-    from pdfminer.layout import LAParams
+    from pdfminer.converter import PDFPageAggregator
+    from pdfminer.layout import LAParams, LTContainer, LTText, LTTextBox
     from pdfminer.pdfdocument import PDFDocument, PDFEncryptionError, PDFPasswordIncorrect
     from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
     from pdfminer.pdfpage import PDFPage
@@ -171,8 +228,30 @@ def _pdf(data: bytes, content_type: str | None = None) -> Extracted:
     except Exception as exc:
         return Extracted("", "pdf", f"corrupt PDF: {type(exc).__name__}: {exc}"[:300])
     out = io.StringIO()
+
+    def render(item: object) -> None:
+        # as pdfminer's TextConverter writes a page: a text box's lines, then a blank line
+        if isinstance(item, LTContainer):
+            for child in item:
+                render(child)
+        elif isinstance(item, LTText):
+            out.write(item.get_text())
+        if isinstance(item, LTTextBox):
+            out.write("\n")
+
+    class TextAggregator(PDFPageAggregator):
+        """The page layout without drawings and images: text is all we read (as
+        TextConverter, a hostile page's million paths are not kept)."""
+
+        def paint_path(self, *args: object, **kwargs: object) -> None:
+            return None
+
+        def render_image(self, *args: object, **kwargs: object) -> None:
+            return None
+
     manager = PDFResourceManager(caching=True)
-    device = TextConverter(manager, out, laparams=LAParams())
+    # boxes_flow=None: pdfminer's grouping of boxes is not needed, row_order orders them
+    device = TextAggregator(manager, laparams=LAParams(boxes_flow=None))
     interpreter = PDFPageInterpreter(manager, device)
     truncated = False
     error = None
@@ -185,6 +264,11 @@ def _pdf(data: bytes, content_type: str | None = None) -> Extracted:
                 break
             try:
                 interpreter.process_page(page)
+                layout = list(device.get_result())
+                boxes = [item for item in layout if isinstance(item, LTTextBox)]
+                for item in row_order(boxes) + [i for i in layout if not isinstance(i, LTTextBox)]:
+                    render(item)
+                out.write("\n")
             except Exception as exc:  # one broken page: keep the others
                 error = f"corrupt PDF page {pages + 1}: {type(exc).__name__}"
             pages += 1

@@ -13,7 +13,7 @@ reported separately as ``mentioned`` and ``declared_count``. Top-level headings 
 name a part anywhere in their text ("二、学校信息主动公开情况"); sub-headings count only
 when they start with the part's name ("（二）依申请公开情况和不予公开情况。…"), so
 "（四）扩大信息主动公开范围" inside the 概述 is not part 2. One heading can cover several
-parts ("三、依申请公开、不予公开及评议情况" -> 3 and 4).
+parts ("三、依申请公开、不予公开及评议情况" -> 3 and 4). A top-level "总体情况" is the 概述.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ _STRONG: dict[int, str] = {
     5: _P + r"(?:信息公开工作)?(?:受到|遭到|被)?(?:举报|复议|诉讼)",
     6: _P + r"(?:信息公开工作)?(?:中)?(?:的)?(?:主要)?"
             r"(?:经验(?:$|[、，和与及])|(?:存在的)?问题(?:和|与|及)|不足(?:和|与|及)|改进措施)",
-    7: _P + r"其[他它]需要报告",
+    7: _P + r"其[他它]需要?报告",  # "其他需要报告的事项", "其他需报告事项"
     8: _P + r"(?:信息公开)?(?:清单事项|事项清单)",
 }
 _WEAK: dict[int, tuple[str, ...]] = {
@@ -67,12 +67,20 @@ _WEAK: dict[int, tuple[str, ...]] = {
     4: ("评议",),
     5: ("举报", "复议", "诉讼"),
     6: ("经验", "问题", "改进", "不足"),
-    7: ("其他需要", "其它需要", "其他事项", "其它事项"),
+    7: ("其他需要", "其它需要", "其他需报告", "其它需报告", "其他事项", "其它事项"),
     8: ("清单",),
 }
-_L1 = re.compile(r"^(?:第[一二三四五六七八九十]+部分[、:：.\s]*|[一二三四五六七八九十]{1,3}[、．.]\s*)")
+#: Top-level headings only: "一、总体情况" opens many reports (the wording of the
+#: 政府信息公开工作年度报告 template) as their 概述, but "（一）总体情况" is a common first
+#: sub-heading of any part.
+_TOP: dict[int, str] = {
+    1: _P + r"(?:信息公开)?(?:工作)?(?:的)?总体情况(?:$|[，。,])",
+}
+# A space may stand before the 、 ("一 、概述", "1 、"): PDFs space out characters.
+_L1 = re.compile(r"^(?:第[一二三四五六七八九十]+部分[、:：.\s]*|[一二三四五六七八九十]{1,3}\s*[、．.]\s*)")
 _L2 = re.compile(
-    r"^(?:[(（][一二三四五六七八九十]{1,3}[)）]\s*|\d{1,2}[、．.](?!\d)\s*|[(（]\d{1,2}[)）]\s*)"
+    r"^(?:[(（][一二三四五六七八九十]{1,3}[)）]\s*|\d{1,2}\s*[、．](?!\d)\s*|\d{1,2}\.(?!\d)\s*"
+    r"|[(（]\d{1,2}[)）]\s*)"
 )
 _APPENDIX = re.compile(r"^(?:附件|附表)\s*\d*\s*[:：]?\s*")
 _COUNT = re.compile(r"(?:等|共|分为|包括)?\s*([\d一二三四五六七八九十]{1,2})\s*个?\s*部分")
@@ -108,6 +116,8 @@ def _headings(lines: list[str]) -> list[tuple[str, str, set[int]]]:
             parts = _weak_parts(text) | _strong_parts(text)
             if 1 in parts and 1 not in _strong_parts(text) and len(text) > 8:
                 parts.discard(1)  # "概况" deep inside a long top heading is not the 概述
+            compact = re.sub(r"\s", "", text)
+            parts |= {n for n, pattern in _TOP.items() if re.match(pattern, compact)}
             out.append(("1", line.strip(), parts))
             continue
         m = _L2.match(folded)
