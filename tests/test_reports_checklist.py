@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,6 +18,7 @@ from archive.reports.checklist import (
 )
 
 COUNTS = [6, 8, 7, 5, 9, 4, 3, 4, 2, 2]
+WUST_SEED = Path(__file__).parent / "fixtures" / "reports" / "seeds" / "wust_2020-2021.txt"
 HEADER = "附件\n学校清单事项公开情况表\n序号\t类别\t公开事项\t网 址\n"
 
 
@@ -285,6 +289,50 @@ def test_file_names_and_mail_addresses_are_not_urls():
 def test_full_width_characters_inside_urls(old, new):
     rows = parse_checklist_table(_table(CHECKLIST).replace(old, new))
     assert _mapping(rows) == _expect(CHECKLIST)
+
+
+def _wust() -> tuple[str, str]:
+    """The WUST seed split before its 清单 table's header row: (body, table)."""
+    head, sep, table = WUST_SEED.read_text(encoding="utf-8").partition("序号\t类别")
+    return head, sep + table
+
+
+def test_wust_rows_numbered_with_a_dot():
+    """"1." .. "50." instead of "(1)": the line-start numbers are category numbers."""
+    head, table = _wust()
+    dotted = re.sub(r"\((\d{1,2})\) ?", r"\1. ", table)
+    assert "\n\t(4项)\t44. 拟授予" in dotted and "\n2\t招生考试 信息 (8项)\t7. " in dotted
+    rows = parse_checklist_table(head + dotted)
+    assert rows == parse_checklist_table(head + table)
+    assert [r.item_number for r in rows] == list(range(1, 51))
+    assert all(r.url and r.url.endswith("/list.htm") and r.note is None for r in rows)
+
+
+def test_wust_space_inside_urls():
+    """"…/2598/ list.htm", as PDF and Word text extraction print a URL wrapped in its cell."""
+    head, table = _wust()
+    rows = parse_checklist_table(head + table.replace("/list.htm", "/ list.htm"))
+    assert rows == parse_checklist_table(head + table)
+    assert rows[0].url == "http://xxgk.wust.edu.cn/2598/list.htm" and rows[0].note is None
+
+
+@pytest.mark.parametrize("cell,expected", [
+    ("http://a.edu.cn/ 2598/list.htm", ("http://a.edu.cn/2598/list.htm", None)),
+    ("http://a.edu.cn/2598 /page.jsp?id=3", ("http://a.edu.cn/2598/page.jsp?id=3", None)),
+    ("http://a.edu.cn/2598/list. htm", ("http://a.edu.cn/2598/list.htm", None)),
+    ("http://a.edu.cn/2598/ main.htm", ("http://a.edu.cn/2598/main.htm", None)),
+    # not the URL's rest: a note, another URL, a complete URL, a host, a bare word
+    ("http://a.edu.cn/2598/ 不适用", ("http://a.edu.cn/2598/", "不适用")),
+    ("http://a.edu.cn/2598/ www.b.edu.cn/x.htm", ("http://a.edu.cn/2598/", None)),
+    ("http://a.edu.cn/list.htm /x.htm", ("http://a.edu.cn/list.htm", "/x.htm")),
+    ("http://a.edu.cn list.htm", ("http://a.edu.cn/", "list.htm")),
+    ("http://a.edu.cn/2598/ list", ("http://a.edu.cn/2598/", "list")),
+])
+def test_spaces_inside_urls_joined_only_before_their_rest(cell, expected):
+    text = HEADER + "".join(
+        f"\t\t({n}) {CHECKLIST[n - 1].title}\t{cell if n == 1 else url(n)}\n" for n in range(1, 6))
+    first = parse_checklist_table(text)[0]
+    assert (first.url, first.note) == expected
 
 
 def _columns(runs: list[list[int]], header: str = HEADER) -> str:

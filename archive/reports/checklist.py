@@ -5,7 +5,8 @@ report's 清单事项公开情况表, which follows the ministry's wording). ``p
 pulls the 清单事项公开情况表 out of report text as it comes out of PDFs and Word files:
 rows split across lines, merged or repeated category cells, "(4项)" counts torn from
 their category, full-width punctuation (also inside URLs), tab- or space-separated columns,
-URLs broken across lines or printed without a scheme, PDF tables read column by column
+URLs broken across lines, with a space at the wrap ("/2598/ list.htm") or printed without a
+scheme, rows numbered "(1)" or "1." after a category-number cell, PDF tables read column by column
 (titles of several rows, then their URLs) and items that have a note ("不适用", "无")
 instead of a URL. URLs come out in canonical form (:func:`crawler.urls.canonicalize`), as
 ``links.url`` has them.
@@ -285,6 +286,9 @@ _COMPLETE = re.compile(r"\.(?:s?html?|jspx?|php|aspx?|pdf|docx?|xlsx?)$", re.IGN
 _COUNT = re.compile(r"[(（]\s*\d{1,2}\s*项\s*[)）]")
 _MARKER_A = re.compile(r"[(（]\s*(\d{1,2})\s*[)）]")
 _MARKER_B = re.compile(r"(?m)^[ \t]*(\d{1,2})(?:[.、．]|[ \t]+|(?=[\u4e00-\u9fff]))(?!\d)")
+#: "7." / "7、" opening a cell, also after a tab or a column gap: rows numbered "1." in
+#: the 公开事项 column, on lines that begin with a category number ("2\t招生考试信息\t7. …").
+_MARKER_C = re.compile(r"(?m)(?:^|(?<=\t)|(?<=  ))[ \t]*(\d{1,2})[.、．](?!\d)")
 _HEADER_HINTS = ("网址", "链接", "公开情况", "公开事项", "公开内容", "事项")
 _NOTES = frozenset({
     "不适用", "无", "暂无", "不涉及", "未涉及", "未公开", "已公开", "待公开", "本年度无", "无此项",
@@ -351,6 +355,49 @@ def _join_broken_urls(text: str) -> str:
         out.append(line)
         last_text = len(out) - 1
     return "\n".join(out)
+
+
+#: What follows a space inside a printed URL and is clearly its rest: path segments ending
+#: in a page or file name ("list.htm", "2598/list.htm", "/info/page.jsp?id=3").
+_SPACED_REST = re.compile(
+    r" +(/?(?:[A-Za-z0-9\-._~%]+/)*[A-Za-z0-9\-_~%]+(?:\.[A-Za-z0-9\-_~%]+)*"
+    r"\.(?:s?html?|jspx?|php|aspx?|pdf|docx?|xlsx?)(?:[?#][A-Za-z0-9\-._~:/?#@!$&*+=%]*)?)"
+    # ends where the name ends: "list.htm，" or "list.htm。" still is one
+    r"(?![A-Za-z0-9\-_~%/]|\.[A-Za-z0-9])",
+    re.IGNORECASE,
+)
+#: The rest of a file extension cut off after a space ("list. htm").
+_SPACED_EXT = re.compile(r" +(s?html?|jspx?|php|aspx?|pdf|docx?|xlsx?)(?![A-Za-z0-9])",
+                         re.IGNORECASE)
+
+
+def _join_spaced_urls(text: str) -> str:
+    """Drop spaces that PDF and Word text extraction leave inside a URL at a wrap.
+
+    "http://xxgk.wust.edu.cn/2598/ list.htm" is one URL. Only a URL whose path has begun
+    and is not complete is continued, and only by a page or file name after a "/" ("/
+    list.htm", "/ 2598/list.htm") or by an extension after a "." ("list. htm"): the next
+    cell (a note, a title, another URL) is none of these.
+    """
+    out: list[str] = []
+    pos = 0
+    while (m := _URL_RE.search(text, pos)) is not None:
+        url, end = m.group(0), m.end()
+        while not _in_host(url) and not _COMPLETE.search(url):
+            rest = _SPACED_REST.match(text, end)
+            if rest and (url.endswith("/") or rest.group(1).startswith("/")) \
+                    and not _URL_START.match(rest.group(1)):
+                url, end = url + rest.group(1), rest.end()
+                continue
+            ext = _SPACED_EXT.match(text, end) if url.endswith(".") else None
+            if ext:
+                url, end = url + ext.group(1), ext.end()
+                continue
+            break
+        out.append(text[pos:m.start()] + url)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _smart_join(tokens: list[str]) -> str:
@@ -456,12 +503,30 @@ def _runs(numbers: list[int]) -> list[list[int]]:
     return runs
 
 
+def _choose(matches: list[re.Match[str]]) -> tuple[list[re.Match[str]], bool]:
+    """The markers that number the rows, and whether their numbers are item numbers."""
+    numbers = [int(m.group(1)) for m in matches]
+    runs = _runs(numbers)
+    best = max(runs, key=len)
+    if len(best) >= 0.8 * len(matches):
+        return [matches[i] for i in best], True
+    if all(numbers[r[0]] == 1 for r in runs if len(r) > 1):  # numbering restarts per category
+        return matches, False
+    return [matches[i] for i in best], True
+
+
 def _segments(region: str, with_header: bool) -> tuple[str, list[_Segment], str] | None:
-    """Split the region at item markers: (preamble, segments, form) or None."""
+    """Split the region at item markers: (preamble, segments, form) or None.
+
+    Form A is "(1)" markers; otherwise whichever of B (numbers at line start) and C
+    ("1." opening a cell) finds more rows, B on a tie: C only wins where the line-start
+    numbers are category numbers and the item numbers stand in a later cell.
+    """
     minimum = 3 if with_header else 10
     url_spans = [(m.start(), m.end()) for m in _URL_RE.finditer(region)]
     url_starts = [s for s, _ in url_spans]
-    for form, regex in (("A", _MARKER_A), ("B", _MARKER_B)):
+    found: list[tuple[str, list[re.Match[str]], bool]] = []
+    for form, regex in (("A", _MARKER_A), ("B", _MARKER_B), ("C", _MARKER_C)):
         matches = [m for m in regex.finditer(region) if 1 <= int(m.group(1)) <= 50]
         if form == "A":
             # a "(1)" inside a URL is no marker
@@ -469,26 +534,21 @@ def _segments(region: str, with_header: bool) -> tuple[str, list[_Segment], str]
         matches = matches[:MAX_MARKERS]
         if not matches:
             continue
-        numbers = [int(m.group(1)) for m in matches]
-        runs = _runs(numbers)
-        best = max(runs, key=len)
-        if len(best) >= 0.8 * len(matches):
-            chosen = [matches[i] for i in best]
-            numbered = True
-        elif all(numbers[r[0]] == 1 for r in runs if len(r) > 1):  # numbering restarts per category
-            chosen, numbered = matches, False
-        else:
-            chosen = [matches[i] for i in best]
-            numbered = True
+        chosen, numbered = _choose(matches)
         if len(chosen) < minimum:
             continue
-        segs = []
-        for i, m in enumerate(chosen):
-            end = chosen[i + 1].start() if i + 1 < len(chosen) else len(region)
-            end = min(end, m.end() + MAX_SEGMENT)
-            segs.append(_Segment(int(m.group(1)) if numbered else None, region[m.end():end]))
-        return region[: chosen[0].start()], segs, form
-    return None
+        found.append((form, chosen, numbered))
+        if form == "A":
+            break
+    if not found:
+        return None
+    form, chosen, numbered = max(found, key=lambda f: len(f[1]))  # the first on a tie
+    segs = []
+    for i, m in enumerate(chosen):
+        end = chosen[i + 1].start() if i + 1 < len(chosen) else len(region)
+        end = min(end, m.end() + MAX_SEGMENT)
+        segs.append(_Segment(int(m.group(1)) if numbered else None, region[m.end():end]))
+    return region[: chosen[0].start()], segs, form
 
 
 def _inside(spans: list[tuple[int, int]], starts: list[int], pos: int) -> bool:
@@ -590,15 +650,15 @@ def parse_checklist_table(text: str) -> list[ReportItemRow]:
     """Rows of the 清单事项公开情况表 in ``text`` (one per URL; items without URL once).
 
     Finds the table by its header line ("序号 类别 公开事项 网址") or caption, splits it at
-    item markers ("(1)" .. "(50)", or row numbers at line start), and reads each item's
-    title, URL(s) and note. Category cells are carried forward over merged cells and
+    item markers ("(1)" .. "(50)", row numbers at line start, or "1." opening a cell), and
+    reads each item's title, URL(s) and note. Category cells are carried forward over merged cells and
     mapped to the canonical category names. Item numbers come from the markers; when the
     numbering restarts per category they come from :func:`match_item`.
     """
     # Folded first: a full-width "：", "．" or "／" inside a URL would end it.
     text = fold_width(text.replace("\r\n", "\n").replace("\r", "\n"))
     region, with_header = _find_region(text)
-    region = _join_broken_urls(region)
+    region = _join_spaced_urls(_join_broken_urls(region))
     found = _segments(region, with_header)
     if found is None:
         return _url_lines(region) if with_header else []
@@ -618,7 +678,7 @@ def parse_checklist_table(text: str) -> list[ReportItemRow]:
                             cells.stacked))
         if cells.next_category:
             category = cells.next_category
-    # Row numbers (form B) may be category numbers or running numbers of a partial table.
+    # Row numbers (forms B, C) may be category numbers or running numbers of a partial table.
     trust_numbers = form == "A" or numbers_agree >= 0.5 * len(parsed)
     with_url = sum(1 for p in parsed if p.urls)
     if with_url < (3 if with_header else 5) and \
