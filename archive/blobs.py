@@ -50,32 +50,38 @@ class BlobError(Exception):
     """A blob is missing, is not stored as bytes, or its bytes no longer hash to its name."""
 
 
-def _sql_type(value: object) -> str:
-    """The SQLite storage class of a value read back from a column, as ``typeof()`` names it."""
-    if value is None:
-        return "NULL"
-    return {str: "TEXT", int: "INTEGER", float: "REAL"}.get(type(value), type(value).__name__)
+#: The columns :func:`blob_bytes` takes, read so that no stored value can fail the read itself:
+#: an edited row may hold TEXT that is not UTF-8 (``content || X'00'`` is TEXT), which
+#: Python's sqlite3 cannot decode; CAST hands over its bytes and ``typeof`` tells what it was.
+BLOB_READ_COLUMNS = "compression, typeof(content), CAST(content AS BLOB), stored_size"
 
 
 def load_blob(db: Database, sha256: str) -> bytes:
     """Return the original bytes of a blob, checking they still hash to ``sha256``."""
-    row = db.execute(
-        "SELECT compression, content FROM blobs WHERE sha256 = ?", [sha256]
-    ).fetchone()
+    row = db.execute(f"SELECT {BLOB_READ_COLUMNS} FROM blobs WHERE sha256 = ?", [sha256]).fetchone()
     if row is None:
         raise BlobError(f"blob {sha256} is missing")
     return blob_bytes(sha256, *row)
 
 
-def blob_bytes(sha256: str, compression: str | None, content: object) -> bytes:
-    """The original bytes of a ``blobs`` row's ``compression`` and ``content``, checked
-    against ``sha256`` (:class:`BlobError` otherwise)."""
-    if not isinstance(content, bytes | bytearray | memoryview):
-        # SQLite columns are not typed: a row edited by hand can hold TEXT, a number or NULL,
-        # which zlib/bytes() would reject with a TypeError (or, for an integer, allocate).
-        raise BlobError(f"blob {sha256} is corrupt: content is {_sql_type(content)}, not a BLOB")
+def blob_bytes(sha256: str, compression: str | None, kind: str, content: bytes | None,
+               stored_size: int | None = None) -> bytes:
+    """The original bytes of a ``blobs`` row read with :data:`BLOB_READ_COLUMNS`, checked
+    against ``sha256`` and the stored size (:class:`BlobError` otherwise)."""
+    if kind != "blob" or content is None:
+        # SQLite columns are not typed: a row edited by hand can hold TEXT, a number or NULL
+        raise BlobError(f"blob {sha256} is corrupt: content is {kind.upper()}, not a BLOB")
+    if stored_size is not None and len(content) != stored_size:
+        raise BlobError(f"blob {sha256} is corrupt: {len(content)} bytes stored, {stored_size} recorded")
     try:
-        data = zlib.decompress(content) if compression == "zlib" else bytes(content)
+        if compression == "zlib":
+            inflater = zlib.decompressobj()
+            data = inflater.decompress(content)
+            if not inflater.eof or inflater.unused_data:  # cut short, or bytes after the stream
+                raise BlobError(f"blob {sha256} is corrupt: the zlib stream is cut short or followed "
+                                "by other bytes")
+        else:
+            data = bytes(content)
     except zlib.error as exc:
         raise BlobError(f"blob {sha256} does not decompress: {exc}") from exc
     if sha256_hex(data) != sha256:

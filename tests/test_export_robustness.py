@@ -62,6 +62,23 @@ def test_non_blob_content_is_a_blob_error(archive, url, value):
         load_blob(archive, sha)
 
 
+@pytest.mark.parametrize("edit, problem", [
+    # one byte changed with SQL: "||" makes TEXT, here not UTF-8 (Python's sqlite3 cannot read it)
+    ("substr(content, 1, 10) || X'FF00' || substr(content, 13)", "content is TEXT"),
+    # bytes appended after the zlib stream: zlib.decompress ignored them, the hash still matched
+    ("CAST(content || X'DEADBEEF' AS BLOB)", "bytes stored"),
+    ("CAST(content || X'DEADBEEF' AS BLOB), stored_size = stored_size + 4", "followed by other bytes"),
+])
+def test_tampered_blobs_are_corrupt_not_crashes(archive, edit, problem):
+    sha = _sha(archive, URL)
+    archive.execute(f"UPDATE blobs SET content = {edit} WHERE sha256 = ?", [sha])
+    archive.conn.commit()
+    with pytest.raises(BlobError, match=problem):
+        load_blob(archive, sha)
+    result = verify_blobs(archive)
+    assert (result.checked, result.corrupt) == (2, 1), result.problems
+
+
 def test_verify_records_text_blob_as_corrupt(archive, tmp_path, capsys):
     from xxgk.cli import main
 

@@ -29,7 +29,7 @@ from datasette.utils.asgi import NotFound, Response
 from lxml import etree
 from lxml import html as lxml_html
 
-from archive.blobs import BlobError, blob_bytes
+from archive.blobs import BLOB_READ_COLUMNS, BlobError, blob_bytes
 
 DATABASE = "xxgk"
 CSP = ("sandbox allow-top-navigation-by-user-activation; default-src 'none'; "
@@ -273,10 +273,10 @@ async def load_snapshot(datasette, snapshot_id: int) -> dict:
 async def load_body(datasette, sha256: str) -> bytes:
     """The blob's original bytes, checked against its sha256."""
     db = datasette.get_database(DATABASE)
-    row = (await db.execute("SELECT compression, content FROM blobs WHERE sha256 = ?", [sha256])).first()
+    row = (await db.execute(f"SELECT {BLOB_READ_COLUMNS} FROM blobs WHERE sha256 = ?", [sha256])).first()
     if row is None:
         raise NotFound(f"The body {sha256} is missing from the archive")
-    return blob_bytes(sha256, row[0], row[1])
+    return blob_bytes(sha256, *row)
 
 
 async def resolve_links(datasette, urls: dict[str, list[str]], snapshot: dict) -> dict[str, int]:
