@@ -115,8 +115,10 @@ class ConditionalRequestMiddleware:
         return self._conn
 
     def _previous(self, url: str) -> tuple | None:
-        """The newest raw capture of ``url`` (rendered ones hold the browser's DOM, not what
-        the server sent, so they cannot stand in for a 304's body)."""
+        """The newest complete, downloaded, raw capture of ``url``: rendered ones hold the
+        browser's DOM, not what the server sent; a body shorter than its Content-Length was
+        cut short (a 304 against it would keep the cut copy for as long as the ETag holds);
+        a capture restored from a 304 is its original's stand-in, not a download."""
         conn = self._db()
         if conn is None:
             return None
@@ -125,6 +127,8 @@ class ConditionalRequestMiddleware:
             return conn.execute(
                 "SELECT sha256, etag, last_modified, status_code, content_type FROM snapshots"
                 " WHERE url = ? AND sha256 IS NOT NULL AND status_code = 200 AND rendered = 0"
+                " AND not_modified = 0 AND coalesce(CAST(json_extract(headers, '$.\"content-length\"')"
+                " AS INTEGER), 0) <= size"
                 f" AND (crawl_id IS NULL OR crawl_id NOT IN ({','.join('?' * len(current))}))"
                 " ORDER BY id DESC LIMIT 1",
                 [url, *current],

@@ -61,3 +61,32 @@ def test_a_capture_of_the_crawl_running_now_is_not_a_previous_capture(db):
     db.execute("DELETE FROM snapshots WHERE crawl_id = ?", [previous])
     _middleware(db, {"s": running, "t": fresh}).process_request(first_crawl_only)
     assert b"If-None-Match" not in first_crawl_only.headers  # only this crawl's capture: ask plainly
+
+
+def test_a_body_cut_short_is_never_the_previous_capture(db):
+    """An attachment whose download stopped before its Content-Length: asking for it with its
+    ETag would get a 304 and keep the cut copy for as long as the ETag holds."""
+    upsert_sites(db, [{"id": "s", "name": "S", "portal": '["http://a.test/"]'}])
+    writer = ArchiveWriter(db)
+    previous = start_crawl(db, "s")
+    writer.record_check(LinkCheck(site_id="s", crawl_id=previous, url=URL, checked_at="2026-01-01T00:00:00Z",
+                                  state="type_mismatch", rule="attach-truncated", status_code=200,
+                                  content_type="application/pdf", body=b"%PDF-1.4 cut",
+                                  headers={"etag": '"v1"', "content-length": "3165"}))
+    writer.commit()
+    request = Request(URL)
+    _middleware(db, {"s": start_crawl(db, "s")}).process_request(request)
+    assert b"If-None-Match" not in request.headers  # downloaded in full instead
+
+
+def test_a_capture_restored_from_a_304_is_not_asked_with_again(db):
+    """Day 3 asks with day 1's download (the original), not with day 2's 304 stand-in."""
+    upsert_sites(db, [{"id": "s", "name": "S", "portal": '["http://a.test/"]'}])
+    writer = ArchiveWriter(db)
+    _capture(writer, start_crawl(db, "s"), b"<html>day 1</html>", '"v1"')
+    day2 = start_crawl(db, "s")
+    _capture(writer, day2, b"<html>day 1</html>", '"v1"')
+    db.execute("UPDATE snapshots SET not_modified = 1, etag = '\"stand-in\"' WHERE crawl_id = ?", [day2])
+    request = Request(URL)
+    _middleware(db, {"s": start_crawl(db, "s")}).process_request(request)
+    assert request.headers[b"If-None-Match"] == b'"v1"'
