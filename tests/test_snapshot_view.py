@@ -19,6 +19,8 @@ NEWS = "http://xxgk.s.edu.cn/news/1.htm"
 LATER = "http://xxgk.s.edu.cn/later.htm"
 PDF_URL = "http://xxgk.s.edu.cn/files/report.pdf"
 PDF = b"%PDF-1.4 report bytes \x00\x01\x02"
+RENDERED = "http://xxgk.s.edu.cn/item/7.htm"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR screenshot bytes \x00\xff"
 HOME_HTML = """<!DOCTYPE html>
 <html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312">
 <meta http-equiv="refresh" content="5; url=http://evil.example/">
@@ -70,6 +72,8 @@ def archive_path(tmp_path):
     check(c2, NEWS, "2026-01-05T07:00:00Z", "<html><body>新闻 v2</body></html>".encode(),
           "text/html; charset=utf-8", encoding="utf-8")
     check(c2, LATER, "2026-01-05T07:10:00Z", b"<html><body>later</body></html>", "text/html")
+    check(c2, RENDERED, "2026-01-05T07:20:00Z", b"<html><body>rendered DOM</body></html>",
+          "text/html", rendered=True, render_reason="javascript-only page", screenshot=PNG)
     writer.commit()
     ids = {url: sid for url, sid in db.execute("SELECT url, id FROM snapshots ORDER BY id")}
     ids["news_v1"], ids["news_v2"] = (r[0] for r in db.execute(
@@ -177,4 +181,53 @@ def test_a_corrupt_body_is_reported_not_crashed_on(archive_path, content):
         conn.execute(f"UPDATE blobs SET content = {content}, compression = 'none' WHERE sha256 = "
                      "(SELECT sha256 FROM snapshots WHERE id = ?)", [ids[LATER]])
     response = run(get(path, f"/-/snapshot/{ids[LATER]}/raw"))
+    assert response.status_code == 500 and "xxgk verify" in response.text, response.text
+
+
+def test_screenshot_is_served_as_a_sandboxed_png(archive_path):
+    path, ids = archive_path
+    response = run(get(path, f"/-/snapshot/{ids[RENDERED]}/screenshot"))
+    assert response.status_code == 200
+    assert response.content == PNG  # decompressed, not the stored zlib bytes
+    assert response.headers["content-type"] == "image/png"
+    assert "sandbox" in response.headers["content-security-policy"]
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-disposition"].startswith("inline;")
+    # a capture without a screenshot, and one past SQLite's integers
+    assert run(get(path, f"/-/snapshot/{ids[HOME]}/screenshot")).status_code == 404
+    assert run(get(path, "/-/snapshot/99999999999999999999999/screenshot")).status_code == 404
+
+
+def test_banner_says_rendered_and_links_the_screenshot(archive_path):
+    path, ids = archive_path
+    page = run(get(path, f"/-/snapshot/{ids[RENDERED]}")).text
+    doc = lxml_html.fromstring(page)
+    banner = doc.get_element_by_id("xxgk-banner")
+    text = banner.text_content()
+    assert "Rendered" in text and "javascript-only page" in text
+    assert "not the bytes the server sent" in text
+    shot = f"/-/snapshot/{ids[RENDERED]}/screenshot"
+    assert shot in banner.xpath(".//a/@href") and shot in banner.xpath(".//img/@src")
+    # the banner sets no CSP that would block its own thumbnail
+    response = run(get(path, f"/-/snapshot/{ids[RENDERED]}"))
+    assert "content-security-policy" not in response.headers
+    plain = run(get(path, f"/-/snapshot/{ids[HOME]}")).text
+    assert "/screenshot" not in plain and "not the bytes the server sent" not in plain
+
+
+def test_screenshot_cell_links_to_the_png(archive_path):
+    path, ids = archive_path
+    row = run(get(path, f"/xxgk/snapshots/{ids[RENDERED]}")).text
+    assert f'href="/-/snapshot/{ids[RENDERED]}/screenshot">PNG</a>' in row
+
+
+def test_a_corrupt_screenshot_is_reported_not_crashed_on(archive_path):
+    import sqlite3
+
+    path, ids = archive_path
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE blobs SET content = x'00ff', compression = 'none' WHERE sha256 = "
+                     "(SELECT screenshot_sha256 FROM snapshots WHERE id = ?)", [ids[RENDERED]])
+    response = run(get(path, f"/-/snapshot/{ids[RENDERED]}/screenshot"))
     assert response.status_code == 500 and "xxgk verify" in response.text, response.text

@@ -12,8 +12,12 @@
   already forbids scripts; the rewriting keeps them out should it ever be relaxed). Attachments come back byte-identical with their original content
   type and ``Content-Disposition: attachment; filename*=UTF-8''…``; ``?download=1`` does
   the same for an HTML page's original bytes.
+* ``/-/snapshot/<id>/screenshot`` — the full-page PNG kept as evidence of a page rendered in
+  Chromium (``snapshots.screenshot_sha256``), decompressed and checked, as ``image/png``
+  with the same sandboxing headers as ``/raw``; 404 when the capture has none.
 * ``render_cell`` adds "view" links to ``snapshots.id``/``sha256`` cells and to
-  ``snapshot_id``-like columns anywhere in the ``xxgk`` database.
+  ``snapshot_id``-like columns anywhere in the ``xxgk`` database, and a "PNG" link to
+  ``snapshots.screenshot_sha256`` cells (the blob's own download is zlib bytes).
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ DROP_ATTRS = frozenset({"srcdoc", "srcset", "formaction", "ping", "action"})
 _HREF_NAME = re.compile(r"(?:^|[:}])href$", re.I)
 SNAPSHOT_FIELDS = ("id", "crawl_id", "site_id", "url", "final_url", "fetched_at", "status_code",
                    "content_type", "sha256", "size", "encoding", "title", "filename", "not_modified",
-                   "main_text")
+                   "main_text", "rendered", "render_reason", "screenshot_sha256")
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -270,12 +274,12 @@ async def load_snapshot(datasette, snapshot_id: int) -> dict:
     return dict(zip(SNAPSHOT_FIELDS, row, strict=True))
 
 
-async def load_body(datasette, sha256: str) -> bytes:
-    """The blob's original bytes, checked against its sha256."""
+async def load_body(datasette, sha256: str, what: str = "body") -> bytes:
+    """The blob's original bytes, checked against its sha256; ``what`` names it in a 404."""
     db = datasette.get_database(DATABASE)
     row = (await db.execute(f"SELECT {BLOB_READ_COLUMNS} FROM blobs WHERE sha256 = ?", [sha256])).first()
     if row is None:
-        raise NotFound(f"The body {sha256} is missing from the archive")
+        raise NotFound(f"The {what} {sha256} is missing from the archive")
     return blob_bytes(sha256, *row)
 
 
@@ -356,6 +360,22 @@ async def snapshot_raw(datasette, request) -> Response:
     return Response(page, headers=headers, content_type="text/html; charset=utf-8")
 
 
+async def snapshot_screenshot(datasette, request) -> Response:
+    """The capture's full-page PNG, as an image (Datasette's blob download is zlib bytes)."""
+    snapshot = await load_snapshot(datasette, int(request.url_vars["id"]))
+    if not snapshot["screenshot_sha256"]:
+        raise NotFound(f"Snapshot {snapshot['id']} has no screenshot")
+    try:
+        data = await load_body(datasette, snapshot["screenshot_sha256"], "screenshot")
+    except BlobError as exc:
+        return Response.text(f"{exc}: see `xxgk verify`", status=500)
+    # The sandbox CSP and nosniff keep even a blob that is not really a PNG from ever
+    # running as a document; inline with a name so "save image" gives a useful file.
+    headers = _security_headers()
+    headers["content-disposition"] = f'inline; filename="snapshot-{snapshot["id"]}-screenshot.png"'
+    return Response(data, headers=headers, content_type="image/png")
+
+
 async def snapshot_page(datasette, request) -> Response:
     snapshot = await load_snapshot(datasette, int(request.url_vars["id"]))
     older, newer = await neighbours(datasette, snapshot)
@@ -366,6 +386,7 @@ async def snapshot_page(datasette, request) -> Response:
         "attachment_name": attachment_name(snapshot),
         "raw_url": f"{base}/raw",
         "download_url": f"{base}/raw?download=1",
+        "screenshot_url": f"{base}/screenshot" if snapshot["screenshot_sha256"] else None,
         "history_url": datasette.urls.database(DATABASE) + "/url_history?url=" + quote(snapshot["url"], safe=""),
         "row_url": datasette.urls.table(DATABASE, "snapshots") + f"/{snapshot['id']}",
         "blob_url": (datasette.urls.table(DATABASE, "blobs") + f"/{snapshot['sha256']}"
@@ -385,6 +406,7 @@ def register_routes(datasette) -> list[tuple[str, Any]]:
         # at most 18 digits: any such id fits SQLite's integer (longer ones are a 404, not a 500)
         (r"^/-/snapshot/(?P<id>\d{1,18})$", snapshot_page),
         (r"^/-/snapshot/(?P<id>\d{1,18})/raw$", snapshot_raw),
+        (r"^/-/snapshot/(?P<id>\d{1,18})/screenshot$", snapshot_screenshot),
     ]
 
 
@@ -397,7 +419,7 @@ def render_cell(row, value, column, table, database, datasette) -> markupsafe.Ma
     if value is None or value == "":
         return None
     snapshot_id = None
-    if table == "snapshots" and column in ("id", "sha256"):
+    if table == "snapshots" and column in ("id", "sha256", "screenshot_sha256"):
         try:
             snapshot_id = row["id"]
         except (IndexError, KeyError):
@@ -407,10 +429,12 @@ def render_cell(row, value, column, table, database, datasette) -> markupsafe.Ma
     if not isinstance(snapshot_id, int):
         return None
     view = datasette.urls.path(f"/-/snapshot/{snapshot_id}")
-    if column == "sha256":
+    if column in ("sha256", "screenshot_sha256"):
         blob = datasette.urls.table(DATABASE, "blobs") + f"/{value}"
-        return markupsafe.Markup('<a href="{}" title="{}">{}…</a> <a href="{}">view</a>').format(
-            blob, value, str(value)[:16], view)
+        # the blob row's download is the stored (zlib) bytes: the screenshot route gives the PNG
+        target, label = (view, "view") if column == "sha256" else (f"{view}/screenshot", "PNG")
+        return markupsafe.Markup('<a href="{}" title="{}">{}…</a> <a href="{}">{}</a>').format(
+            blob, value, str(value)[:16], target, label)
     row_url = datasette.urls.table(DATABASE, "snapshots") + f"/{snapshot_id}"
     return markupsafe.Markup('<a href="{}">{}</a> <a href="{}">view</a>').format(
         row_url, snapshot_id, view)
