@@ -375,8 +375,9 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         challenge = bool(request.meta.get("xxgk_challenge"))
         documents: list[Any] = []
         looping = asyncio.Event()
-        if challenge:
-            page.on("response", lambda r: _note_document(page, r, documents, looping, self.challenge_reloads))
+        # Every render: a script redirect shows a second document, whose answer is the page's
+        # (a challenge page reloading itself shows many: see _rendered_or_looping).
+        page.on("response", lambda r: _note_document(page, r, documents, looping, self.challenge_reloads))
 
         guard = self._ssrf_guard()
         redirects = _RedirectGuard(guard, request, self.stats, self._pending) if guard is not None else None
@@ -385,7 +386,7 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
             if redirects is not None:  # before the first navigation, or its redirects slip by
                 await redirects.attach(page)
             if not challenge:
-                return await render(request, page, spider)
+                return await _final_document(await render(request, page, spider), documents)
             # A challenge the browser cannot pass reloads itself as fast as the server
             # answers, until the deadline: stop at the first sign of a loop instead.
             task = asyncio.ensure_future(render(request, page, spider))
@@ -545,12 +546,23 @@ async def _challenge_outcome(request: Request, page: Any, response: Response, do
     and carries the browser's cookies for the page's URL (``xxgk_browser_cookies`` meta)
     into Scrapy's cookie jar when the pass got through (:mod:`crawler.challenges`).
     """
+    response = await _final_document(response, documents)
+    urls = list(dict.fromkeys([request.url, response.url]))
+    request.meta["xxgk_browser_cookies"] = await page.context.cookies(urls)
+    return response
+
+
+async def _final_document(response: Response, documents: list[Any]) -> Response:
+    """``response`` with the status and headers of the document finally shown.
+
+    scrapy-playwright reports the first navigation's: for a page whose script went on to
+    another page (a script redirect, a challenge's reload), the body is the last page's but
+    the ETag, Last-Modified and status were the first one's, and were archived so.
+    """
     if len(documents) > 1:
         final = documents[-1]
         headers = await final.all_headers()
         response = response.replace(status=final.status, headers=_scrapy_headers(headers))
-    urls = list(dict.fromkeys([request.url, response.url]))
-    request.meta["xxgk_browser_cookies"] = await page.context.cookies(urls)
     return response
 
 

@@ -95,6 +95,15 @@ def test_auto_renders_only_the_pages_that_need_it(crawls):
         state, final_url, chain = db.execute(
             "SELECT state, final_url, redirect_chain FROM link_checks WHERE url = ?", [url]).fetchone()
         assert (state, final_url) == ("redirected", target) and url in chain
+        # the archived answer is the target's (its body, and its own validators), not the
+        # first page's headers on the target's body
+        etag, status = db.execute("SELECT etag, status_code FROM snapshots WHERE url = ? AND rendered = 1",
+                                  [url]).fetchone()
+        own = db.execute("SELECT etag FROM snapshots WHERE url = ? AND rendered = 0 AND etag IS NOT NULL",
+                         [target]).fetchone()
+        first = db.execute("SELECT etag FROM snapshots WHERE url = ? AND rendered = 0", [url]).fetchone()
+        assert status == 200 and (own is None or etag == own[0]), (url, etag, own)
+        assert first is None or first[0] is None or etag != first[0], (url, etag, first)
     pages = db.execute("SELECT COUNT(*) FROM snapshots WHERE rendered = 0").fetchone()[0]
     assert pages > 20 * len(rendered_for_content)  # rendering is the exception
 
