@@ -13,7 +13,17 @@ Layout of an export:
 * when the fetch was redirected (``final_url`` differs from ``url``) the response is filed under
   ``final_url`` and a zero-length ``302`` response for ``url`` points to it. That record is
   reconstructed (the redirect's own status and headers were not archived) and says so in a
-  ``WARC-Xxgk-Reconstructed`` header.
+  ``WARC-Xxgk-Reconstructed`` header;
+* a body shorter than the ``Content-Length`` the server announced (the connection closed early)
+  is a ``response`` with ``WARC-Truncated: disconnect``;
+* a browser-rendered snapshot (``rendered = 1``) holds Chromium's DOM, not what the server sent,
+  so it is a ``conversion`` record (Content-Type of the rendered HTML, no HTTP headers) whose
+  ``WARC-Refers-To`` is the record of the same crawl's raw capture of the URL, when exported.
+  Conversion records are not in the CDXJ (cdxj-indexer leaves them out too) nor in pages, so
+  replay always serves what the server sent;
+* a snapshot's full-page screenshot is a ``resource`` record (``image/png``) for
+  ``urn:fullPage:<page URL>`` (Browsertrix's convention: it can never shadow the page itself),
+  ``WARC-Concurrent-To`` the rendering it was taken with.
 
 ``WARC-Date`` is the snapshot's ``fetched_at``; ``WARC-Payload-Digest`` is the sha1/base32
 digest warcio computes. The ``WARC-Xxgk-Snapshot-ID`` header names the source row.
@@ -51,6 +61,8 @@ SkipCallback = Callable[[int, str], None]
 DROP_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})
 REQUEST_USER_AGENT = "xxgk-archive (reconstructed request)"
 WARC_VERSION = "1.1"
+#: Target-URI prefix of screenshot records (Browsertrix's ``urn:<kind>:<page url>``).
+SCREENSHOT_PREFIX = "urn:fullPage:"
 
 
 def software_version() -> str:
@@ -95,7 +107,8 @@ def snapshot_rows(db: Database, *, site_id: str | None = None, since: str | None
         params.append(normalize_bound(until, end=True))
     cursor = db.execute(
         "SELECT id, site_id, url, final_url, fetched_at, status_code, content_type, headers, sha256,"
-        " size, title, not_modified FROM snapshots WHERE " + " AND ".join(where)
+        " size, title, not_modified, crawl_id, rendered, render_reason, screenshot_sha256"
+        " FROM snapshots WHERE " + " AND ".join(where)
         + " ORDER BY fetched_at, id", params)
     columns = [d[0] for d in cursor.description]
     for row in cursor:
@@ -160,6 +173,26 @@ def http_response_headers(status: int | None, headers_json: str | None, body_len
     return StatusAndHeaders(f"{code} {phrase}", pairs, protocol="HTTP/1.1")
 
 
+def announced_length(headers_json: str | None) -> int | None:
+    """The ``Content-Length`` a capture's archived headers announce for the body we hold.
+
+    None when absent or not comparable: with a ``Content-Encoding`` it counted encoded bytes.
+    """
+    try:
+        headers = json.loads(headers_json) if headers_json else {}
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(headers, dict):
+        return None
+    lowered = {str(name).lower(): str(value).strip() for name, value in headers.items()}
+    if lowered.get("content-encoding", "identity").lower() not in ("", "identity"):
+        return None
+    try:
+        return int(lowered["content-length"])
+    except (KeyError, ValueError):
+        return None
+
+
 def http_request_headers(url: str) -> StatusAndHeaders:
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -193,6 +226,10 @@ def surt_key(url: str) -> str:
         parts = urlsplit(url.strip())
     except ValueError:
         return url
+    if parts.scheme in ("urn", "dns"):
+        # Opaque URIs (screenshots' urn:fullPage:<url>): surt lower-cases the rest as a path.
+        path, query = _path_query_key(parts.path, parts.query)
+        return f"{parts.scheme.lower()}:{path}{query}"
     if parts.scheme not in ("http", "https"):
         return url
     host = (parts.hostname or "").strip(".").lower()
@@ -202,17 +239,21 @@ def surt_key(url: str) -> str:
     key = ",".join(reversed(labels))
     if port:
         key += f":{port}"
-    path = quote(unquote(parts.path), safe="/%;:@&=+$,!~*'()") or "/"
+    path, query = _path_query_key(parts.path, parts.query)
+    return f"{key}){path}{query}"
+
+
+def _path_query_key(path: str, query: str) -> tuple[str, str]:
+    """SURT's path (lower case, escaped, no trailing slash) and sorted query."""
+    path = quote(unquote(path), safe="/%;:@&=+$,!~*'()") or "/"
     path = path.lower()
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/") or "/"
-    query = ""
     pairs = sorted(tuple(p.split("=", 1)) if "=" in p else (p, "")
-                   for p in parts.query.lower().split("&") if p)
-    if pairs:
-        query = "?" + "&".join(f"{k}={v}" if v or f"{k}=" in parts.query.lower() else k
-                               for k, v in pairs)
-    return f"{key}){path}{query}"
+                   for p in query.lower().split("&") if p)
+    if not pairs:
+        return path, ""
+    return path, "?" + "&".join(f"{k}={v}" if v or f"{k}=" in query.lower() else k for k, v in pairs)
 
 
 def cdx_timestamp(date: str) -> str:
@@ -228,7 +269,7 @@ class IndexEntry:
     url: str
     date: str
     mime: str | None
-    status: str
+    status: str | None
     digest: str
     offset: int
     length: int
@@ -238,6 +279,8 @@ class IndexEntry:
                   "length": str(self.length), "offset": str(self.offset), "filename": filename}
         if self.mime is None:  # as cdxj-indexer does when a response has no Content-Type
             del fields["mime"]
+        if self.status is None:  # a resource record has no HTTP status
+            del fields["status"]
         return f"{surt_key(self.url)} {cdx_timestamp(self.date)} {json.dumps(fields, ensure_ascii=False)}"
 
 
@@ -257,7 +300,7 @@ class _Capture:
     record_id: str
     date: str
     digest: str
-    http_headers: StatusAndHeaders
+    length: int  # of the payload a revisit of this capture stands for
 
 
 class _Exporter:
@@ -268,10 +311,12 @@ class _Exporter:
         self.writer = WARCWriter(out, gzip=True, warc_version=WARC_VERSION)
         self.result = ExportResult()
         self.captures: dict[tuple[str, str], _Capture] = {}
+        #: (crawl id, url) -> record id of the newest raw capture, for renderings to refer to
+        self.raw_records: dict[tuple[int, str], str] = {}
         self._start = out.tell()
 
     def _write(self, record, *, index: bool = False, index_mime: str | None = None,
-               status: str = "-") -> None:
+               status: str | None = "-") -> None:
         offset = self.out.tell() - self._start
         self.writer.write_record(record)
         self.result.records += 1
@@ -299,29 +344,48 @@ class _Exporter:
             warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": concurrent_to})
         self._write(record)
 
-    def _origin_headers(self, row: dict) -> tuple[int | None, str | None]:
-        """Status and headers of the capture that first carried a 304's bytes."""
+    def _origin_status(self, row: dict) -> int:
+        """HTTP status of the capture whose bytes a ``304`` confirmed (200 when not archived)."""
         origin = self.db.execute(
-            "SELECT status_code, headers FROM snapshots WHERE sha256 = ? AND url = ? AND not_modified = 0"
-            " AND fetched_at <= ? ORDER BY fetched_at DESC, id DESC LIMIT 1",
+            "SELECT status_code FROM snapshots WHERE sha256 = ? AND url = ? AND not_modified = 0"
+            " AND rendered = 0 AND fetched_at <= ? ORDER BY fetched_at DESC, id DESC LIMIT 1",
             [row["sha256"], row["url"], row["fetched_at"]]).fetchone()
-        if origin:
-            return origin[0], origin[1]
-        return (200 if row["status_code"] in (None, 304) else row["status_code"]), row["headers"]
+        if origin and origin[0] not in (None, 304):
+            return int(origin[0])
+        return 200
+
+    def _status(self, row: dict) -> int | None:
+        """The status line a capture replays with: a 304 stands for the content it confirmed
+        (pywb serves a revisit's own status line with the original's payload). The crawler
+        already records 200 for such rows; older rows may say 304."""
+        status = row["status_code"]
+        if (row["not_modified"] or status == 304) and status in (None, 304):
+            return self._origin_status(row)
+        return status
 
     def snapshot(self, row: dict) -> None:
         target = row["final_url"] or row["url"]
         date = warc_date(row["fetched_at"])
+        if row["rendered"]:
+            record_id = self.rendering(row, target, date)
+            if row["screenshot_sha256"]:
+                self.screenshot(row, target, date, record_id)
+            # Not a page for replay (its record is a conversion), and no reconstructed
+            # redirect: a rendering's final_url may come from a script, not an HTTP redirect.
+            self.result.snapshots += 1
+            return
         snapshot_header = {"WARC-Xxgk-Snapshot-ID": str(row["id"])}
+        if row["not_modified"]:
+            snapshot_header["WARC-Xxgk-Not-Modified"] = (
+                "the server answered 304 Not Modified; the status line is that of the content it confirmed")
         ctype = (row["content_type"] or "").split(";")[0].strip().lower() or None
         earlier = self.captures.get((target, row["sha256"]))
         record_id = StatusAndHeadersParser.make_warc_id()
         if earlier is not None:
-            if row["not_modified"]:
-                http_headers = earlier.http_headers
-            else:
-                http_headers = http_response_headers(row["status_code"], row["headers"],
-                                                     row["size"] or 0, row["content_type"])
+            # This capture's own headers (its Date, ETag...), as WARC 1.1 6.7 asks of a revisit;
+            # the payload and so its length are the earlier record's.
+            http_headers = http_response_headers(self._status(row), row["headers"],
+                                                 earlier.length, row["content_type"])
             self.request(target, date, record_id)
             record = self.writer.create_revisit_record(
                 target, earlier.digest, target, earlier.date, http_headers=http_headers,
@@ -335,26 +399,72 @@ class _Exporter:
             except BlobError as exc:
                 self.result.skipped.append((row["id"], str(exc)))
                 return
-            status_code, headers_json = row["status_code"], row["headers"]
-            if row["not_modified"] or status_code == 304:
-                status_code, headers_json = self._origin_headers(row)
-            http_headers = http_response_headers(status_code, headers_json, len(body),
+            http_headers = http_response_headers(self._status(row), row["headers"], len(body),
                                                  row["content_type"])
+            warc_headers = {"WARC-Record-ID": record_id, "WARC-Date": date, **snapshot_header}
+            announced = announced_length(row["headers"])
+            if not row["not_modified"] and announced is not None and announced > len(body):
+                # The connection ended before the announced length (the crawler keeps such a
+                # body as evidence): WARC 1.1 5.13 "disconnect". The HTTP Content-Length above
+                # is the length we hold, so readers do not run past the record.
+                warc_headers["WARC-Truncated"] = "disconnect"
+                warc_headers["WARC-Xxgk-Announced-Length"] = str(announced)
             self.request(target, date, record_id)
             record = self.writer.create_warc_record(
                 target, "response", payload=BytesIO(body), length=len(body),
-                http_headers=http_headers,
-                warc_headers_dict={"WARC-Record-ID": record_id, "WARC-Date": date, **snapshot_header})
+                http_headers=http_headers, warc_headers_dict=warc_headers)
             digest = record.rec_headers.get_header("WARC-Payload-Digest")
             self._write(record, index=True, index_mime=ctype, status=http_headers.get_statuscode())
-            self.captures[(target, row["sha256"])] = _Capture(record_id, date, digest, http_headers)
+            self.captures[(target, row["sha256"])] = _Capture(record_id, date, digest, len(body))
             status = http_headers.get_statuscode()
+        if row["crawl_id"] is not None:
+            self.raw_records[(row["crawl_id"], row["url"])] = record_id
+        if row["screenshot_sha256"]:
+            self.screenshot(row, target, date, record_id)
         if row["final_url"] and row["final_url"] != row["url"]:
             self.redirect(row["url"], target, date, row["id"])
         self.result.snapshots += 1
         if "html" in (ctype or "") and status.startswith(("2", "3")):
             self.result.pages.append({"id": f"snapshot-{row['id']}", "url": target, "ts": date,
                                       "title": row["title"] or target})
+
+    def rendering(self, row: dict, target: str, date: str) -> str | None:
+        """A browser rendering as a ``conversion`` of the crawl's raw capture; its record id."""
+        try:
+            body = load_blob(self.db, row["sha256"])
+        except BlobError as exc:
+            self.result.skipped.append((row["id"], str(exc)))
+            return None
+        record_id = StatusAndHeadersParser.make_warc_id()
+        headers = {"WARC-Record-ID": record_id, "WARC-Date": date,
+                   "WARC-Xxgk-Snapshot-ID": str(row["id"]),
+                   "WARC-Xxgk-Rendered": "DOM serialized by Chromium after rendering"
+                                         + (f" ({row['render_reason']})" if row["render_reason"] else "")}
+        # Only the same crawl's raw capture is what was rendered (an earlier one may differ).
+        raw = self.raw_records.get((row["crawl_id"], row["url"])) if row["crawl_id"] is not None else None
+        if raw:
+            headers["WARC-Refers-To"] = raw
+        record = self.writer.create_warc_record(
+            target, "conversion", payload=BytesIO(body), length=len(body),
+            warc_content_type=row["content_type"] or "application/octet-stream",
+            warc_headers_dict=headers)
+        self._write(record)  # not indexed: replay must serve what the server sent
+        return record_id
+
+    def screenshot(self, row: dict, target: str, date: str, concurrent_to: str | None) -> None:
+        """A snapshot's full-page PNG as a ``resource`` record for ``urn:fullPage:<url>``."""
+        try:
+            png = load_blob(self.db, row["screenshot_sha256"])
+        except BlobError as exc:
+            self.result.skipped.append((row["id"], f"screenshot: {exc}"))
+            return
+        headers = {"WARC-Date": date, "WARC-Xxgk-Snapshot-ID": str(row["id"])}
+        if concurrent_to:
+            headers["WARC-Concurrent-To"] = concurrent_to
+        record = self.writer.create_warc_record(
+            f"{SCREENSHOT_PREFIX}{target}", "resource", payload=BytesIO(png), length=len(png),
+            warc_content_type="image/png", warc_headers_dict=headers)
+        self._write(record, index=True, index_mime="image/png", status=None)
 
     def redirect(self, url: str, location: str, date: str, snapshot_id: int) -> None:
         headers = StatusAndHeaders("302 Found", [("Location", location), ("Content-Type", "text/html"),

@@ -68,7 +68,7 @@ def archive(tmp_path):
     sha_pdf = hashlib.sha256(PDF).hexdigest()
     writer.record_check(_check(c2, REPORT, "2026-01-02T08:00:05Z", b"", status=304, not_modified=True,
                                previous_sha256=sha_pdf, content_type="application/pdf",
-                               headers={"etag": '"pdf1"'}))
+                               headers={"etag": '"pdf1"', "date": "Fri, 02 Jan 2026 08:00:05 GMT"}))
     writer.record_check(_check(c2, HOME, "2026-01-02T09:00:00Z",
                                HOME_HTML.replace("学校".encode("gbk"), "本校".encode("gbk")),
                                headers=html_headers, content_type="text/html; charset=gbk",
@@ -139,6 +139,13 @@ def test_warc_records_are_valid_and_bodies_exact(archive, tmp_path):
             original["headers"].get_header("WARC-Payload-Digest")
         assert revisit["payload"] == b""
     assert not_modified["http"].get_statuscode() == "200"  # replays as the content it confirmed
+    # The 304 capture's own headers (WARC 1.1 6.7), not a copy of the confirmed capture's.
+    assert not_modified["http"].get_header("Date") == "Fri, 02 Jan 2026 08:00:05 GMT"
+    assert not_modified["http"].get_header("Etag") == '"pdf1"'
+    assert not_modified["http"].get_header("Content-Type") == "application/pdf"
+    assert not_modified["http"].get_header("Content-Length") == str(len(PDF))
+    assert not_modified["headers"].get_header("WARC-Xxgk-Not-Modified")
+    assert same["headers"].get_header("WARC-Xxgk-Not-Modified") is None
     assert records[13]["payload"] != HOME_HTML and records[13]["date"] == "2026-01-02T09:00:00Z"
 
 
