@@ -676,7 +676,7 @@ class DistributedSiteRun(SiteRun):
             self.refusal = reason
         return False
 
-    def count(self) -> None:
+    def count(self, url: str | None = None) -> None:
         self.dist.server.incr(self.keys["budget"])
 
     def over_budget(self) -> bool:

@@ -105,24 +105,37 @@ class SiteRun:
     probe: SiteProbe | None = None
     scheduled: int = 0
     judged: set[str] = field(default_factory=set)
+    #: URLs requested (admitted or counted): a second link to one is neither counted against
+    #: the budget nor refused by it (its answer is on its way and must not be thrown away).
+    admitted: set[str] = field(default_factory=set)
+    #: Report wording of a link to a URL already requested without it (its answer gets it).
+    report_hints: dict[str, str] = field(default_factory=dict)
     #: Why the trap guard refused the last URL :meth:`admit` refused (None: the page budget).
     refusal: str | None = None
 
     # Budget, trap guard and probe go through these methods so that a distributed crawl
     # (crawler.distributed.DistributedSiteRun) can keep them in Redis for all workers.
     def admit(self, url: str) -> bool:
-        """Budget and trap guard for a new in-scope URL; counts it when admitted."""
+        """Budget and trap guard for an in-scope URL; counts it when admitted (once: a URL
+        already requested is admitted again without counting, and Scrapy drops the copy)."""
         self.refusal = None
+        if url in self.admitted:
+            return True
         if self.scheduled >= self.site.max_pages:
             return False
         self.refusal = self.guard.refuse(url)
         if self.refusal is not None:
             return False
         self.scheduled += 1
+        self.admitted.add(url)
         return True
 
-    def count(self) -> None:
+    def count(self, url: str | None = None) -> None:
         """Count a request that bypasses the budget (start URLs, re-renders)."""
+        if url is not None:
+            if url in self.admitted:
+                return
+            self.admitted.add(url)
         self.scheduled += 1
 
     def over_budget(self) -> bool:
@@ -244,7 +257,7 @@ class PortalSpider(scrapy.Spider):
             return scrapy.Request(url, method="HEAD", callback=self.parse_external,
                                   errback=self.on_failure, meta=meta)
         if home or bypass_budget:
-            run.count()
+            run.count(url)
         elif not run.admit(url):
             return None
         if render or (site.render == "always" and expect != "attachment"):
@@ -336,6 +349,9 @@ class PortalSpider(scrapy.Spider):
     def parse(self, response: Response) -> Iterator[Any]:
         xxgk = response.meta["xxgk"]
         run = self.runs[xxgk["site"]]
+        if not xxgk.get("report_hint"):  # a later link to this URL said it is a report
+            asked = (response.meta.get("redirect_urls") or [response.request.url])[0]
+            xxgk["report_hint"] = run.report_hints.pop(asked, None)
         expect = xxgk.get("expect", "page")
         fetch = self._fetch_from_response(response, expect)
         is_html = _is_html(response)
@@ -383,8 +399,13 @@ class PortalSpider(scrapy.Spider):
         yield check
         if check.screenshot is None and self._wants_evidence(run, fetch.url, verdict, check):
             yield _give_document(self._evidence_request(run, fetch.url, verdict), response, fetch)
-        if is_html and text is not None and verdict.state in GOOD_STATES and expect != "attachment":
-            yield from self._follow(run, response, text, report_context=bool(xxgk.get("report_hint")))
+        # Links are followed on the site's own pages only: a link's redirect may end on another
+        # site, whose links are not ours to check (nor recorded as this site's). A start URL
+        # is followed wherever it went (a portal that moved: the registry is out of date).
+        if (is_html and text is not None and verdict.state in GOOD_STATES and expect != "attachment"
+                and (in_scope(response.url, run.site.allowed_domains) or xxgk.get("home"))):
+            yield from self._follow(run, response, text, report_context=bool(xxgk.get("report_hint")),
+                                    encoding=encoding)
 
     # -- browser: challenges and evidence --------------------------------------------------
     def _challenge_retry(self, run: SiteRun, response: Response, verdict: Verdict) -> list[Any] | None:
@@ -549,7 +570,10 @@ class PortalSpider(scrapy.Spider):
         yield self._check_item(run, fetch, verdict, archive_body=False, meta=request.meta)
 
     # -- links ---------------------------------------------------------------------------
-    def _follow(self, run: SiteRun, response: Response, text: str, *, report_context: bool) -> Iterator[Any]:
+    def _follow(self, run: SiteRun, response: Response, text: str, *, report_context: bool,
+                encoding: str | None = None) -> Iterator[Any]:
+        """Record and schedule the page's links. ``encoding`` is the page's: a browser sends
+        raw non-ASCII in a link's query in it (a GBK JSP reads ?lm=信息公开 as GBK bytes)."""
         base = response.url
         # The tree the classifier already parsed (htmlparse's cache), not a second parse.
         base_href, links = page_links(text)
@@ -561,7 +585,7 @@ class PortalSpider(scrapy.Spider):
         batch: list[LinkSource] | None = [] if self.distributed is None else None
         seen_at = now_iso()  # the page's links were all seen when it was read
         for href, anchor in links:
-            url = canonicalize(href.strip(), base)
+            url = canonicalize(href.strip(), base, encoding=encoding)
             if url is None:
                 continue
             if (url, anchor) in seen_here:
@@ -590,6 +614,8 @@ class PortalSpider(scrapy.Spider):
         hint = anchor if is_report_text(anchor) else None
         if hint is None and report_context and attachment:
             hint = anchor or url
+        if hint and url in run.admitted:  # requested already, without it: its answer gets it
+            run.report_hints.setdefault(url, hint)
         request = self._request_for(run, url, expect=expect, report_hint=hint)
         if request is None:
             run.judged.add(url)
