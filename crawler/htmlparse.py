@@ -35,6 +35,7 @@ data: ``innerHTML``, ``document.write``, ``$.ajax``, JSON arrays...).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -138,11 +139,39 @@ _BASE_HREF = etree.XPath("//base/@href", smart_strings=False)
 _STRING = etree.XPath("string(.)", smart_strings=False)
 
 
+_IMG_ALTS = etree.XPath(".//img/@alt", smart_strings=False)
+#: Dots a CMS appends when it cuts a title to fit a box ("2021-2022学年信息公开工作年度...").
+_TRUNCATION_MARKS = ("..", "…")
+_ANCHOR_MAX = 300
+
+
+def anchor_text(text: str, title: str = "", alts: Iterable[str] = ()) -> str:
+    """A link's anchor: its text, whitespace collapsed, at most 300 characters.
+
+    A visibly truncated text (ending in ``..``, ``...`` or ``…``) gives way to the
+    ``title`` attribute when that starts with the visible part or is longer (the CMS keeps
+    the full title there); an empty text (an image link) is its ``title``, else the first
+    non-empty image ``alt``.
+    """
+    text = " ".join(text.split())
+    title = " ".join(title.split())
+    if not text:
+        alt = next((a for a in (" ".join(alt.split()) for alt in alts) if a), "")
+        return (title or alt)[:_ANCHOR_MAX]
+    if title and text.endswith(_TRUNCATION_MARKS):
+        # Compare without spaces: CMSs cut and pad titles inconsistently.
+        visible = "".join(text.rstrip(".…").split())
+        full = "".join(title.split())
+        if full != visible and (full.startswith(visible) or len(full) > len(visible)):
+            return title[:_ANCHOR_MAX]
+    return text[:_ANCHOR_MAX]
+
+
 def page_links(html: str) -> tuple[str | None, list[tuple[str, str]]]:
     """(first ``<base href>``, ``[(raw href/src, anchor text)]`` in document order).
 
-    The anchor is the element's text, whitespace collapsed, at most 300 characters, else
-    its ``title``. Read from the cached :func:`parse` tree (the classifier has usually
+    The anchor is :func:`anchor_text` of the element's text, ``title`` and image ``alt``s.
+    Read from the cached :func:`parse` tree (the classifier has usually
     parsed the page already); a page that tree cannot hold in full (too deep, a node over
     10 MB, unparsable) goes through a Scrapy selector as before, whose parser has no limits.
     """
@@ -154,8 +183,9 @@ def page_links(html: str) -> tuple[str | None, list[tuple[str, str]]]:
     for node in _LINKS(root):
         attrib = node.attrib
         href = attrib.get("href") or attrib.get("src") or ""
-        anchor = " ".join(_STRING(node).split())[:300] or attrib.get("title", "")
-        links.append((href, anchor))
+        text = _STRING(node)
+        alts = _IMG_ALTS(node) if not text.strip() else ()  # only image links need them
+        links.append((href, anchor_text(text, attrib.get("title", ""), alts)))
     return (bases[0] if bases else None), links
 
 
@@ -166,8 +196,9 @@ def _page_links_selector(html: str) -> tuple[str | None, list[tuple[str, str]]]:
     links = []
     for node in selector.xpath(LINK_XPATH):
         href = node.attrib.get("href") or node.attrib.get("src") or ""
-        anchor = " ".join(node.xpath("string(.)").get("").split())[:300] or node.attrib.get("title", "")
-        links.append((href, anchor))
+        text = node.xpath("string(.)").get("")
+        alts = node.xpath(".//img/@alt").getall() if not text.strip() else ()
+        links.append((href, anchor_text(text, node.attrib.get("title", ""), alts)))
     return selector.xpath("//base/@href").get(), links
 
 

@@ -23,7 +23,9 @@ not-found wording to be *the page's message*, not a word somewhere in a page:
   (``index``/``default``/``main``/``home``/``portal``/``xxgk*``/``zwgk``, at most two
   segments deep: ``/old/xxgk.htm``, ``/xxgk/index.htm``) and lands on one of the site's
   start URLs (an old entry point moved to the new portal); not when a *directory* link
-  (``/xxgk/``) moved to the root of another host (a section that became its own site);
+  (``/xxgk/``) moved to the root of another host (a section that became its own site); not
+  when the home page is on a host that is neither the link's nor one of the site's start
+  URLs' (a redirect link to another site's home page, 学校主页 or 教育部);
 * **error-page redirect** — redirected to ``/404.html``, ``/error.jsp``, ``notfound.htm``,
   ``...?aspxerrorpath=``;
 * **probe** — :class:`SiteProbe` compares the page with the site's answer to a random
@@ -338,8 +340,12 @@ def home_redirect(fetch: Fetch) -> str | None:
         return None
     if _entry_like(fetch.url) and _canon(final) in {_canon(h) for h in fetch.home_urls}:
         return None
-    same_host = _bare_host(fetch.url) == _bare_host(final)
-    if same_host or not _dir_like(fetch.url):
+    final_host = _bare_host(final)
+    if final_host == _bare_host(fetch.url):
+        return f"deep link redirected to home page {final}"
+    # Another host's root is that site's own page (WebPlus "外部链接" /_redirect?... entries
+    # answer 302 to 学校主页 or 教育部): only the linking site's portal hosts count as "home".
+    if final_host in {_bare_host(h) for h in fetch.home_urls} and not _dir_like(fetch.url):
         return f"deep link redirected to home page {final}"
     return None
 

@@ -536,6 +536,27 @@ def test_home_redirects_that_are_fine():
                redirect_chain=[section]), S.REDIRECTED, "redirected")
 
 
+def test_redirect_link_to_another_sites_home_is_not_soft_404():
+    """WebPlus "外部链接" entries (/_redirect?...) answer 302 to 学校主页 or 教育部: that
+    site's own home page, as ok as a direct link to it; a deep link sent to the portal's
+    home page stays a soft 404 (deleted article), as does an off-site page sent home."""
+    link = "http://xxgk.example-univ.edu.cn/_redirect?siteId=43&columnId=2001&articleId=1"
+    for root in ("http://www.example-univ.edu.cn/", "http://www.moe.gov.cn/", "https://www.moe.gov.cn/index.html"):
+        verdict = check(page(fx("webplus_article.html"), url=link, final_url=root, redirect_chain=[link]),
+                        S.REDIRECTED, "redirected")
+        assert verdict.rule != "soft404-home-redirect"
+    check(page(fx("webplus_article.html"), url=link, final_url=HOME, redirect_chain=[link]),
+          S.SOFT_404, "soft404-home-redirect")
+    # a page on another host of the site (allowed domain) sent to the portal's home page
+    other = "http://www.example-univ.edu.cn/info/1021/1234.htm"
+    check(page(fx("webplus_article.html"), url=other, final_url=HOME, redirect_chain=[other]),
+          S.SOFT_404, "soft404-home-redirect")
+    # an off-site article whose own site sends it home
+    moe = "http://www.moe.gov.cn/srcsite/A08/s7052/201004/t20100406_171904.html"
+    check(page(fx("webplus_article.html"), url=moe, final_url="http://moe.gov.cn/", redirect_chain=[moe],
+               expect="external"), S.SOFT_404, "soft404-home-redirect")
+
+
 def test_redirect_to_error_page():
     fetch = page(b"<html><body><img src=/404.png></body></html>",
                  final_url="http://xxgk.example-univ.edu.cn/404.html", redirect_chain=[URL])
