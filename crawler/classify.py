@@ -265,6 +265,9 @@ def net_ignored(ctx: Context) -> Verdict | None:
     text = ctx.error_text
     if "ssrf: " in text:  # crawler.safety refused a private/loopback/metadata origin
         return _v(S.EXCLUDED, "ssrf", text[text.index("ssrf: "):].strip())
+    match = re.search(r"Forbidden by robots\.txt[^\n]*", text, re.I)
+    if match:  # keeps why, when crawler.robots says it (robots.txt answered 5xx, timed out)
+        return _v(S.EXCLUDED, "net-robots", match.group(0).strip())
     if re.search(r"robots\.txt", text, re.I):
         return _v(S.EXCLUDED, "net-robots", "Forbidden by robots.txt")
     if re.search(r"max(?:imum)? redirect|too many redirects|redirect loop|exceeded \d+ redirects", text, re.I):

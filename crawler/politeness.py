@@ -25,6 +25,15 @@ Why a downloader of our own
     AutoThrottle may otherwise lower again. Set with ``DOWNLOADER =
     "crawler.politeness.PoliteDownloader"``.
 
+Crawl-delay
+    A host's robots.txt ``Crawl-delay`` (for our User-Agent, read when Scrapy's robots.txt
+    middleware sends ``robots_parsed``) is a floor under that host's delay for the rest of
+    the crawl: its requests start at least that many seconds apart, whatever AutoThrottle or
+    ``RANDOMIZE_DOWNLOAD_DELAY`` (which may halve a delay) make of it. It is capped per host
+    at ``XXGK_MAX_CRAWL_DELAY``: a robots.txt asking for an hour between requests must not
+    hold a crawl for days (a host of 100 links at 30 s takes 50 minutes; other hosts go on
+    meanwhile). Browser renderings take their host slot in crawler.rendering, not here.
+
 Retry-After
     :class:`RetryAfterMiddleware` (a downloader middleware, before Scrapy's
     ``RetryMiddleware`` in the response chain) takes 429 answers, and 503 answers that
@@ -46,6 +55,8 @@ Settings:
 ``XXGK_RETRY_AFTER_TIMES``    retries of one request after 429/503 (default 2)
 ``XXGK_RETRY_AFTER_DEFAULT``  seconds to wait when the header is missing or unreadable
                               (default 10; doubled per attempt, capped by the maximum)
+``XXGK_MAX_CRAWL_DELAY``      longest robots.txt ``Crawl-delay`` honoured, seconds (default 30);
+                              a longer one is honoured as this many seconds
 """
 
 from __future__ import annotations
@@ -56,7 +67,7 @@ from email.utils import parsedate_to_datetime
 from time import monotonic
 from typing import Any
 
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.core.downloader import Downloader, Slot
 from scrapy.http import Response
 from scrapy.resolver import dnscache
@@ -65,6 +76,7 @@ from scrapy.utils.defer import _schedule_coro
 from scrapy.utils.httpobj import urlparse_cached
 
 __all__ = [
+    "DEFAULT_MAX_CRAWL_DELAY",
     "PoliteDownloader",
     "RetryAfterMiddleware",
     "is_rate_limit_answer",
@@ -80,6 +92,8 @@ ATTEMPTS = "xxgk_retry_after"
 #: The shortest wait before a retry, whatever the header says ("Retry-After: 0" answered
 #: again and again would otherwise be a tight loop).
 MIN_WAIT = 1.0
+#: Longest robots.txt Crawl-delay honoured unless ``XXGK_MAX_CRAWL_DELAY`` says otherwise.
+DEFAULT_MAX_CRAWL_DELAY = 30.0
 
 
 # --------------------------------------------------------------------------- the downloader
@@ -92,6 +106,13 @@ class PoliteDownloader(Downloader):
         self._floors: dict[str, float] = {}
         self._paused_until: dict[str, float] = {}
         self._keys: dict[int, str] = {}  # id(slot) -> key: a Slot does not know its own key
+        #: Host -> robots.txt Crawl-delay (capped): the least gap between request starts.
+        self._crawl_delays: dict[str, float] = {}
+        self._last_start: dict[str, float] = {}  # host -> monotonic start of its last request
+        settings = crawler.settings
+        self.max_crawl_delay = max(0.0, settings.getfloat("XXGK_MAX_CRAWL_DELAY", DEFAULT_MAX_CRAWL_DELAY))
+        self._robots_agent = settings.get("ROBOTSTXT_USER_AGENT") or settings.get("USER_AGENT") or "*"
+        crawler.signals.connect(self._robots_parsed, signal=signals.robots_parsed)
 
     def get_slot_key(self, request: Request) -> str:
         if request.meta.get(AUTO_SLOT):
@@ -128,6 +149,28 @@ class PoliteDownloader(Downloader):
         if slot is not None and slot.delay < delay:
             slot.delay = delay
 
+    def obey_crawl_delay(self, key: str, seconds: float) -> float:
+        """Start ``key``'s requests at least ``seconds`` apart (capped at ``XXGK_MAX_CRAWL_DELAY``);
+        returns the delay applied."""
+        delay = min(max(0.0, seconds), self.max_crawl_delay)
+        if delay > self._crawl_delays.get(key, 0.0):
+            self._crawl_delays[key] = delay
+            self.slow_down(key, delay)
+        return self._crawl_delays.get(key, 0.0)
+
+    def _robots_parsed(self, robotparser: Any, request: Request, **_: Any) -> None:
+        try:
+            asked = robotparser.crawl_delay(self._robots_agent)
+        except Exception:  # a parser without Crawl-delay support: nothing asked
+            logger.debug("no Crawl-delay from %r", robotparser, exc_info=True)
+            return
+        if not asked or asked <= 0:
+            return
+        key = self.get_slot_key(request)
+        applied = self.obey_crawl_delay(key, float(asked))
+        logger.info("robots.txt of %s asks Crawl-delay %g s: requests to it %g s apart%s", key, asked,
+                    applied, "" if applied >= asked else " (XXGK_MAX_CRAWL_DELAY)")
+
     def delay_of(self, key: str) -> float:
         """The current delay of ``key``'s slot (the floor, or the default for a new slot)."""
         slot = self.slots.get(key)
@@ -155,14 +198,20 @@ class PoliteDownloader(Downloader):
         now = monotonic()
         key = self._keys.get(id(slot))
         wait = self._paused_until.get(key, 0.0) - now if key is not None else 0.0
-        delay = slot.download_delay()
+        # Crawl-delay is a minimum: download_delay() may randomise the slot's delay below it.
+        crawl_delay = self._crawl_delays.get(key, 0.0) if key is not None else 0.0
+        delay = max(slot.download_delay(), crawl_delay)
         if delay:
             wait = max(wait, delay - now + slot.lastseen)
+        if crawl_delay:  # kept by host too: the slot may be collected (and forgotten) between requests
+            wait = max(wait, crawl_delay - now + self._last_start.get(key, float("-inf")))
         if wait > 0:
             slot.latercall = call_later(wait, self._latercall, slot)
             return
         while slot.queue and slot.free_transfer_slots() > 0:
             slot.lastseen = now
+            if crawl_delay:
+                self._last_start[key] = now  # type: ignore[index]
             request, queue_dfd = slot.queue.popleft()
             # Reserve the transfer now: the task that would mark it runs only on a later
             # turn of the event loop, and until then the slot would look free (see above).

@@ -30,8 +30,16 @@ see its module docstring for ``XXGK_SSRF_*`` settings.
 
 Politeness: robots.txt obeyed, per-host concurrency 4 with a 0.25 s delay, AutoThrottle
 on, transient failures retried twice (giving up is logged at INFO: the link's state records
-it; see crawler.extensions.FindingsNotErrors for robots.txt failures). The limits hold per
-origin host (also through a proxy) because ``DOWNLOADER`` is
+it; see crawler.extensions.FindingsNotErrors for robots.txt failures). A robots.txt that
+answers 5xx or cannot be fetched disallows its whole host for the crawl, as RFC 9309 says
+(``crawler.robots.PoliteRobotsTxtMiddleware``; a 4xx still allows all): its links are
+recorded ``excluded`` (a host that is not there at all, no DNS or refusing connections, is
+checked as before: its links record that). A ``Crawl-delay`` is a per-host floor under the
+delay, capped (``crawler.politeness``):
+
+``XXGK_MAX_CRAWL_DELAY``      longest robots.txt Crawl-delay honoured, seconds (default 30)
+
+The limits hold per origin host (also through a proxy) because ``DOWNLOADER`` is
 ``crawler.politeness.PoliteDownloader`` (Scrapy's own lets a host's whole queue through at
 once under the asyncio reactor when there is no delay).
 ``Retry-After`` (``crawler.politeness.RetryAfterMiddleware``): a 429, or a 503 carrying
@@ -107,6 +115,9 @@ METAREFRESH_MAXDELAY = 10
 
 DOWNLOADER_MIDDLEWARES = {
     "crawler.safety.SSRFGuardMiddleware": 50,  # before robots.txt (100): never even ask
+    # Scrapy's, but a robots.txt answering 5xx or unreachable disallows all (RFC 9309).
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.robots.PoliteRobotsTxtMiddleware": 100,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
     # Sees responses before RetryMiddleware (550): a 503 with Retry-After waits, not retries at once.
@@ -151,6 +162,7 @@ XXGK_TRAP_REVISIT_BUDGET = int(os.environ.get("XXGK_TRAP_REVISIT_BUDGET", "10"))
 XXGK_RETRY_AFTER_MAX = float(os.environ.get("XXGK_RETRY_AFTER_MAX", "60"))
 XXGK_RETRY_AFTER_TIMES = int(os.environ.get("XXGK_RETRY_AFTER_TIMES", "2"))
 XXGK_RETRY_AFTER_DEFAULT = float(os.environ.get("XXGK_RETRY_AFTER_DEFAULT", "10"))
+XXGK_MAX_CRAWL_DELAY = float(os.environ.get("XXGK_MAX_CRAWL_DELAY", "30"))
 
 from crawler.browser import launch_options  # noqa: E402  (after the constants it reads)
 

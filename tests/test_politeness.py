@@ -1,6 +1,7 @@
 """Politeness on fixture requests and responses: the downloader's per-host slots, Retry-After.
 
-The end-to-end proofs (what the simulated web's server saw) are in tests/test_e2e_crawl.py.
+The end-to-end proofs (what the simulated web's server saw) are in tests/test_e2e_crawl.py;
+robots.txt's Crawl-delay and unreadable robots.txt files are crawled here, against extra pages.
 """
 
 from __future__ import annotations
@@ -308,3 +309,144 @@ def test_a_redirect_to_another_host_counts_against_that_host(downloader):
     asked = Request("http://new.example-univ.edu.cn/x.htm", meta={"download_slot": "shared"})
     key, _ = downloader._get_slot(asked)
     assert key == "shared" and not asked.meta.get(AUTO_SLOT)
+
+
+# -- robots.txt: Crawl-delay, and a robots.txt that cannot be read (a real crawl) ---------------
+SPACED = "slow-please.example-univ.edu.cn"  # Crawl-delay: 0.6
+GREEDY = "hour-please.example-univ.edu.cn"  # Crawl-delay: 3600, capped by XXGK_MAX_CRAWL_DELAY=1
+BROKEN = "robots-500.example-univ.edu.cn"  # robots.txt answers 500 (after retries)
+STUCK = "robots-timeout.example-univ.edu.cn"  # robots.txt never answers in time
+MISSING = "robots-404.example-univ.edu.cn"  # no robots.txt: everything allowed
+GONE = "nxdomain-robots.example-univ.edu.cn"  # unknown to the proxy: ERR_DNS_FAIL
+PAGES = ("/a.htm", "/private/b.htm", "/c.htm", "/d.htm")
+
+
+@pytest.fixture(scope="module")
+def robots_crawl(tmp_path_factory) -> dict[str, Any]:
+    """One crawl of a portal on SPACED linking four pages on each test host."""
+    import os
+    import re
+    import sqlite3
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from simweb import SimWeb
+    from simweb.content import html_page
+    from simweb.model import Resource
+
+    def page(title: str) -> Resource:
+        return Resource(body=html_page(title, f"<h1>{title}</h1><p>{'信息公开正文。' * 30}</p>").encode(),
+                        validators=False)
+
+    def robots(text: bytes, **kw: Any) -> Resource:
+        return Resource(body=text, content_type="text/plain", validators=False, **kw)
+
+    hosts = (SPACED, GREEDY, BROKEN, STUCK, MISSING, GONE)
+    links = "".join(f'<a href="http://{h}{p}">{h}{p}</a> ' for h in hosts for p in PAGES)
+    portal = html_page("信息公开", f"<h1>信息公开</h1><p>{'说明。' * 40}</p>{links}")
+    extra = {f"http://{SPACED}/index.htm": Resource(body=portal.encode(), validators=False),
+        f"http://{SPACED}/robots.txt": robots(b"User-agent: *\nCrawl-delay: 0.6\nDisallow: /private/\n"),
+        f"http://{GREEDY}/robots.txt": robots(b"User-agent: *\nCrawl-delay: 3600\n"),
+        f"http://{BROKEN}/robots.txt": Resource(status=500, body=b"<h1>500 Internal Server Error</h1>",
+                                                state="server_error", validators=False),
+        f"http://{STUCK}/robots.txt": robots(b"User-agent: *\nDisallow:\n", delay=30.0),
+        f"http://{MISSING}/robots.txt": Resource(status=404, body=b"<h1>404 Not Found</h1>",
+                                                 state="not_found", validators=False)}
+    for host in hosts[:-1]:
+        extra.update({f"http://{host}{p}": page(p) for p in PAGES})
+    tmp = tmp_path_factory.mktemp("robots")
+    root = Path(__file__).resolve().parent.parent
+    registry = tmp / "sites.toml"
+    registry.write_text(f'[[site]]\nid = "polite"\nname = "礼貌大学"\nportal = "http://{SPACED}/index.htm"\n'
+                        f'allowed_domains = ["example-univ.edu.cn"]\nrender = "never"\n', encoding="utf-8")
+    with SimWeb(port=0, day=1, extra=extra) as web:
+        env = {**os.environ, "http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "no_proxy": ""}
+        result = subprocess.run(
+            [sys.executable, "-m", "xxgk", "crawl", "--registry", str(registry), "--db", str(tmp / "a.db"),
+             "-s", "XXGK_PROBE_SOFT404=0", "-s", "DOWNLOAD_DELAY=0", "-s", "XXGK_DOWNLOAD_TIMEOUT=2",
+             "-s", "RETRY_TIMES=1", "-s", "XXGK_MAX_CRAWL_DELAY=1"],
+            cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        log = Path(re.search(r"log: (\S+)", result.stdout).group(1)).read_text(encoding="utf-8")
+        events = list(web.events)
+        asked = [url for _method, url, _status in web.request_log]
+    with sqlite3.connect(tmp / "a.db") as conn:
+        rows = {url: (state, rule, error or "") for url, state, rule, error in
+                conn.execute("SELECT url, state, rule, error FROM link_checks")}
+    return {"events": events, "asked": asked, "rows": rows, "log": log}
+
+
+def starts(crawl: dict[str, Any], host: str) -> list[float]:
+    return sorted(e.started for e in crawl["events"] if f"//{host}/" in e.url)
+
+
+def test_crawl_delay_spaces_the_hosts_requests(robots_crawl):
+    spaced = starts(robots_crawl, SPACED)
+    assert len(spaced) == 5  # robots.txt, the portal, three pages (b.htm is disallowed)
+    gaps = [b - a for a, b in zip(spaced, spaced[1:], strict=False)]
+    assert min(gaps) >= 0.55, gaps  # Crawl-delay 0.6 (DOWNLOAD_DELAY is 0)
+    rows = robots_crawl["rows"]
+    assert rows[f"http://{SPACED}/private/b.htm"][:2] == ("excluded", "net-robots")
+
+
+def test_a_crawl_delay_beyond_the_cap_is_honoured_as_the_cap(robots_crawl):
+    greedy = starts(robots_crawl, GREEDY)
+    assert len(greedy) == 5  # robots.txt and the four pages
+    gaps = [b - a for a, b in zip(greedy, greedy[1:], strict=False)]
+    assert min(gaps) >= 0.95 and max(gaps) < 3, gaps  # XXGK_MAX_CRAWL_DELAY=1, not an hour
+    assert all(robots_crawl["rows"][f"http://{GREEDY}{p}"][0] == "ok" for p in PAGES)
+
+
+def test_a_robots_txt_answering_5xx_disallows_the_whole_host(robots_crawl):
+    # RFC 9309 §2.3.1.4: assume complete disallow. Only robots.txt was asked (with its retry),
+    # though the links arrived together, while robots.txt was still being fetched.
+    assert {u for u in robots_crawl["asked"] if BROKEN in u} == {f"http://{BROKEN}/robots.txt"}
+    for path in PAGES:
+        assert robots_crawl["rows"][f"http://{BROKEN}{path}"][:2] == ("excluded", "net-robots")
+        assert "answered HTTP 500" in robots_crawl["rows"][f"http://{BROKEN}{path}"][2]  # why, kept
+    assert f"robots.txt of {BROKEN} undefined (robots.txt answered HTTP 500" in robots_crawl["log"]
+
+
+def test_a_robots_txt_that_times_out_disallows_the_host_without_waiting_per_link(robots_crawl):
+    assert not [u for u in robots_crawl["asked"] if STUCK in u and not u.endswith("/robots.txt")]
+    for path in PAGES:
+        assert robots_crawl["rows"][f"http://{STUCK}{path}"][:2] == ("excluded", "net-robots")
+    assert f"robots.txt of {STUCK} undefined (robots.txt unreachable (timeout" in robots_crawl["log"]
+
+
+def test_a_missing_robots_txt_allows_everything(robots_crawl):
+    assert all(robots_crawl["rows"][f"http://{MISSING}{p}"][0] == "ok" for p in PAGES)
+
+
+def test_a_host_that_is_not_there_is_checked_as_before(robots_crawl):
+    # The proxy's ERR_DNS_FAIL for robots.txt is its verdict on the host, not the origin's 503:
+    # nobody is there to be polite to; each link records what its own attempt found.
+    for path in PAGES:
+        assert robots_crawl["rows"][f"http://{GONE}{path}"][0] == "dns_error"
+
+
+def test_robots_unreadable_verdicts():
+    from scrapy.exceptions import IgnoreRequest
+    from scrapy.http import TextResponse
+    from twisted.internet.error import ConnectionLost, ConnectionRefusedError, DNSLookupError, TimeoutError
+
+    from crawler.robots import judge_answer, judge_failure
+
+    robots = "http://h.example-univ.edu.cn/robots.txt"
+    assert judge_answer(TextResponse(robots, status=404, body=b"")) is None  # 4xx: allow all
+    assert judge_answer(TextResponse(robots, status=200, body=b"Disallow: /")) is None
+    undefined = judge_answer(TextResponse(robots, status=503, body=b"busy"))
+    refusal = undefined.refusal()
+    assert "HTTP 503" in str(refusal)
+    verdict = classify(Fetch(url=URL, error_type=type(refusal).__name__, error=str(refusal)))
+    assert (verdict.state, verdict.rule) == (S.EXCLUDED, "net-robots")
+    assert judge_failure(DNSLookupError("no results for robots.txt host"), robots) is None
+    assert judge_failure(ConnectionRefusedError("Connection was refused by other side"), robots) is None
+    lost = judge_failure(ConnectionLost("Connection to the other side was lost"), robots)
+    assert "robots.txt unreachable (connection_error" in str(lost.refusal())  # a server in trouble
+    squid = TextResponse(robots, status=503, body=b"<h1>ERROR</h1>",
+                         headers={"X-Squid-Error": "ERR_DNS_FAIL 0"}, request=Request(robots, meta={"proxy": "p"}))
+    assert judge_answer(squid) is None  # the proxy's verdict: no such host
+    assert "timeout" in str(judge_failure(TimeoutError("took too long"), robots).refusal())
+    assert judge_failure(IgnoreRequest("ssrf: blocked"), robots) is None  # our own refusals: Scrapy's way
