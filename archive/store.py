@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -136,11 +137,18 @@ class ArchiveWriter:
     """Append checks, snapshots and link sources; keep ``links`` current."""
 
     def __init__(self, db: Database, *, confirm_checks: int = 2, confirm_hours: float = 20.0,
-                 commit_every: int = 200, batch_sources: bool = False) -> None:
+                 commit_every: int = 200, batch_sources: bool = False,
+                 commit_seconds: float | None = None) -> None:
         self.db = db
         self.confirm_checks = confirm_checks
         self.confirm_hours = confirm_hours
         self.commit_every = max(1, commit_every)
+        #: Longest a write transaction stays open (None: no limit). Other processes writing
+        #: the archive (a second crawl, the scheduler, ``xxgk ingest-report``) wait for it, and
+        #: give up after the busy timeout: a batch must not hold the lock across slow pages.
+        self.commit_seconds = commit_seconds
+        self._began: float | None = None
+        self._last_write = 0.0
         self._pending = 0
         self.new_broken: dict[int, int] = {}
         # One cursor for every write: sqlite-utils' ``Database.execute`` makes a new cursor
@@ -159,11 +167,30 @@ class ArchiveWriter:
     def _begin(self) -> None:
         if not self.db.conn.in_transaction:
             self._cursor.execute("BEGIN IMMEDIATE")
+            self._began = time.monotonic()
 
     def _tick(self) -> None:
         self._pending += 1
-        if self._pending >= self.commit_every:
+        self._last_write = time.monotonic()
+        if self._pending >= self.commit_every or self._overdue():
             self.commit()
+
+    def _overdue(self) -> bool:
+        return (self.commit_seconds is not None and self._began is not None
+                and time.monotonic() - self._began >= self.commit_seconds)
+
+    def commit_if_overdue(self, idle: float = 0.0) -> bool:
+        """For a timer: commit the open batch once it is ``commit_seconds`` old, or as soon as
+        no item came for ``idle`` seconds. A batch committed on age alone would start again at
+        the next item and hold the write lock nearly all the time; committed when the items
+        pause (between a slow host's pages), the lock is free while nothing is written."""
+        now = time.monotonic()
+        due = self._began is not None and (self._overdue() or (idle > 0 and now - self._last_write >= idle))
+        # Link sources waiting outside a transaction go in now too (a quick write of their own).
+        if not due and not (self._sources and not self.db.conn.in_transaction):
+            return False
+        self.commit()
+        return True
 
     def _flush_sources(self) -> None:
         if self._sources:
@@ -178,11 +205,13 @@ class ArchiveWriter:
         if self.db.conn.in_transaction:
             self._cursor.execute("COMMIT")
         self._pending = 0
+        self._began = None
 
     def rollback(self) -> None:
         """Drop the uncommitted batch (after a failed write: an item is stored whole or not at all)."""
         self._sources = []
         self._pending = 0
+        self._began = None
         if self.db.conn.in_transaction:
             self.db.conn.rollback()
 

@@ -6,6 +6,11 @@ Settings read in :meth:`ArchivePipeline.from_crawler`:
 ``XXGK_CONFIRM_CHECKS``  consecutive failing checks before a link is dead
 ``XXGK_CONFIRM_HOURS``   hours those checks must span
 ``XXGK_COMMIT_EVERY``    items per transaction
+``XXGK_COMMIT_SECONDS``  longest a transaction stays open, items or not (default 1.0); it is
+                         also committed as soon as items pause for ``XXGK_COMMIT_IDLE`` seconds
+                         (default 0.05). Another crawl, the scheduler or ``xxgk ingest-report``
+                         writing the same archive waits for the write lock, and gives up after
+                         the busy timeout (30 s): a crawl must not hold it while it waits for pages
 ``XXGK_EXTRACT_TIMEOUT`` seconds a report file's text extraction may take (child process,
                          see :mod:`archive.reports.isolated`; default 60)
 ``XXGK_EXTRACT_WORKERS`` report files read at once, each in its own child process (default 2)
@@ -100,6 +105,9 @@ class ArchivePipeline:
         #: Threads waiting on extraction children: at most this many files are read at once.
         self.extract_workers = 2
         self._extractors: ThreadPoolExecutor | None = None
+        self.commit_seconds: float | None = None
+        self.commit_idle = 0.05
+        self._committer: Any = None  # twisted LoopingCall committing an overdue batch
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ArchivePipeline:
@@ -111,6 +119,8 @@ class ArchivePipeline:
         pipeline.crawler = crawler
         pipeline.extract_timeout = s.getfloat("XXGK_EXTRACT_TIMEOUT", DEFAULT_TIMEOUT)
         pipeline.extract_workers = max(1, s.getint("XXGK_EXTRACT_WORKERS", 2))
+        pipeline.commit_seconds = s.getfloat("XXGK_COMMIT_SECONDS", 1.0)
+        pipeline.commit_idle = s.getfloat("XXGK_COMMIT_IDLE", 0.05)
         # The finish reason (finished, shutdown, closespider_timeout, ...) is only known in
         # the spider_closed signal, which Scrapy sends after pipelines' close_spider.
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
@@ -121,7 +131,14 @@ class ArchivePipeline:
         db = open_db(self.db_path)
         self.writer = ArchiveWriter(db, confirm_checks=self.confirm_checks,
                                     confirm_hours=self.confirm_hours, commit_every=self.commit_every,
-                                    batch_sources=True)
+                                    batch_sources=True, commit_seconds=self.commit_seconds)
+        if self.crawler is not None and self.commit_seconds:
+            from twisted.internet import task
+
+            # Items can stop coming for a while (a slow host): the open batch must not keep
+            # the archive's write lock from other processes meanwhile.
+            self._committer = task.LoopingCall(self._commit_overdue)
+            self._committer.start(min(self.commit_seconds, self.commit_idle or self.commit_seconds), now=False)
         sites = getattr(spider, "sites", [])
         upsert_sites(db, [site.to_row() for site in sites])
         crawl_ids = getattr(spider, "crawl_ids", None)
@@ -212,7 +229,17 @@ class ArchivePipeline:
         except Exception:  # a bad report must not cost the crawl: the error is logged, crawl goes on
             logger.exception("could not ingest report %s", item.url)
 
+    def _commit_overdue(self) -> None:
+        if self.writer is None or self.archive_error is not None:
+            return
+        try:
+            self.writer.commit_if_overdue(self.commit_idle)
+        except ARCHIVE_ERRORS as exc:
+            self._archive_failed(exc)
+
     def close_spider(self, spider: Any = None) -> None:
+        if self._committer is not None and self._committer.running:
+            self._committer.stop()
         if self._extractors is not None:  # idle by now: Scrapy waited for every item
             self._extractors.shutdown(wait=False)
         if self.writer is not None and self.archive_error is None:

@@ -518,3 +518,34 @@ def test_archive_full_mid_crawl_closes_the_crawl(tmp_path, registry, web):
     requests = int(stats.split("'downloader/request_count': ", 1)[1].split(",", 1)[0])
     assert requests < 120, requests  # stopped early: the whole site is ~175 URLs
     assert checked < requests
+
+
+def test_a_crawl_never_holds_the_write_lock_for_long(tmp_path, registry):
+    """Another process writing the archive meanwhile (a second scheduled crawl, the
+    scheduler, xxgk ingest-report) gets the write lock within a second or so, even while the
+    crawl's items come slowly (a slow host): the crawl's open batch used to keep the lock
+    until 200 items had arrived, and the other writer gave up ("database is locked")."""
+    from simweb import SimWeb
+
+    db = tmp_path / "archive.db"
+    _make_archive(db)
+    waits: list[float] = []
+    with SimWeb(port=0, day=1, delay_scale=0.0, latency={"info.jsp-college.edu.cn": 0.2}) as slow:
+        crawl = subprocess.Popen(
+            [sys.executable, "-m", "xxgk", "crawl", "--registry", str(registry), "--db", str(db),
+             *FAST, "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=1"],
+            cwd=ROOT, env=_env(slow.proxy_url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait_for(lambda: _running_crawl(db) is not None, what="the crawl's first commit")
+            for _ in range(12):
+                other = sqlite3.connect(db, timeout=5, isolation_level=None)
+                started = time.monotonic()
+                other.execute("BEGIN IMMEDIATE")  # what any other writer does first
+                waits.append(time.monotonic() - started)
+                other.execute("COMMIT")
+                other.close()
+                time.sleep(0.4)
+        finally:
+            crawl.terminate()
+            crawl.wait(60)
+    assert max(waits) < 3, waits
