@@ -52,6 +52,18 @@ def start_crawl(db: Database, site_id: str, *, pid: int | None = None, log_path:
     return int(cursor.lastrowid)
 
 
+def count_new_broken(db: Database, crawl_id: int) -> int:
+    """URLs the crawl found broken whose check before was not (good, inconclusive or none)."""
+    broken = ", ".join(f"'{state}'" for state in sorted(BROKEN_STATES))
+    return db.execute(
+        f"""SELECT COUNT(DISTINCT c.url) FROM link_checks c
+            WHERE c.crawl_id = ? AND c.state IN ({broken})
+              AND COALESCE((SELECT p.state FROM link_checks p WHERE p.url = c.url AND p.id <> c.id
+                              AND (p.checked_at < c.checked_at OR (p.checked_at = c.checked_at AND p.id < c.id))
+                            ORDER BY p.checked_at DESC, p.id DESC LIMIT 1), '') NOT IN ({broken})""",
+        [crawl_id]).fetchone()[0]
+
+
 def finish_crawl(db: Database, crawl_id: int, status: str, *, exit_code: int | None = None,
                  finish_reason: str | None = None) -> None:
     """Close a crawl row, computing its counters from what was recorded."""
@@ -150,7 +162,6 @@ class ArchiveWriter:
         self._began: float | None = None
         self._last_write = 0.0
         self._pending = 0
-        self.new_broken: dict[int, int] = {}
         # One cursor for every write: sqlite-utils' ``Database.execute`` makes a new cursor
         # per statement, and a page costs ~10 statements (still the archive's own cursor
         # class, so unusable-database errors are explained the same way).
@@ -284,9 +295,7 @@ class ArchiveWriter:
              item.detail if item.state not in GOOD_STATES else None, item.rule, snapshot_id],
         )
         check_id = int(cursor.lastrowid)
-        update = self._update_link(item, check_id)
-        if update.became_broken and item.crawl_id is not None:
-            self.new_broken[item.crawl_id] = self.new_broken.get(item.crawl_id, 0) + 1
+        self._update_link(item, check_id)
         self._tick()
         return check_id, snapshot_id
 
@@ -367,5 +376,7 @@ class ArchiveWriter:
     def close_crawl(self, crawl_id: int, status: str, *, finish_reason: str | None = None) -> None:
         self.commit()
         finish_crawl(self.db, crawl_id, status, finish_reason=finish_reason)
+        # Counted from the archive, not from this writer's memory: a distributed job's writer
+        # may have been restarted during the crawl (it counted only what it wrote itself).
         self.db.execute("UPDATE crawls SET new_broken = ? WHERE id = ?",
-                        [self.new_broken.get(crawl_id, 0), crawl_id])
+                        [count_new_broken(self.db, crawl_id), crawl_id])

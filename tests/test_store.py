@@ -276,3 +276,25 @@ def test_overhead_bytes_count_in_the_crawls_bytes_received(db, writer):
                       [crawl]).fetchone() == (1150, 150)
     finish_crawl(db, crawl, "finished")  # closing again recomputes the same total
     assert db.execute("SELECT bytes_received FROM crawls WHERE id = ?", [crawl]).fetchone()[0] == 1150
+
+
+def test_new_broken_is_counted_from_the_archive_whoever_wrote_the_checks(db, writer):
+    """A distributed job's archive writer may be restarted mid-crawl: the crawl's count of
+    newly broken links comes from its checks, not from the memory of the writer closing it.
+    Broken before (dead on) and inconclusive before (rate limited, then gone) count as the
+    newly_broken query counts them."""
+    from archive.store import ArchiveWriter
+
+    first = start_crawl(db, "s")
+    writer.record_check(check("http://s.cn/a", "ok", "2026-01-01T00:00:00Z", first))
+    writer.record_check(check("http://s.cn/b", "not_found", "2026-01-01T00:00:00Z", first, status=404))
+    writer.record_check(check("http://s.cn/c", "rate_limited", "2026-01-01T00:00:00Z", first, status=429))
+    writer.close_crawl(first, "finished")
+    second = start_crawl(db, "s")
+    writer.record_check(check("http://s.cn/a", "not_found", "2026-01-02T00:00:00Z", second, status=404))
+    writer.commit()
+    restarted = ArchiveWriter(db)  # a new writer process: it wrote none of the above
+    restarted.record_check(check("http://s.cn/b", "not_found", "2026-01-02T00:00:01Z", second, status=404))
+    restarted.record_check(check("http://s.cn/c", "not_found", "2026-01-02T00:00:02Z", second, status=404))
+    restarted.close_crawl(second, "finished")
+    assert db.execute("SELECT new_broken FROM crawls WHERE id = ?", [second]).fetchone()[0] == 2  # a and c
