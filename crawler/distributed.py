@@ -72,7 +72,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Request, signals
-from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.http.request import NO_CALLBACK
@@ -85,6 +84,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from archive.itemqueue import DEFAULT_PREFIX, ItemQueue, connect, encode_control, encode_item, job_key
+from crawler.robots import PoliteRobotsTxtMiddleware
 from crawler.spiders.portal import SiteRun, revisiting_guard
 from crawler.urls import TrapGuard
 from schedules.registry import Site
@@ -1082,7 +1082,7 @@ class GlobalPolitenessMiddleware:
 
 
 # -- robots.txt --------------------------------------------------------------------------------
-class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
+class SharedRobotsTxtMiddleware(PoliteRobotsTxtMiddleware):
     """robots.txt fetched once per host for the whole job; every worker obeys the same copy.
 
     Scrapy's middleware fetches robots.txt in every process: N workers would fetch it N times
@@ -1118,7 +1118,11 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
             self._stats.inc_value("robotstxt/request_count")
         parser = self._parsers[netloc]
         if isinstance(parser, Deferred):
-            return await maybe_deferred_to_future(parser)
+            parser = await maybe_deferred_to_future(parser)
+            # Only the first waiter gets the parser from the Deferred (see
+            # crawler.robots.PoliteRobotsTxtMiddleware.robot_parser): the settled one is cached.
+            settled = self._parsers.get(netloc)
+            return parser if settled is None or isinstance(settled, Deferred) else settled
         return parser
 
     async def _shared_robots(self, robots_url: str, netloc: str) -> Response:
@@ -1145,7 +1149,7 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
         try:
             response = await self.crawler.engine.download_async(robots_request)
         except Exception as exc:
-            server.set(key, b"error\n" + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace"))
+            server.set(key, b"error\n" + f"{type(exc).__name__}\n{exc}".encode("utf-8", "replace"))
             raise
         server.set(key, str(response.status).encode() + b"\n" + response.body)
         return response
@@ -1154,7 +1158,10 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
     def _from_cache(robots_url: str, cached: bytes) -> Response:
         head, _, body = cached.partition(b"\n")
         if head == b"error":
-            raise IgnoreRequest(f"robots.txt could not be fetched: {body.decode('utf-8', 'replace')}")
+            # The fetching worker's failure, as its own type: judged (crawler.robots) as the
+            # same failure, so every worker disallows or allows the host alike.
+            name, _, message = body.decode("utf-8", "replace").partition("\n")
+            raise type(name if name.isidentifier() else "RobotsTxtError", (Exception,), {})(message)
         return Response(robots_url, status=int(head), body=body)
 
 

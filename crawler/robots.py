@@ -33,7 +33,8 @@ were allowed whatever robots.txt said (see :meth:`PoliteRobotsTxtMiddleware.robo
 
 ``Crawl-delay`` is read from the parsed file by :class:`crawler.politeness.PoliteDownloader`
 (the ``robots_parsed`` signal). Distributed crawls use
-``crawler.distributed.SharedRobotsTxtMiddleware`` instead (this one steps aside).
+``crawler.distributed.SharedRobotsTxtMiddleware`` instead (this one steps aside), a subclass
+that judges the job's shared copy of each robots.txt the same way.
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ class PoliteRobotsTxtMiddleware(RobotsTxtMiddleware):
 
     def __init__(self, crawler: Any) -> None:
         middlewares = crawler.settings.getdict("DOWNLOADER_MIDDLEWARES")
-        if middlewares.get("crawler.distributed.SharedRobotsTxtMiddleware") is not None:
+        if (type(self) is PoliteRobotsTxtMiddleware
+                and middlewares.get("crawler.distributed.SharedRobotsTxtMiddleware") is not None):
             # Distributed mode registers its own (a subclass of Scrapy's): one is enough.
             raise NotConfigured("distributed mode: SharedRobotsTxtMiddleware obeys robots.txt")
         super().__init__(crawler)

@@ -450,3 +450,20 @@ def test_robots_unreadable_verdicts():
     assert judge_answer(squid) is None  # the proxy's verdict: no such host
     assert "timeout" in str(judge_failure(TimeoutError("took too long"), robots).refusal())
     assert judge_failure(IgnoreRequest("ssrf: blocked"), robots) is None  # our own refusals: Scrapy's way
+
+
+def test_a_distributed_jobs_shared_robots_txt_is_judged_like_a_fetched_one():
+    """Distributed workers obey the job's one copy of a host's robots.txt: a 5xx copy and a
+    cached fetch failure disallow the host as in a single-process crawl (workers used to
+    crawl a host whose robots.txt answered 500; a cached failure allowed everything)."""
+    from crawler.distributed import SharedRobotsTxtMiddleware
+    from crawler.robots import PoliteRobotsTxtMiddleware, Undefined, judge_answer, judge_failure
+
+    assert issubclass(SharedRobotsTxtMiddleware, PoliteRobotsTxtMiddleware)
+    copy = SharedRobotsTxtMiddleware._from_cache("http://h.edu.cn/robots.txt", b"500\n<h1>500 Internal Server Error</h1>")
+    assert isinstance(judge_answer(copy), Undefined)
+    with pytest.raises(Exception) as failure:
+        SharedRobotsTxtMiddleware._from_cache(
+            "http://h.edu.cn/robots.txt", b"error\nTimeoutError\nGetting http://h.edu.cn/robots.txt took longer than 10 s")
+    judged = judge_failure(failure.value, "//h.edu.cn/robots.txt")
+    assert isinstance(judged, Undefined) and "timeout" in judged.reason.lower()
