@@ -188,15 +188,21 @@ def resolve_timezone(name: str | tzinfo) -> tzinfo:
 
 def latest_fire_time(trigger: BaseTrigger, now: datetime, window: float,
                      limit: int = 100_000) -> datetime | None:
-    """The trigger's last fire time in ``(now - window, now]``, if any."""
+    """The trigger's last fire time in ``(now - window, now]``, if any.
+
+    Arithmetic and comparisons in UTC: local times of one zone compare by wall clock (Python
+    ignores ``fold``), so across a DST change the window was an hour off and, on the
+    fall-back day, the second 02:30 kept coming back until ``limit``.
+    """
+    now = now.astimezone(UTC)
     start = now - timedelta(seconds=window)
     latest = None
     fire = trigger.get_next_fire_time(None, start)
     for _ in range(limit):
-        if fire is None or fire > now:
+        if fire is None or fire.astimezone(UTC) > now:
             break
         latest = fire
-        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+        fire = trigger.get_next_fire_time(fire, fire.astimezone(UTC) + timedelta(microseconds=1))
     return latest
 
 

@@ -539,3 +539,30 @@ def test_cli_list_and_usage_errors(paths, capsys):
     assert cli_main(["schedule", "run-once", "--site", "zzz", "--registry", str(registry),
                      "--db", str(db_path)]) == 2
     assert cli_main(["schedule"]) == 2
+
+
+def test_the_start_up_catch_up_across_daylight_saving_changes():
+    """``--timezone Europe/Berlin``: a run missed within the grace time across the spring
+    change is caught up; one outside it across the autumn change is not; the autumn day's
+    repeated 02:30 does not make the search spin (local times compare by wall clock)."""
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    calls = 0
+    nightly = cron_trigger("30 2 * * *", berlin)
+
+    class Counting:
+        def get_next_fire_time(self, *args):
+            nonlocal calls
+            calls += 1
+            return nightly.get_next_fire_time(*args)
+
+    latest = latest_fire_time(Counting(), datetime(2026, 10, 25, 3, 0, tzinfo=berlin), 6 * 3600)
+    assert latest is not None and latest.astimezone(UTC) == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+    assert calls < 10
+    # 01:30 CEST (23:30Z) is 100 minutes before 02:10 CET (01:10Z): outside an hour's grace
+    after_change = datetime(2026, 10, 25, 2, 10, tzinfo=berlin, fold=1)
+    assert latest_fire_time(cron_trigger("30 1 * * *", berlin), after_change, 3600) is None
+    # 01:30 CET (00:30Z) is 40 minutes before 03:10 CEST (01:10Z): inside it
+    spring = latest_fire_time(cron_trigger("30 1 * * *", berlin), datetime(2026, 3, 29, 3, 10, tzinfo=berlin), 3600)
+    assert spring is not None and spring.astimezone(UTC) == datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
