@@ -54,13 +54,14 @@ def start_crawl(db: Database, site_id: str, *, pid: int | None = None, log_path:
 
 def count_new_broken(db: Database, crawl_id: int) -> int:
     """URLs the crawl found broken whose check before was not (good, inconclusive or none)."""
-    broken = ", ".join(f"'{state}'" for state in sorted(BROKEN_STATES))
+    from archive.queries import BROKEN as broken  # the SQL list of the broken states
+
     return db.execute(
         f"""SELECT COUNT(DISTINCT c.url) FROM link_checks c
-            WHERE c.crawl_id = ? AND c.state IN ({broken})
+            WHERE c.crawl_id = ? AND c.state IN {broken}
               AND COALESCE((SELECT p.state FROM link_checks p WHERE p.url = c.url AND p.id <> c.id
                               AND (p.checked_at < c.checked_at OR (p.checked_at = c.checked_at AND p.id < c.id))
-                            ORDER BY p.checked_at DESC, p.id DESC LIMIT 1), '') NOT IN ({broken})""",
+                            ORDER BY p.checked_at DESC, p.id DESC LIMIT 1), '') NOT IN {broken}""",
         [crawl_id]).fetchone()[0]
 
 

@@ -327,10 +327,7 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         url = socket.url
         http_url = re.sub(r"^ws(s?):", r"http\1:", url, flags=re.I)
         guard = self._ssrf_guard()
-        try:
-            reason = await guard.refusal(http_url) if guard is not None else None
-        except Exception as exc:  # noqa: BLE001 - unjudged is refused (fail closed)
-            reason = f"the guard failed: {exc!r}"
+        reason = await _refusal_or_failure(guard, http_url) if guard is not None else None
         if reason:
             self.stats.inc_value("xxgk/ssrf_blocked_subrequests")
             logger.info("ssrf: refused a rendered page's WebSocket to %s: %s", url, reason)
@@ -457,6 +454,15 @@ def context_options(context_kwargs: dict | None) -> dict:
     return {**(context_kwargs or {}), "service_workers": "block"}
 
 
+async def _refusal_or_failure(guard: Any, url: str, rendering: Request | None = None) -> str | None:
+    """The SSRF guard's refusal of ``url``, or why it could not judge it: unjudged is refused
+    (fail closed)."""
+    try:
+        return await guard.refusal(url, rendering)
+    except Exception as exc:  # noqa: BLE001 - any failure of the guard
+        return f"the guard failed: {exc!r}"
+
+
 #: Runs before any script of every page and frame of a rendering context.
 NO_SHARED_WORKERS = "try { delete window.SharedWorker; } catch (e) {}"
 
@@ -499,10 +505,7 @@ class _RedirectGuard:
 
     async def _judge(self, event: dict) -> None:
         request_id, url = event["requestId"], event["request"]["url"]
-        try:
-            reason = await self.guard.refusal(url, self.rendering)
-        except Exception as exc:  # noqa: BLE001 - unjudged is refused (fail closed)
-            reason = f"the guard failed: {exc!r}"
+        reason = await _refusal_or_failure(self.guard, url, self.rendering)
         try:
             if not reason:
                 await self.session.send("Fetch.continueRequest", {"requestId": request_id})

@@ -178,8 +178,8 @@ def address_block_reason(ip: IPAddress) -> str | None:
     return None
 
 
-def _resolve(host: str, port: int | None) -> list[IPAddress]:
-    infos = socket.getaddrinfo(host, port or 80, type=socket.SOCK_STREAM)
+def addresses_of(infos: Iterable[tuple]) -> list[IPAddress]:
+    """The IP addresses of a ``getaddrinfo`` answer (zone ids dropped)."""
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
         try:
@@ -187,6 +187,21 @@ def _resolve(host: str, port: int | None) -> list[IPAddress]:
         except ValueError:
             continue
     return addresses
+
+
+def _resolve(host: str, port: int | None) -> list[IPAddress]:
+    return addresses_of(socket.getaddrinfo(host, port or 80, type=socket.SOCK_STREAM))
+
+
+def is_local_name(host: str) -> bool:
+    """A metadata or local host name, refused whatever DNS says (lower case, no trailing dot)."""
+    return host in METADATA_HOSTS or host.endswith(".localhost")
+
+
+def site_covers(site: Any, host: str) -> bool:
+    """Whether ``host`` is one of ``site``'s portal hosts or allowed domains, or under one."""
+    hosts = {urlsplit(u).hostname or "" for u in site.portal} | set(site.allowed_domains)
+    return any(host == h or host.endswith("." + h) for h in hosts if h)
 
 
 def host_block_reason(host: str, port: int | None = None, *, resolve: bool = True,
@@ -203,7 +218,7 @@ def host_block_reason(host: str, port: int | None = None, *, resolve: bool = Tru
     if literal is not None:
         reason = address_block_reason(literal)
         return f"{host} is a {reason}" if reason else None
-    if host in METADATA_HOSTS or host.endswith(".localhost"):
+    if is_local_name(host):
         return f"{host} is a metadata or local host name"
     if addresses is None:
         if not resolve:
@@ -292,13 +307,8 @@ class SSRFGuardMiddleware:
         spider = self._spider()
         runs = getattr(spider, "runs", None) or {}
         sites = [getattr(r, "site", None) for r in runs.values()] or list(getattr(spider, "sites", []))
-        for site in sites:
-            if site is None or not getattr(site, "allow_private", False):
-                continue
-            hosts = {urlsplit(u).hostname or "" for u in site.portal} | set(site.allowed_domains)
-            if any(host == h or host.endswith("." + h) for h in hosts if h):
-                return True
-        return False
+        return any(site is not None and getattr(site, "allow_private", False) and site_covers(site, host)
+                   for site in sites)
 
     def _allowed_explicitly(self, host: str) -> bool:
         if host in self.allow_hosts:

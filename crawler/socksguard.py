@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 import struct
 from collections.abc import Callable
 from typing import Any
 
-from crawler.safety import METADATA_HOSTS, IPAddress, address_block_reason, parse_ip_literal
+from crawler.safety import IPAddress, address_block_reason, addresses_of, is_local_name, parse_ip_literal
 
 logger = logging.getLogger(__name__)
 
@@ -79,17 +78,14 @@ class ConnectionGuard:
         literal = parse_ip_literal(name)
         if literal is not None:
             addresses: list[IPAddress] = [literal]
-        elif name in METADATA_HOSTS or name.endswith(".localhost"):
+        elif is_local_name(name):
             return [], f"{name} is a metadata or local host name"
         else:
             try:
                 infos = await asyncio.get_running_loop().getaddrinfo(name, port, type=socket.SOCK_STREAM)
             except (OSError, UnicodeError):
                 return [], None  # as a direct connection would fail: not a refusal
-            addresses = []
-            for *_, sockaddr in infos:
-                with contextlib.suppress(ValueError):
-                    addresses.append(ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]))
+            addresses = addresses_of(infos)
         for ip in addresses:
             reason = address_block_reason(ip)
             if reason and not self.allowed(name, ip):

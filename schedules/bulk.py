@@ -465,13 +465,11 @@ class SSRFRefused(urllib.error.URLError):
 
 def ssrf_refusal(site: Site, url: str) -> str | None:
     """The crawler's SSRF verdict for ``url`` on behalf of ``site``: ``"ssrf: blocked ..."`` or None."""
-    from crawler.safety import BLOCK_PREFIX, url_block_reason
+    from crawler.safety import BLOCK_PREFIX, site_covers, url_block_reason
 
     host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    if site.allow_private:
-        hosts = {urlsplit(u).hostname or "" for u in site.portal} | set(site.allowed_domains)
-        if any(host == h or host.endswith("." + h) for h in hosts if h):
-            return None
+    if site.allow_private and site_covers(site, host):
+        return None
     reason = url_block_reason(url)
     return f"{BLOCK_PREFIX}blocked {host}: {reason}" if reason else None
 
