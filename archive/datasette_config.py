@@ -32,6 +32,9 @@ TABLES: dict[str, dict] = {
     "crawl_state_counts": {"description": "Per crawl and link state: distinct URLs checked in that state "
                                           "/ 每次抓取各状态链接数",
                            "sort_desc": "crawl_id", "facets": ["state"]},
+    "site_links": {"description": "Every site that checks a link (a link two universities cite is theirs "
+                                  "both; links.site_id names the first) / 各高校的链接",
+                   "sort": "url", "facets": ["site_id"]},
     "link_referrers": {"description": "Each distinct (link target, citing page, anchor text) of link_sources "
                                       "once, whatever the crawl / 链接来源（去重）",
                        "sort": "to_url"},
@@ -137,7 +140,7 @@ COLUMNS: dict[str, dict[str, str]] = {
     },
     "links": {
         "url": "The URL (canonical form) / 链接",
-        "site_id": _SITE,
+        "site_id": "The first site that checked it (every site citing it: site_links). " + _SITE,
         "state": "Latest verdict. " + _STATE,
         "status_code": "HTTP status of the latest check",
         "content_type": "Content-Type of the latest answer",
@@ -166,6 +169,12 @@ COLUMNS: dict[str, dict[str, str]] = {
         "crawl_id": _CRAWL,
         "state": _STATE,
         "urls": "Distinct URLs with a check in this state in the crawl",
+    },
+    "site_links": {
+        "site_id": _SITE,
+        "url": "A URL the site's crawls check / 链接",
+        "first_checked": "The site's first check of it" + _UTC,
+        "last_checked": "The site's latest check of it" + _UTC,
     },
     "link_referrers": {
         "to_url": "The link target",

@@ -155,20 +155,28 @@ CANNED_QUERIES: dict[str, dict] = {
                        "anchor text. Filter with :site and :state (blank = all).",
         "params": ["site", "state"],
         "sql": """
-select l.site_id, l.state, l.health, l.url, l.status_code, l.broken_since, l.last_checked,
+-- one row per site that checks the link (site_links): a link two universities cite is
+-- broken for both. The broken links (a few percent of all, a partial index) are put in
+-- order first, keys only; the outer loop reads them in that order (cross join keeps it
+-- outside), so linked_from is worked out only for the rows Datasette returns
+with broken as materialized (
+  select sl.site_id, l.url
+  from links l indexed by idx_links_broken
+  join site_links sl on sl.url = l.url
+  where l.health in ('suspect', 'dead')
+    and (:site = '' or sl.site_id = :site)
+    and (:state = '' or l.state = :state)
+  -- the limit keeps the sort: SQLite drops the ORDER BY of a subquery without one
+  order by sl.site_id, l.health, l.state, l.url limit -1
+)
+select b.site_id, l.state, l.health, l.url, l.status_code, l.broken_since, l.last_checked,
   l.consecutive_failures,
   -- link_referrers holds each (to_url, from_url, anchor_text) of link_sources once, in
   -- this order: no distinct, no sort
   (select group_concat(ls.from_url || ' [' || coalesce(ls.anchor_text, '') || ']', char(10))
      from (select from_url, anchor_text from link_referrers
            where to_url = l.url order by from_url, anchor_text limit 20) ls) as linked_from
--- the partial index of broken links is in the output order ('dead' sorts before 'suspect'):
--- rows stream out, and linked_from is worked out only for the rows Datasette returns
-from links l indexed by idx_links_broken
-where l.health in ('suspect', 'dead')
-  and (:site = '' or l.site_id = :site)
-  and (:state = '' or l.state = :state)
-order by l.site_id, l.health, l.state, l.url
+from broken b cross join links l on l.url = b.url
 """,
     },
     "newly_broken": {
@@ -362,6 +370,11 @@ with comp as materialized (
     max(items_missing) as items_missing, max(items_dead) as items_dead,
     max(items_empty) as items_empty, max(items_unknown) as items_unknown
   from comp group by site_id
+), broken as materialized (
+  -- from the broken links (a few percent of all) to the sites that check them (site_links)
+  select sl.site_id, sum(l.health = 'dead') as dead, sum(l.health = 'suspect') as suspect
+  from links l indexed by idx_links_broken join site_links sl on sl.url = l.url
+  where l.health in ('suspect', 'dead') and (:site = '' or sl.site_id = :site) group by sl.site_id
 ), keys as (
   select c.site_id, c.academic_year from comp c
   where c.academic_year is not null
@@ -377,14 +390,14 @@ select k.site_id, sc.name, k.academic_year,
   coalesce(c.deadline, substr(k.academic_year, 6, 4) || '-10-31') as deadline,
   sc.items_present, sc.items_missing, sc.items_dead, sc.items_empty, sc.items_unknown,
   c.applications_received,
-  (select count(*) from links l where l.site_id = k.site_id and l.health = 'dead') as links_dead_now,
-  (select count(*) from links l where l.site_id = k.site_id and l.health = 'suspect') as links_suspect_now,
+  coalesce(b.dead, 0) as links_dead_now, coalesce(b.suspect, 0) as links_suspect_now,
   le.score_overall, le.score_checklist, le.score_report, le.score_publication,
   le.findings as evaluation_findings, le.method_version, c.report_id, le.id as evaluation_id
 from keys k
 join site_counts sc on sc.site_id = k.site_id
 left join comp c on c.site_id = k.site_id and c.academic_year is k.academic_year
 left join latest_eval le on le.site_id = k.site_id and le.academic_year is k.academic_year
+left join broken b on b.site_id = k.site_id
 where (:site = '' or k.site_id = :site)
   and (:year = '' or k.academic_year = :year)
 order by k.site_id, k.academic_year desc
@@ -472,6 +485,11 @@ with items as materialized (
                         or i.item_number in (select value from json_each(s.applicable_items))) as items,
     sum(i.status = 'dead') as dead
   from item_status i join sites s on s.id = i.site_id group by i.site_id
+), broken as materialized (
+  -- from the broken links (a few percent of all) to the sites that check them (site_links)
+  select sl.site_id, sum(l.health = 'dead') as dead, sum(l.health = 'suspect') as suspect
+  from links l indexed by idx_links_broken join site_links sl on sl.url = l.url
+  where l.health in ('suspect', 'dead') group by sl.site_id
 ), report_dead as materialized (
   select r.site_id, count(distinct ri.url) as urls
   from links l join report_items ri on ri.url = l.url join reports r on r.id = ri.report_id
@@ -480,8 +498,7 @@ with items as materialized (
 select s.id as site_id, s.name, s.kind,
   (select max(c.started_at) from crawls c where c.site_id = s.id) as last_crawl,
   (select c.status from crawls c where c.site_id = s.id order by c.id desc limit 1) as last_crawl_status,
-  (select count(*) from links l where l.site_id = s.id and l.health = 'dead') as links_dead,
-  (select count(*) from links l where l.site_id = s.id and l.health = 'suspect') as links_suspect,
+  coalesce(b.dead, 0) as links_dead, coalesce(b.suspect, 0) as links_suspect,
   coalesce(d.urls, 0) as dead_report_links,
   (case when coalesce(s.applicable_items, '') = '' then 50 else json_array_length(s.applicable_items) end)
     - coalesce(i.items, 0) as items_missing, coalesce(i.dead, 0) as items_dead,
@@ -493,6 +510,7 @@ select s.id as site_id, s.name, s.kind,
    order by e.academic_year desc, e.as_of desc, e.evaluated_at desc, e.id desc limit 1) as latest_score
 from sites s
 left join items i on i.site_id = s.id
+left join broken b on b.site_id = s.id
 left join report_dead d on d.site_id = s.id
 order by s.id
 """,

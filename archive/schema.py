@@ -710,13 +710,51 @@ def m012_item_status_confirmed_and_applicable(db: Database) -> None:
     )
 
 
+
+_M013_SITE_LINKS_BACKFILL = """
+INSERT INTO site_links (site_id, url, first_checked, last_checked)
+  SELECT site_id, url, MIN(checked_at), MAX(checked_at) FROM link_checks
+  WHERE site_id IS NOT NULL GROUP BY site_id, url;
+"""
+
+
+@migrations()
+def m013_site_links(db: Database) -> None:
+    """``site_links``: which sites check (cite) each link. ``links`` holds one row per URL
+    and its ``site_id`` is the first site that checked it, so a link two universities cite
+    counted, and showed in ``broken_now?site=``, for the first one only. Kept by a trigger
+    on ``link_checks`` (every writer, the distributed one included), filled from the checks
+    so far."""
+    db.executescript(
+        """
+        CREATE TABLE site_links (
+          site_id TEXT NOT NULL,
+          url TEXT NOT NULL,
+          first_checked TEXT NOT NULL,
+          last_checked TEXT NOT NULL,
+          PRIMARY KEY (site_id, url)
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_site_links_url ON site_links(url, site_id);
+        CREATE TRIGGER link_checks_site_links AFTER INSERT ON link_checks
+        WHEN new.site_id IS NOT NULL
+        BEGIN
+          INSERT INTO site_links (site_id, url, first_checked, last_checked)
+            VALUES (new.site_id, new.url, new.checked_at, new.checked_at)
+            ON CONFLICT (site_id, url) DO UPDATE SET last_checked = MAX(last_checked, excluded.last_checked);
+        END;
+        """
+        + _M013_SITE_LINKS_BACKFILL
+    )
+
+
 def rebuild_derived(conn: sqlite3.Connection) -> None:
-    """Recompute what m009's triggers maintain — the per-crawl counts, the distinct link
-    referrers and the snapshots' full-text index — from the tables themselves (after a bulk
-    load without the triggers)."""
+    """Recompute what the triggers of m009 and m013 maintain — the per-crawl counts, the
+    distinct link referrers, the snapshots' full-text index and the sites checking each link
+    — from the tables themselves (after a bulk load without the triggers)."""
     conn.executescript("DELETE FROM crawl_state_counts; DELETE FROM crawl_link_counts;"
                        + _M009_BACKFILL + "\nDELETE FROM link_referrers;" + _M009_REFERRERS_BACKFILL
-                       + "\nINSERT INTO snapshots_fts (snapshots_fts) VALUES ('rebuild');")
+                       + "\nINSERT INTO snapshots_fts (snapshots_fts) VALUES ('rebuild');"
+                       + "\nDELETE FROM site_links;" + _M013_SITE_LINKS_BACKFILL)
 
 
 class SchemaError(Exception):

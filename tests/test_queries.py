@@ -292,14 +292,14 @@ def _reference() -> dict[str, str]:
     like = like_pattern("term.q")
     return {
         "broken_now": """
-select l.site_id, l.state, l.health, l.url, l.status_code, l.broken_since, l.last_checked,
+select sl.site_id, l.state, l.health, l.url, l.status_code, l.broken_since, l.last_checked,
   l.consecutive_failures,
   (select group_concat(ls.from_url || ' [' || coalesce(ls.anchor_text, '') || ']', char(10))
      from (select distinct from_url, anchor_text from link_sources
            where to_url = l.url order by from_url, anchor_text limit 20) ls) as linked_from
-from links l
-where l.health in ('suspect', 'dead') and (:site = '' or l.site_id = :site) and (:state = '' or l.state = :state)
-order by l.site_id, l.health = 'dead' desc, l.state, l.url""",
+from links l join (select distinct site_id, url from link_checks where site_id is not null) sl on sl.url = l.url
+where l.health in ('suspect', 'dead') and (:site = '' or sl.site_id = :site) and (:state = '' or l.state = :state)
+order by sl.site_id, l.health = 'dead' desc, l.state, l.url""",
         "broken_over_time": f"""
 select c.site_id, c.id as crawl_id, c.started_at, c.status, count(distinct lc.url) as checked,
   count(distinct case when lc.state in {BROKEN} then lc.url end) as broken,
@@ -474,19 +474,24 @@ def test_fast_queries_answer_as_their_definitions(synthetic, name, params):
 
 
 def test_broken_now_streams_from_the_broken_links_index(synthetic):
-    """broken_now reads the partial index of broken links in its output order: no sort of
-    every broken link, so Datasette's first 5,000 rows are all SQLite works out (with
-    their referrers)."""
+    """broken_now sorts the keys of the broken links only (from their partial index), and
+    reads them in that order in the outer loop: the referrers are worked out for the rows
+    Datasette returns, not for every broken link before a sort."""
     import sqlite3
 
     conn = sqlite3.connect(f"file:{synthetic}?mode=ro", uri=True)
     try:
-        plan = [row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + CANNED_QUERIES["broken_now"]["sql"],
-                                                {"site": "", "state": ""})]
+        plan = [(row[0], row[1], row[-1]) for row in conn.execute(
+            "EXPLAIN QUERY PLAN " + CANNED_QUERIES["broken_now"]["sql"], {"site": "", "state": ""})]
     finally:
         conn.close()
-    assert any("idx_links_broken" in step for step in plan), plan
-    assert not any("TEMP B-TREE" in step for step in plan), plan
+    materialized = next(node for node, _parent, step in plan if step == "MATERIALIZE broken")
+    inside = [step for _node, parent, step in plan if parent == materialized]
+    outside = [step for _node, parent, step in plan if parent == 0]
+    assert any("idx_links_broken" in step for step in inside), plan
+    assert "USE TEMP B-TREE FOR ORDER BY" in inside, plan  # the keys are sorted ...
+    assert outside[1:3] == ["SCAN b", "SEARCH l USING INDEX sqlite_autoindex_links_1 (url=?)"], plan
+    assert not any("TEMP B-TREE" in step for step in outside), plan  # ... and nothing else
 
 
 @pytest.mark.parametrize("few_hits", [5000, 3])  # 3: read pages newest first instead
@@ -660,3 +665,21 @@ def test_a_broken_link_the_university_removed_is_no_longer_broken_now(tmp_path, 
     assert (gone in broken) == still_broken
     if home_state == "ok":
         assert kept in broken  # still linked, still dead
+
+
+def test_a_link_two_universities_cite_is_broken_for_both(tmp_path):
+    """links holds one row per URL (its site_id: the first site that checked it); a dead
+    page both universities link to is broken now for each, and counted for each."""
+    ds = _archive(tmp_path, [("a", {U1: "ok", MOE: "not_found"}, "2026-01-01T00:00:00Z"),
+                             ("b", {MOE: "not_found"}, "2026-01-02T00:00:00Z")])
+    for site in ("a", "b"):
+        broken = rows(ds, "broken_now", site=site)
+        assert [(r["site_id"], r["url"], r["health"]) for r in broken] == [(site, MOE, "dead")]
+    assert [(r["site_id"], r["url"]) for r in rows(ds, "broken_now")] == [("a", MOE), ("b", MOE)]
+    overview = {r["site_id"]: (r["links_dead"], r["links_suspect"]) for r in rows(ds, "site_overview")}
+    assert overview == {"a": (1, 0), "b": (1, 0)}
+    assert {(r["site_id"], r["links_dead_now"]) for r in rows(ds, "scorecard")} == {("a", 1), ("b", 1)}
+    assert {(r["site_id"], r["links_dead_now"]) for r in rows(ds, "scorecard", site="b")} == {("b", 1)}
+    # the university page shows it too
+    page = get(ds, "/-/university/b")
+    assert page.status_code == 200 and MOE in page.text

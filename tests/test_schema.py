@@ -220,3 +220,39 @@ def test_link_referrers_are_the_distinct_link_sources(tmp_path):
         db.execute("UPDATE OR IGNORE link_sources SET anchor_text = ? WHERE id = ?",
                    [rng.choice([None, "新闻", "通知"]), rng.choice(ids)])
     assert referrers() == distinct_sources()
+
+
+# -- m013: which sites check each link -----------------------------------------------------------
+def _site_links_by_query(db) -> list[tuple]:
+    return db.execute("SELECT site_id, url, MIN(checked_at), MAX(checked_at) FROM link_checks"
+                      " WHERE site_id IS NOT NULL GROUP BY site_id, url ORDER BY site_id, url").fetchall()
+
+
+def test_m013_site_links_are_every_site_checking_a_link(tmp_path):
+    """Filled from the checks of an archive crawled before m013, then kept by the trigger as
+    checks are written: a link two sites check belongs to both."""
+    from sqlite_utils import Database
+
+    db = Database(tmp_path / "a.db")
+    migrations.apply(db, stop_before="m013_site_links")
+    checks = [("a", "http://moe.gov.cn/x", "2026-01-01T00:00:00Z"), ("a", "http://a.edu.cn/", "2026-01-01T00:00:00Z"),
+              ("b", "http://moe.gov.cn/x", "2026-01-02T00:00:00Z"), (None, "http://c.edu.cn/", "2026-01-02T00:00:00Z")]
+
+    def check(site, url, at):
+        db.execute("INSERT INTO link_checks (crawl_id, site_id, url, checked_at, state) VALUES (1, ?, ?, ?, 'ok')",
+                   [site, url, at])
+
+    for row in checks:
+        check(*row)
+    db.conn.commit()
+    migrations.apply(db)
+    assert db.execute("SELECT site_id, url, first_checked, last_checked FROM site_links"
+                      " ORDER BY site_id, url").fetchall() == _site_links_by_query(db)
+    assert {site for (site,) in db.execute("SELECT site_id FROM site_links WHERE url = 'http://moe.gov.cn/x'")} \
+        == {"a", "b"}
+    # later checks, in any time order, through the trigger
+    for row in [("b", "http://moe.gov.cn/x", "2026-03-01T00:00:00Z"), ("b", "http://moe.gov.cn/x", "2026-02-01T00:00:00Z"),
+                ("c", "http://a.edu.cn/", "2026-02-01T00:00:00Z")]:
+        check(*row)
+    assert db.execute("SELECT site_id, url, first_checked, last_checked FROM site_links"
+                      " ORDER BY site_id, url").fetchall() == _site_links_by_query(db)
