@@ -747,6 +747,17 @@ def m013_site_links(db: Database) -> None:
     )
 
 
+
+@migrations()
+def m014_truncated_captures(db: Database) -> None:
+    """``snapshots.truncated``: the body is not the whole answer — the connection closed
+    before the end (chunked or compressed answers, where no Content-Length says so; Scrapy
+    keeps what came) or the server sent part of it (206). Such a capture was stored as a
+    complete file, became the base of the next crawl's conditional request, and its 304
+    kept the cut copy for as long as the ETag held."""
+    db.executescript("ALTER TABLE snapshots ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;")
+
+
 def rebuild_derived(conn: sqlite3.Connection) -> None:
     """Recompute what the triggers of m009 and m013 maintain — the per-crawl counts, the
     distinct link referrers, the snapshots' full-text index and the sites checking each link

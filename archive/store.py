@@ -241,14 +241,14 @@ class ArchiveWriter:
         cursor = cur.execute(
             "INSERT INTO snapshots (crawl_id, site_id, url, final_url, fetched_at, status_code,"
             " content_type, headers, sha256, size, encoding, title, filename, etag, last_modified,"
-            " not_modified, rendered, render_reason, screenshot_sha256, main_text)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " not_modified, rendered, render_reason, screenshot_sha256, main_text, truncated)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [item.crawl_id, item.site_id, item.url, item.final_url, item.checked_at,
              item.status_code, item.content_type, json.dumps(headers, ensure_ascii=False), sha256,
              len(item.body) if item.body is not None else None, item.encoding, item.title,
              item.filename, headers.get("etag"), headers.get("last-modified"),
              int(item.not_modified), int(item.rendered), item.render_reason, screenshot,
-             item.main_text],
+             item.main_text, int(getattr(item, "truncated", False))],
         )
         return int(cursor.lastrowid)
 

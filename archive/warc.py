@@ -107,7 +107,7 @@ def snapshot_rows(db: Database, *, site_id: str | None = None, since: str | None
         params.append(normalize_bound(until, end=True))
     cursor = db.execute(
         "SELECT id, site_id, url, final_url, fetched_at, status_code, content_type, headers, sha256,"
-        " size, title, not_modified, crawl_id, rendered, render_reason, screenshot_sha256"
+        " size, title, not_modified, crawl_id, rendered, render_reason, screenshot_sha256, truncated"
         " FROM snapshots WHERE " + " AND ".join(where)
         + " ORDER BY fetched_at, id", params)
     columns = [d[0] for d in cursor.description]
@@ -403,11 +403,14 @@ class _Exporter:
                                                  row["content_type"])
             warc_headers = {"WARC-Record-ID": record_id, "WARC-Date": date, **snapshot_header}
             announced = announced_length(row["headers"])
-            if not row["not_modified"] and announced is not None and announced > len(body):
-                # The connection ended before the announced length (the crawler keeps such a
-                # body as evidence): WARC 1.1 5.13 "disconnect". The HTTP Content-Length above
-                # is the length we hold, so readers do not run past the record.
+            cut_short = not row["not_modified"] and announced is not None and announced > len(body)
+            if cut_short or row["truncated"]:
+                # The connection ended before the answer did (the crawler keeps such a body as
+                # evidence; without a Content-Length, the crawl marked it truncated): WARC 1.1
+                # 5.13 "disconnect". The HTTP Content-Length above is the length we hold, so
+                # readers do not run past the record.
                 warc_headers["WARC-Truncated"] = "disconnect"
+            if cut_short:
                 warc_headers["WARC-Xxgk-Announced-Length"] = str(announced)
             self.request(target, date, record_id)
             record = self.writer.create_warc_record(

@@ -346,7 +346,9 @@ def net_proxy_tunnel(ctx: Context) -> Verdict | None:
 
 
 def net_dataloss(ctx: Context) -> Verdict | None:
-    """An attachment whose connection closed before Content-Length bytes (after retries)."""
+    """An attachment whose connection closed before Content-Length bytes (after retries).
+    Without a Content-Length (chunked, compressed) Scrapy keeps what came instead, flagged
+    ``dataloss``: see :func:`attachment_body`."""
     f = ctx.fetch
     if ctx.failed and f.expect == "attachment" and (
         f.error_type in ("ResponseDataLossError", "_DataLoss", "PotentialDataLoss", "ClientPayloadError")
@@ -768,6 +770,9 @@ def attachment_body(ctx: Context) -> Verdict | None:
     body = f.body
     if not body:
         return _v(S.TYPE_MISMATCH, "attach-zero-byte", f"HTTP {f.status} with an empty body")
+    cut = f.incomplete()
+    if cut:
+        return _v(S.TYPE_MISMATCH, "attach-truncated", cut)
     length = f.header("content-length").strip()
     if length.isdigit() and not f.header("content-encoding").strip() and f.status == 200 and int(length) > len(body):
         return _v(S.TYPE_MISMATCH, "attach-truncated", f"{len(body)} of {length} bytes")

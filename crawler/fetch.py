@@ -7,7 +7,10 @@ without Scrapy.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+_CONTENT_RANGE_RE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+)", re.I)
 
 
 @dataclass
@@ -26,9 +29,25 @@ class Fetch:
     method: str = "GET"
     elapsed_ms: int | None = None
     via_proxy: bool = False                    # the request went through an HTTP proxy
+    #: The body is not the whole answer: the connection closed before its end (Scrapy's
+    #: ``dataloss`` flag: chunked or compressed answers, no Content-Length to compare with).
+    dataloss: bool = False
     #: ``decode_body(body, headers, final_url or url)[0]`` when the caller has it already
     #: (the spider decodes every page once); None: the classifier decodes the body itself.
     text: str | None = field(default=None, repr=False, compare=False)
+
+    def incomplete(self) -> str | None:
+        """Why the body is not the whole answer, or None: the connection closed early, or a
+        206 sent part of it (the crawler asks for no ranges, so a part is all it got)."""
+        if self.dataloss:
+            return f"the connection closed after {len(self.body)} bytes"
+        if self.status == 206:
+            span = self.header("content-range").strip()
+            match = _CONTENT_RANGE_RE.fullmatch(span)
+            if match and int(match[1]) == 0 and int(match[2]) + 1 == int(match[3]) == len(self.body):
+                return None  # the whole representation after all
+            return f"206 Partial Content ({span or 'no Content-Range'}), {len(self.body)} bytes"
+        return None
 
     def header(self, name: str) -> str:
         """A header decoded leniently as latin-1 text ('' when absent)."""

@@ -33,6 +33,8 @@ class LinkCheck:
     filename: str | None = None
     main_text: str | None = None
     not_modified: bool = False
+    # The body is not the whole answer: the connection closed early, or a 206's part.
+    truncated: bool = False
     # The body is the answer to an earlier request of this crawl (a redirect target): no bytes.
     reused: bool = False
     # Body bytes this check really cost when that is not len(body): a browser rendering

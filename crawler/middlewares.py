@@ -33,6 +33,9 @@ from archive.blobs import BlobError, load_blob
 
 #: Request meta key: body bytes received so far for this request and the ones it replaced.
 WIRE_BYTES = "xxgk_wire_bytes"
+#: The Content-Encoding the answer came with: Scrapy's HttpCompressionMiddleware deletes the
+#: header once it has decoded the body, and the Content-Length beside it counts encoded bytes.
+CONTENT_ENCODING = "xxgk_content_encoding"
 
 
 class WireBytesMiddleware:
@@ -42,11 +45,13 @@ class WireBytesMiddleware:
     the answer the spider finally sees carries the whole chain's total: redirect hops,
     attempts given up on, the final answer (a 304 adds nothing; an answer served from this
     crawl's memory, ``AnswerReuseMiddleware``, adds nothing). Browser renderings are counted
-    by ``crawler.rendering`` instead."""
+    by ``crawler.rendering`` instead. It also notes the answer's ``CONTENT_ENCODING``
+    (the last answer's: the one the spider sees)."""
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
         if not request.meta.get("playwright") and not request.meta.get("xxgk_reused"):
             request.meta[WIRE_BYTES] = request.meta.get(WIRE_BYTES, 0) + len(response.body)
+            request.meta[CONTENT_ENCODING] = b", ".join(response.headers.getlist(b"Content-Encoding"))
         return response
 
 
@@ -117,7 +122,8 @@ class ConditionalRequestMiddleware:
     def _previous(self, url: str) -> tuple | None:
         """The newest complete, downloaded, raw capture of ``url``: rendered ones hold the
         browser's DOM, not what the server sent; a body shorter than its Content-Length was
-        cut short (a 304 against it would keep the cut copy for as long as the ETag holds);
+        cut short, and so was one marked ``truncated`` (a 304 against it would keep the cut
+        copy for as long as the ETag holds);
         a capture restored from a 304 is its original's stand-in, not a download."""
         conn = self._db()
         if conn is None:
@@ -125,10 +131,13 @@ class ConditionalRequestMiddleware:
         current = self._current_crawls()
         try:
             return conn.execute(
-                "SELECT sha256, etag, last_modified, status_code, content_type FROM snapshots"
+                "SELECT sha256, etag, last_modified, status_code, content_type,"
+                " json_extract(headers, '$.\"content-disposition\"') FROM snapshots"
                 " WHERE url = ? AND sha256 IS NOT NULL AND status_code = 200 AND rendered = 0"
-                " AND not_modified = 0 AND coalesce(CAST(json_extract(headers, '$.\"content-length\"')"
-                " AS INTEGER), 0) <= size"
+                " AND not_modified = 0 AND truncated = 0"
+                # an encoded answer's Content-Length counts encoded bytes, not the body's
+                " AND (json_extract(headers, '$.\"content-encoding\"') IS NOT NULL"
+                " OR coalesce(CAST(json_extract(headers, '$.\"content-length\"') AS INTEGER), 0) <= size)"
                 f" AND (crawl_id IS NULL OR crawl_id NOT IN ({','.join('?' * len(current))}))"
                 " ORDER BY id DESC LIMIT 1",
                 [url, *current],
@@ -142,7 +151,7 @@ class ConditionalRequestMiddleware:
         previous = self._previous(request.url)
         if not previous:
             return None
-        sha256, etag, last_modified, _status, content_type = previous
+        sha256, etag, last_modified, _status, content_type, disposition = previous
         if etag:
             request.headers.setdefault(b"If-None-Match", etag.encode("latin-1"))
         if last_modified:
@@ -150,6 +159,7 @@ class ConditionalRequestMiddleware:
         if etag or last_modified:
             request.meta["xxgk_previous_sha256"] = sha256
             request.meta["xxgk_previous_content_type"] = content_type
+            request.meta["xxgk_previous_disposition"] = disposition
         return None
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
@@ -165,6 +175,10 @@ class ConditionalRequestMiddleware:
         content_type = request.meta.get("xxgk_previous_content_type")
         if content_type:
             headers[b"Content-Type"] = content_type.encode("latin-1")
+        disposition = request.meta.get("xxgk_previous_disposition")
+        if disposition and b"Content-Disposition" not in headers:
+            # the file's name: a 304 need not repeat it, and the capture names the file
+            headers[b"Content-Disposition"] = str(disposition).encode("latin-1", "replace")
         request.meta["xxgk_not_modified"] = True
         cls = responsetypes.from_args(headers=headers, url=response.url, body=body)
         if cls is Response and body.lstrip()[:1] == b"<":

@@ -56,6 +56,9 @@ class Resource:
     validators: bool = True  # send ETag/Last-Modified and honour conditionals
     delay: float = 0.0  # seconds (multiplied by delay_scale) before answering
     send_bytes: int | None = None  # send only this many body bytes, then close
+    chunked: bool = False  # Transfer-Encoding: chunked, no Content-Length (send_bytes: no last chunk)
+    gzip: bool = False  # Content-Encoding: gzip; Content-Length and send_bytes count gzip bytes
+    headers_on_304: bool = True  # False: a 304 carries the validators only (no ``headers``)
     encoding: str = "utf-8"  # how to decode the body for link extraction
     follow_to: str | None = None  # meta-refresh / JS redirect target (truth crawl)
     implicit: bool = False  # produced by a host's catch-all 404 handler

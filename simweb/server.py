@@ -19,6 +19,7 @@ Clients set ``http_proxy=http://127.0.0.1:PORT`` and send absolute-form requests
 
 from __future__ import annotations
 
+import gzip
 import select
 import socket
 import threading
@@ -169,10 +170,18 @@ class _Handler(BaseHTTPRequestHandler):
             headers.append(("Cache-Control", "no-cache"))
             if self._not_modified(res, etag):
                 status, body, send_bytes = 304, b"", None
+                if not res.headers_on_304:
+                    headers = [h for h in headers if h not in res.headers]
+        if res.gzip and status != 304:
+            body = gzip.compress(body, mtime=0)
+            headers.append(("Content-Encoding", "gzip"))
         if status != 304:
             if res.content_type:
                 headers.append(("Content-Type", res.content_type))
-            headers.append(("Content-Length", str(len(body))))
+            if res.chunked:
+                headers.append(("Transfer-Encoding", "chunked"))
+            else:
+                headers.append(("Content-Length", str(len(body))))
         if send_bytes is not None or self.close_connection:
             headers.append(("Connection", "close"))
             self.close_connection = True
@@ -185,7 +194,11 @@ class _Handler(BaseHTTPRequestHandler):
         sent = b""
         if not head and status != 304:
             sent = body if send_bytes is None else body[:send_bytes]
-            payload += sent
+            if res.chunked:  # one chunk; the last (empty) chunk only when the body is whole
+                payload += b"%x\r\n%s\r\n" % (len(sent), sent) if sent else b""
+                payload += b"0\r\n\r\n" if send_bytes is None else b""
+            else:
+                payload += sent
         self.server.sim._log(method, url, status, getattr(self, "_started", None), len(sent))
         self._done()
         try:

@@ -43,7 +43,7 @@ from crawler.fetch import Fetch, Verdict
 from crawler.htmlparse import needs_render, page_links
 from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources, OverheadBytes
 from crawler.maintext import main_text
-from crawler.middlewares import WIRE_BYTES
+from crawler.middlewares import CONTENT_ENCODING, WIRE_BYTES
 from crawler.rendering import BROWSER_BYTES, DOCUMENT, DOCUMENT_TRANSFERRED, DOCUMENTS, Document
 from crawler.urls import TrapGuard, canonicalize, in_scope, is_list_page, looks_like_attachment
 from schedules.registry import Site, load_registry, select_sites
@@ -300,14 +300,18 @@ class PortalSpider(scrapy.Spider):
                 chain = [asked, *chain]
         original = chain[0] if chain else response.url
         latency = meta.get("download_latency")
+        headers = {k.decode("latin-1").lower(): b", ".join(v) for k, v in response.headers.items()}
+        if meta.get(CONTENT_ENCODING) and "content-encoding" not in headers:
+            # as it came: its Content-Length counts encoded bytes (the body is decoded)
+            headers["content-encoding"] = meta[CONTENT_ENCODING]
         return Fetch(
-            url=original, status=response.status,
-            headers={k.decode("latin-1").lower(): b", ".join(v) for k, v in response.headers.items()},
+            url=original, status=response.status, headers=headers,
             body=response.body, final_url=response.url, redirect_chain=chain,
             expect=expect, is_home_page=bool(meta["xxgk"].get("home")),
             home_urls=tuple(site.portal), method=response.request.method if response.request else "GET",
             elapsed_ms=int(latency * 1000) if latency is not None else None,
             via_proxy=bool(meta.get("proxy") or meta.get("_auth_proxy")),
+            dataloss="dataloss" in response.flags,
         )
 
     def _check_item(self, run: SiteRun, fetch: Fetch, verdict: Verdict, *, archive_body: bool,
@@ -340,6 +344,7 @@ class PortalSpider(scrapy.Spider):
             filename=filename_from_content_disposition(fetch.headers.get("content-disposition", b"")),
             main_text=main_text(text) if text is not None else None,
             not_modified=bool(meta.get("xxgk_not_modified")), reused=bool(meta.get("xxgk_reused")),
+            truncated=archive_body and fetch.incomplete() is not None,
             transferred=transferred,
             previous_sha256=meta.get("xxgk_previous_sha256"),
             rendered=bool(meta.get("playwright")), render_reason=xxgk.get("render_reason"),
