@@ -25,7 +25,10 @@
     ``filename*=`` (RFC 5987/6266, also RFC 2231 continuations) is preferred; then
     ``filename=`` whose raw bytes may be UTF-8 or GBK, may be percent-encoded UTF-8/GBK
     (Java's ``URLEncoder`` also turns spaces into ``+``), or may be MIME encoded-words
-    (``=?UTF-8?B?...?=``). Directory parts are dropped.
+    (``=?UTF-8?B?...?=``). Directory parts are dropped. Bytes valid both as UTF-8 and as
+    GB18030 (GBK 通知 is ``CD A8 D6 AA``, UTF-8 for two Hebrew/combining marks), unlabelled
+    or labelled UTF-8, are read as GB18030 when the UTF-8 reading is implausible for a
+    file name and the GB18030 one is Chinese (:func:`_utf8_or_gb18030`).
 
 :func:`sniff_kind`
     Magic bytes: ``pdf`` (``%PDF-`` within the first KiB), ``docx``/``xlsx``/``pptx``/
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable
 from email.header import decode_header
 from urllib.parse import unquote_to_bytes
 
@@ -227,13 +231,102 @@ def _split_params(raw: bytes) -> list[tuple[str, bytes]]:
             return params
 
 
+def _is_latin_letter(ch: str) -> bool:
+    return ch.isalpha() and ("\u00c0" <= ch <= "\u024f" or "\u1e00" <= ch <= "\u1eff")
+
+
+def _script_run(text: str, index: int, low: str, high: str) -> int:
+    """Length of the run of letters in [low, high] around ``text[index]``."""
+    start = end = index
+    while start > 0 and low <= text[start - 1] <= high and text[start - 1].isalpha():
+        start -= 1
+    while end + 1 < len(text) and low <= text[end + 1] <= high and text[end + 1].isalpha():
+        end += 1
+    return end - start + 1
+
+
+def _utf8_char_plausible(text: str, index: int, latin_words: bool, words: bool) -> bool:
+    """Whether a non-ASCII character of a UTF-8 reading is one a real file name carries.
+
+    GBK bytes read as UTF-8 give characters from U+0080 to U+07FF picked at random:
+    Hebrew points, combining marks, Armenian, Greek and Cyrillic letters alone or mixed,
+    IPA, vulgar fractions (通知 reads ``֪ͨ``, 目录 ``Ŀ¼``, 学院 ``ѧԺ``).
+    """
+    ch = text[index]
+    if "\u4e00" <= ch <= "\u9fff":
+        return _gb2312_ratio(ch) == 1.0  # rare ideographs come from 3-byte sequences
+    if ch in "\u00a0\u00a7\u00a9\u00ab\u00ae\u00b0\u00b1\u00b7\u00bb\u00d7\u00f7":
+        return words  # "© 2021 Report", "列夫·托尔斯泰"; alone, 路 reads "·"
+    if "\u2000" <= ch <= "\u2bff" or "\u3000" <= ch <= "\u303f" or "\u3200" <= ch <= "\u33ff" \
+            or "\ufe30" <= ch <= "\ufe4f" or "\uff00" <= ch <= "\uffef":
+        return True  # punctuation, numbers in circles, full-width forms
+    if _is_latin_letter(ch):  # résumé, Łódź, Zhāng: accented letters come with plain ones
+        return latin_words
+    if "\u0300" <= ch <= "\u036f":  # a decomposed accent (macOS names), after its letter
+        prev = text[index - 1] if index else ""
+        return prev.isascii() and prev.isalpha() or _is_latin_letter(prev)
+    # a Greek or Russian word, not a stray letter or two (小 reads "С", 写 "д")
+    if "\u0391" <= ch <= "\u03c9":
+        return _script_run(text, index, "\u0391", "\u03c9") >= 3
+    if "\u0401" <= ch <= "\u0451":
+        return _script_run(text, index, "\u0401", "\u0451") >= 3
+    return False
+
+
+def _implausible_share(text: str, plausible: Callable[[str, int], bool]) -> float:
+    """Share of the non-ASCII characters of ``text`` that ``plausible(text, i)`` rejects."""
+    total = bad = 0
+    for index, ch in enumerate(text):
+        if not ch.isascii():
+            total += 1
+            bad += not plausible(text, index)
+    return bad / total if total else 0.0
+
+
+def _gb2312_char(text: str, index: int) -> bool:
+    try:
+        text[index].encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _utf8_or_gb18030(data: bytes) -> str | None:
+    """``data`` as UTF-8 or as GB18030, whichever reads as a file name; None when neither decodes.
+
+    UTF-8 wins unless GBK bytes happen to be valid UTF-8 too (通知 is ``CD A8 D6 AA``):
+    then the GB18030 reading wins when it has Chinese characters and a smaller share of
+    characters outside GB2312 than the UTF-8 reading has of implausible ones (see
+    :func:`_utf8_char_plausible`). Genuine UTF-8 Chinese, accented Latin and ASCII names
+    have no implausible ones, so they stay UTF-8.
+    """
+    utf8 = _strict(data, "utf-8")
+    gb = _strict(data, "gb18030")
+    if utf8 is None or gb is None or data.isascii():
+        return utf8 if utf8 is not None else gb
+    if not any("\u4e00" <= ch <= "\u9fff" for ch in gb):
+        return utf8
+    stem = utf8.rsplit(".", 1)[0]
+    latin_words = any(ch.isascii() and ch.isalpha() for ch in stem)
+    words = latin_words or any("\u4e00" <= ch <= "\u9fff" for ch in utf8)
+    utf8_bad = _implausible_share(utf8, lambda text, i: _utf8_char_plausible(text, i, latin_words, words))
+    return gb if _implausible_share(gb, _gb2312_char) < utf8_bad else utf8
+
+
 def _decode_bytes(data: bytes, charset: str | None = None) -> str:
-    for encoding in filter(None, (charset, "utf-8", "gb18030")):
+    """File-name bytes as text: ``charset`` when it decodes them (a UTF-8 label is checked
+    like no label, servers send GBK bytes under it), else UTF-8 or GB18030, else latin-1."""
+    try:
+        label = codecs.lookup(charset).name if charset else None
+    except LookupError:
+        label = None
+    if label and label != "utf-8":
         try:
-            return data.decode(encoding)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return data.decode("latin-1")
+            return data.decode(label)
+        except UnicodeDecodeError:
+            pass
+    text = _utf8_or_gb18030(data)
+    return text if text is not None else data.decode("latin-1")
 
 
 def _decode_ext_value(value: bytes) -> str | None:
@@ -262,12 +355,9 @@ def _decode_plain(value: bytes) -> str:
     if _PCT_RE.search(text):
         plus_is_space = "+" in text and " " not in text
         data = unquote_to_bytes(text.replace("+", " ") if plus_is_space else text)
-        for encoding in ("utf-8", "gb18030"):
-            try:
-                text = data.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
+        decoded = _utf8_or_gb18030(data)
+        if decoded is not None:
+            text = decoded
     return text
 
 

@@ -165,6 +165,73 @@ def test_content_disposition_as_latin1_text():
     assert filename_from_content_disposition(raw) == "年度报告.pdf"
 
 
+#: Common GBK names whose bytes are also valid UTF-8, with that UTF-8 misreading.
+GBK_ALSO_UTF8 = [
+    ("通知.doc", "\u0368\u05aa.doc"),  # a combining letter + a Hebrew accent
+    ("目录.xls", "\u013f\u00bc.xls"),  # Ŀ¼
+    ("学院.pdf", "\u0467\u053a.pdf"),  # ѧԺ
+    ("实习通知.doc", "\u02b5\u03f0\u0368\u05aa.doc"),
+    ("专业目录.pdf", "\u05e8\u04b5\u013f\u00bc.pdf"),
+]
+
+
+def _pct(data: bytes) -> bytes:
+    return b"".join(b"%%%02X" % byte if byte > 127 else bytes([byte]) for byte in data)
+
+
+@pytest.mark.parametrize(("name", "as_utf8"), GBK_ALSO_UTF8)
+def test_gbk_bytes_that_are_valid_utf8(name, as_utf8):
+    """Raw GBK in ``filename=``, also passed as latin-1 text: read as GBK, not UTF-8 garbage."""
+    gbk = name.encode("gbk")
+    assert gbk.decode("utf-8") == as_utf8  # the trap is real
+    raw = b'attachment; filename="' + gbk + b'"'
+    assert filename_from_content_disposition(raw) == name
+    assert filename_from_content_disposition(raw.decode("latin-1")) == name
+    assert filename_from_content_disposition(b"attachment; filename=" + gbk) == name
+
+
+@pytest.mark.parametrize(("name", "as_utf8"), GBK_ALSO_UTF8)
+def test_percent_encoded_gbk_that_is_valid_utf8(name, as_utf8):
+    pct = _pct(name.encode("gbk"))
+    assert filename_from_content_disposition(b"attachment; filename=" + pct) == name
+    assert filename_from_content_disposition(b'attachment; filename="' + pct + b'"') == name
+
+
+@pytest.mark.parametrize(("name", "as_utf8"), GBK_ALSO_UTF8)
+def test_rfc5987_gbk_under_a_utf8_or_empty_label(name, as_utf8):
+    """``filename*=UTF-8''`` (or no charset) over GBK bytes, as some Java servers send."""
+    pct = _pct(name.encode("gbk"))
+    assert filename_from_content_disposition(b"attachment; filename*=UTF-8''" + pct) == name
+    assert filename_from_content_disposition(b"attachment; filename*=''" + pct) == name
+    assert filename_from_content_disposition(b"attachment; filename*0*=utf-8''" + pct) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "信息公开.pdf", "通知.doc", "学院专业目录.pdf", "王堃简历.pdf", "2021年度报告（终稿）.doc",
+        "列夫·托尔斯泰.pdf", "①说明.doc", "résumé.pdf", "re\u0301sume\u0301.pdf", "café.doc",
+        "naïve.doc", "Łódź.pdf", "Zhāng San.pdf", "O que é.pdf", "Отчет.pdf", "Ελληνικά.pdf",
+        "α粒子.pdf", "report.pdf", "a_b (1).pdf",
+    ],
+)
+def test_genuine_utf8_names_stay_utf8(name):
+    """UTF-8 names (Chinese, accented Latin, other scripts, ASCII), raw, percent-encoded and
+    RFC 5987, even when their bytes also decode as GB18030 (é is C3 A9, 茅 in GBK)."""
+    data = name.encode()
+    pct = _pct(data).replace(b" ", b"%20")
+    for raw in (b'attachment; filename="' + data + b'"', b"attachment; filename=" + pct,
+                b"attachment; filename*=UTF-8''" + pct):
+        assert filename_from_content_disposition(raw) == name, raw
+
+
+def test_declared_gbk_still_wins():
+    """An explicit GBK label is trusted, as before."""
+    pct = _pct("通知.doc".encode("gbk"))
+    assert filename_from_content_disposition(b"attachment; filename*=GBK''" + pct) == "通知.doc"
+    assert filename_from_content_disposition(b"attachment; filename*=gb2312''" + pct) == "通知.doc"
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300))
 def test_content_disposition_never_raises(raw):
