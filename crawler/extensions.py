@@ -4,6 +4,13 @@
 its log — requests in the downloader, and every pending asyncio task with its stack — so a
 stuck crawl can be diagnosed without stopping it.
 
+``StopWhenParentDies``: the crawl's parent (``xxgk crawl``, the scheduler) asks the kernel to
+send the crawl ``PARENT_GONE_SIGNAL`` when it dies (``PR_SET_PDEATHSIG``, see
+:mod:`xxgk.runcrawl`). The kernel sends it once more each time the crawl passes to another
+thread of the dying parent (the scheduler has many): as SIGTERM, the second one made Scrapy
+force an unclean shutdown and lose the uncommitted batch, the row left "running". The first
+closes the crawl as one SIGTERM does (gracefully, reason ``shutdown``); the others are ignored.
+
 ``FindingsNotErrors``: a host whose robots.txt cannot be downloaded (no DNS, refused, bad
 TLS) is a finding the crawl records as that host's links' states, not a crawler error:
 Scrapy's ERROR record with a traceback for it becomes one INFO line, so the ERROR lines
@@ -31,6 +38,31 @@ logger = logging.getLogger(__name__)
 #: The loggers that report a robots.txt download failure (Scrapy's middleware, and the
 #: shared one of distributed crawls, which calls Scrapy's code).
 ROBOTS_LOGGERS = ("scrapy.downloadermiddlewares.robotstxt", "crawler.distributed")
+
+
+#: What the kernel sends the crawl when its parent dies (not SIGTERM: see StopWhenParentDies).
+#: The crawl runs in a session of its own, so no terminal sends it a hangup.
+PARENT_GONE_SIGNAL = signal.SIGHUP
+
+
+class StopWhenParentDies:
+    def __init__(self) -> None:
+        self.signalled = False
+        try:
+            signal.signal(PARENT_GONE_SIGNAL, self._parent_gone)
+        except ValueError:  # not the main thread (embedded use): nothing to install
+            pass
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> StopWhenParentDies:
+        return cls()
+
+    def _parent_gone(self, signum: int, frame: Any) -> None:
+        if self.signalled:
+            return
+        self.signalled = True
+        # Scrapy's own first-SIGTERM path: a graceful stop, the pipeline closes the rows
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class DumpStateOnSignal:

@@ -138,7 +138,8 @@ SPIDER_MIDDLEWARES = {"crawler.overhead.RobotsBytesMiddleware": 950}
 ITEM_PIPELINES = {"crawler.pipelines.ArchivePipeline": 300}
 # No "Scraped from" log record per item below DEBUG (one item per link adds up).
 LOG_FORMATTER = "crawler.pipelines.ItemLogFormatter"
-EXTENSIONS = {"crawler.extensions.DumpStateOnSignal": 0, "crawler.extensions.FindingsNotErrors": 0,
+EXTENSIONS = {"crawler.extensions.DumpStateOnSignal": 0, "crawler.extensions.StopWhenParentDies": 0,
+              "crawler.extensions.FindingsNotErrors": 0,
               "crawler.extensions.OfflinePublicSuffixList": 0}
 
 PLAYWRIGHT_BROWSER_TYPE = "chromium"

@@ -216,6 +216,54 @@ def test_sigkill_of_parent_and_child_is_marked_on_the_next_crawl(tmp_path, regis
     assert rows[1][1] == "finished"
 
 
+
+# A parent with many threads starting the crawl from one of them, as the scheduler does.
+_THREADED_PARENT = """
+import sys, threading
+from schedules.registry import load_registry
+from xxgk.runcrawl import run_crawl
+idle = threading.Event()
+for _ in range(20):
+    threading.Thread(target=idle.wait, daemon=True).start()
+registry, db, *settings = sys.argv[1:]
+sites = load_registry(registry)
+worker = threading.Thread(target=run_crawl, args=(sites,), kwargs=dict(
+    db_path=db, registry_path=registry, settings=dict(s.split("=", 1) for s in settings[1::2])))
+worker.start()
+worker.join()
+"""
+
+
+def test_the_death_of_a_threaded_parent_stops_the_crawl_once_and_cleanly(tmp_path, registry, web):
+    """The kernel's parent-death signal comes once per thread of the dying parent the crawl
+    passes through: as SIGTERM, the second forced Scrapy's unclean shutdown (the batch lost,
+    the row left running). The crawl now closes gracefully and says so: incomplete."""
+    db = tmp_path / "archive.db"
+    with _subreaper():
+        parent = subprocess.Popen([sys.executable, "-c", _THREADED_PARENT, str(registry), str(db), *SLOW],
+                                  cwd=ROOT, env=_env(web.proxy_url), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            progress: list = []
+            _wait_for(lambda: progress.append(_running_crawl(db)) or progress[-1], what="crawl progress")
+            crawl_id, child, committed = progress[-1]
+            parent.kill()
+            parent.wait(30)
+            _reap(child, timeout=60)
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+    _assert_consistent(db)
+    with contextlib.closing(_ro(db)) as conn:
+        status, reason, checked = conn.execute(
+            "SELECT status, finish_reason, links_checked FROM crawls WHERE id = ?", [crawl_id]).fetchone()
+        kept = conn.execute("SELECT COUNT(*) FROM link_checks WHERE crawl_id = ?", [crawl_id]).fetchone()[0]
+        log = Path(conn.execute("SELECT log_path FROM crawls WHERE id = ?", [crawl_id]).fetchone()[0])
+    text = log.read_text("utf-8", "replace")
+    assert "unclean shutdown" not in text
+    assert (status, reason) == ("incomplete", "shutdown"), text[-3000:]
+    assert kept >= committed and checked == kept
+
 def test_a_zombie_crawl_process_is_abandoned(tmp_path):
     from archive.db import open_db
     from archive.store import mark_abandoned_crawls, start_crawl

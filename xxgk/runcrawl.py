@@ -21,17 +21,19 @@ from sqlite_utils import Database
 
 from archive.db import ArchiveError, open_db
 from archive.store import finish_crawl, mark_abandoned_crawls, start_crawl, upsert_sites
+from crawler.extensions import PARENT_GONE_SIGNAL
 from schedules.registry import Site
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _die_with_parent() -> None:
-    """Linux: SIGTERM the crawl if its parent dies, so no orphan crawls on after a kill."""
+    """Linux: stop the crawl if its parent dies, so no orphan crawls on after a kill (the
+    crawl closes gracefully on the first such signal: crawler.extensions.StopWhenParentDies)."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, PARENT_GONE_SIGNAL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
 
@@ -85,7 +87,7 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
         process.send_signal(signal.SIGINT)
         try:
             exit_code = process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):  # a second Ctrl-C insists too
             process.kill()
             exit_code = process.wait()
     statuses: dict[str, str] = {}
