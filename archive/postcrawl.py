@@ -75,12 +75,26 @@ def retire_unlinked(db: Database, crawl_ids: list[int]) -> int:
     return retired
 
 
-def after_crawl(db: Database, crawl_ids: list[int]) -> None:
-    """Everything that runs after each crawl, in order."""
+def pending_postcrawl(db: Database) -> list[int]:
+    """Closed crawls whose post-crawl work never ran (their caller died first)."""
+    return [row[0] for row in db.execute(
+        "SELECT id FROM crawls WHERE postcrawl_at IS NULL AND status <> 'running' ORDER BY id")]
+
+
+def after_crawl(db: Database, crawl_ids: list[int]) -> list[int]:
+    """Everything that runs after each crawl, in order, for ``crawl_ids`` and any closed crawl
+    whose post-crawl work never ran; each step can run twice harmlessly. Returns the crawls
+    done (marked ``crawls.postcrawl_at`` once all of it has run)."""
     from archive.changes import detect_changes
     from archive.evaluate import evaluate
 
+    crawl_ids = sorted(set(crawl_ids) | set(pending_postcrawl(db)))
     portal_site_items(db, crawl_ids)
     retire_unlinked(db, crawl_ids)
     detect_changes(db, crawl_ids)
     evaluate(db)
+    if crawl_ids:
+        with db.atomic():
+            db.execute(f"UPDATE crawls SET postcrawl_at = ? WHERE id IN ({','.join('?' * len(crawl_ids))})"
+                       " AND status <> 'running'", [utcnow(), *crawl_ids])
+    return crawl_ids

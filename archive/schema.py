@@ -758,6 +758,22 @@ def m014_truncated_captures(db: Database) -> None:
     db.executescript("ALTER TABLE snapshots ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;")
 
 
+
+@migrations()
+def m015_postcrawl_done(db: Database) -> None:
+    """``crawls.postcrawl_at``: when the work after the crawl (changes, unlinked links,
+    checklist items from the portal, evaluation) ran for it. A crawl whose caller died before
+    that work (the parent killed once the child had closed the row, a scheduler stopped) had
+    its changes never recorded: the next run catches up on closed crawls without it. Crawls
+    closed before this migration count as done."""
+    db.executescript(
+        """
+        ALTER TABLE crawls ADD COLUMN postcrawl_at TEXT;
+        UPDATE crawls SET postcrawl_at = COALESCE(finished_at, started_at) WHERE status <> 'running';
+        """
+    )
+
+
 def rebuild_derived(conn: sqlite3.Connection) -> None:
     """Recompute what the triggers of m009 and m013 maintain — the per-crawl counts, the
     distinct link referrers, the snapshots' full-text index and the sites checking each link

@@ -577,7 +577,7 @@ class Scheduler:
             if not crawl_ok:
                 result.message = (f"crawl exited with {crawl.exit_code}" if crawl.exit_code
                                   else "crawl failed (see its crawls row)")
-                return result
+            # What the crawl did check counts, failed or not (as after `xxgk crawl`).
             from archive.postcrawl import after_crawl
 
             db = open_db(self.db_path)
@@ -585,7 +585,8 @@ class Scheduler:
                 after_crawl(db, list(crawl_ids.values()))
             except Exception as exc:
                 logger.exception("site %s: post-crawl work failed", site_id)
-                result.outcome, result.message = "failed", f"post-crawl work failed: {exc}"
+                result.outcome = "failed"
+                result.message = "; ".join(filter(None, [result.message, f"post-crawl work failed: {exc}"]))
             finally:
                 db.conn.close()
             return result

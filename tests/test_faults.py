@@ -597,3 +597,32 @@ def test_a_crawl_never_holds_the_write_lock_for_long(tmp_path, registry):
             crawl.terminate()
             crawl.wait(60)
     assert max(waits) < 3, waits
+
+
+def test_post_crawl_work_a_dead_parent_never_ran_is_caught_up(tmp_path, registry, web):
+    """The parent of day 2's crawl died once the child had closed the row, before the work
+    after the crawl (simulated: the crawl run without it). Day 2's changes were never
+    recorded; the next crawl's post-crawl work catches up on that crawl, and marks both."""
+    from simweb import SimWeb
+    from xxgk.runcrawl import run_crawl
+
+    db = tmp_path / "archive.db"
+    assert _run("crawl", "--registry", str(registry), "--db", str(db), *FAST, proxy=web.proxy_url).returncode == 0
+    with SimWeb(port=0, day=2, delay_scale=0.0) as day2:
+        from schedules.registry import load_registry
+
+        settings = dict(s.split("=", 1) for s in FAST[1::2])
+        crashed = run_crawl(load_registry(registry), db_path=db, registry_path=registry, settings=settings,
+                            env={"http_proxy": day2.proxy_url, "https_proxy": day2.proxy_url, "no_proxy": ""})
+        [day2_crawl] = crashed.crawl_ids.values()
+        with contextlib.closing(_ro(db)) as conn:
+            assert conn.execute("SELECT status, postcrawl_at FROM crawls WHERE id = ?", [day2_crawl]).fetchone() \
+                == ("finished", None)
+            assert not conn.execute("SELECT COUNT(*) FROM changes WHERE crawl_id = ?", [day2_crawl]).fetchone()[0]
+        again = _run("crawl", "--registry", str(registry), "--db", str(db), *FAST, proxy=day2.proxy_url)
+    assert again.returncode == 0, again.stderr[-2000:]
+    with contextlib.closing(_ro(db)) as conn:
+        kinds = {kind for (kind,) in conn.execute("SELECT kind FROM changes WHERE crawl_id = ?", [day2_crawl])}
+        unmarked = conn.execute("SELECT id FROM crawls WHERE postcrawl_at IS NULL").fetchall()
+    assert {"changed", "new"} <= kinds, kinds
+    assert unmarked == []
