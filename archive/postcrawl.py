@@ -2,7 +2,7 @@
 
 * ``changes``: what changed, broke, appeared or lost a link since the previous crawl;
 * ``links.health`` = ``unlinked`` for broken links the university has since removed;
-* ``evaluations``: the automated third-party evaluation of every site (issue #12);
+* ``evaluations``: the automated third-party evaluation of the crawled sites (issue #12);
 * ``site_items`` from portal navigation: a link whose anchor text names a checklist item
   (e.g. "招生章程及特殊类型招生办法") tells where the site publishes that item.
 """
@@ -92,7 +92,12 @@ def after_crawl(db: Database, crawl_ids: list[int]) -> list[int]:
     portal_site_items(db, crawl_ids)
     retire_unlinked(db, crawl_ids)
     detect_changes(db, crawl_ids)
-    evaluate(db)
+    # The crawled sites only: evaluating every site after each site's crawl wrote sites²
+    # evaluations a day under the scheduler (`xxgk evaluate` judges them all at once).
+    marks = ",".join("?" * len(crawl_ids))
+    for (site_id,) in db.execute(f"SELECT DISTINCT site_id FROM crawls WHERE id IN ({marks})"
+                                 " AND site_id IS NOT NULL ORDER BY site_id", crawl_ids).fetchall():
+        evaluate(db, site_id=site_id)
     if crawl_ids:
         with db.atomic():
             db.execute(f"UPDATE crawls SET postcrawl_at = ? WHERE id IN ({','.join('?' * len(crawl_ids))})"

@@ -506,3 +506,33 @@ def test_method_file_is_checked(tmp_path):
     bad.write_text(text.replace('"8" = 20', '"8" = 25'), encoding="utf-8")
     with pytest.raises(MethodError, match="sum to 100"):
         load_method(bad)
+
+
+def test_the_work_after_a_crawl_evaluates_the_crawled_sites_only(tmp_path):
+    """Each site's crawl used to evaluate every site of the archive: under the scheduler,
+    sites² evaluations (and 50 findings each) a day."""
+    import json
+
+    from archive.db import open_db
+    from archive.postcrawl import after_crawl
+    from archive.store import ArchiveWriter, finish_crawl, start_crawl, upsert_sites
+    from crawler.items import LinkCheck
+
+    db = open_db(tmp_path / "a.db")
+    upsert_sites(db, [{"id": site, "name": site, "portal": json.dumps([f"http://{site}.edu.cn/"])}
+                      for site in ("a", "b", "c")])
+
+    def crawl(site: str) -> dict[str, int]:
+        crawl_id = start_crawl(db, site)
+        writer = ArchiveWriter(db)
+        writer.record_check(LinkCheck(site_id=site, crawl_id=crawl_id, url=f"http://{site}.edu.cn/",
+                                      checked_at="2026-01-01T00:00:00Z", state="ok", rule="t", status_code=200))
+        writer.commit()
+        finish_crawl(db, crawl_id, "finished")
+        after_crawl(db, [crawl_id])
+        return dict(db.execute("SELECT site_id, COUNT(*) FROM evaluations GROUP BY site_id").fetchall())
+
+    first = crawl("a")
+    assert set(first) == {"a"}
+    second = crawl("b")
+    assert set(second) == {"a", "b"} and second["a"] == first["a"]
