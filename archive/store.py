@@ -23,7 +23,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlite_utils import Database
@@ -106,8 +106,28 @@ def evidence_urls(conn: Any) -> list[str]:
     return [url for (url,) in conn.execute("SELECT DISTINCT url FROM site_items WHERE url IS NOT NULL")]
 
 
-def pid_alive(pid: int | None) -> bool:
-    """Is process ``pid`` running (a zombie, killed but never reaped, is not)?"""
+#: How long after its ``crawls`` row a crawl's process may have started (the child starts
+#: right after the row is written): a process with that pid started later is another one.
+PROCESS_START_SLACK = 120.0
+
+
+def _process_started(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds, Linux /proc), or None when unknown: how
+    long ago it started (both counts since boot), so a clock set since boot does not matter."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            ticks = int(stat.read().rsplit(")", 1)[-1].split()[19])  # field 22: starttime
+        with open("/proc/uptime", encoding="ascii") as uptime:
+            up = float(uptime.read().split()[0])
+        return time.time() - (up - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid: int | None, started_at: str | None = None) -> bool:
+    """Is process ``pid`` running (a zombie, killed but never reaped, is not)? With
+    ``started_at`` (the crawl's), a process that started well after it is not the crawl's:
+    its pid was reused (a restarted container hands out the same small pids)."""
     if not pid:
         return False
     try:
@@ -118,15 +138,24 @@ def pid_alive(pid: int | None) -> bool:
         return True
     try:  # a killed crawl nobody reaped (PID 1 in a container) is a zombie: dead
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+            if stat.read().rsplit(")", 1)[-1].split()[0] == "Z":
+                return False
     except (OSError, IndexError):
         return True
+    began = _process_started(pid)
+    if started_at and began is not None:
+        try:
+            crawl_began = datetime.strptime(started_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            return True
+        return began <= crawl_began + PROCESS_START_SLACK
+    return True
 
 
 def mark_abandoned_crawls(db: Database) -> list[int]:
     """Mark ``running`` crawls whose process is gone as ``incomplete``; return their ids."""
-    rows = db.execute("SELECT id, pid FROM crawls WHERE status = 'running'").fetchall()
-    abandoned = [crawl_id for crawl_id, pid in rows if not pid_alive(pid)]
+    rows = db.execute("SELECT id, pid, started_at FROM crawls WHERE status = 'running'").fetchall()
+    abandoned = [crawl_id for crawl_id, pid, started_at in rows if not pid_alive(pid, started_at)]
     for crawl_id in abandoned:
         finish_crawl(db, crawl_id, "incomplete", finish_reason="process ended without closing the crawl")
     return abandoned

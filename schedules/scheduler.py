@@ -793,7 +793,7 @@ def schedule_status(registry_path: str | Path, db_path: str | Path, *,
             for row in cursor.fetchall():
                 record = dict(zip(names, row, strict=True))
                 last[record["site_id"]] = record
-                if record["status"] == "running" and pid_alive(record["pid"]):
+                if record["status"] == "running" and pid_alive(record["pid"], record["started_at"]):
                     running.add(record["site_id"])
         finally:
             db.conn.close()

@@ -278,6 +278,27 @@ def test_a_zombie_crawl_process_is_abandoned(tmp_path):
         zombie.wait()
 
 
+
+def test_a_crawl_whose_pid_another_process_reuses_is_abandoned(tmp_path):
+    """After a container restart the dead crawl's small pid goes to another process: the
+    crawl stayed "running" for ever and the scheduler refused its site as busy. A process
+    that started long after the crawl is not the crawl's."""
+    from archive.db import open_db
+    from archive.store import mark_abandoned_crawls, start_crawl
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        db = open_db(tmp_path / "archive.db")
+        old = start_crawl(db, "s", pid=other.pid)
+        db.execute("UPDATE crawls SET started_at = '2026-01-01T00:00:00Z' WHERE id = ?", [old])
+        current = start_crawl(db, "t", pid=other.pid)  # started with its row: the crawl's own
+        assert mark_abandoned_crawls(db) == [old]
+        assert [row[0] for row in db.execute("SELECT status FROM crawls ORDER BY id")] == ["incomplete", "running"]
+    finally:
+        other.kill()
+        other.wait()
+    assert current
+
 # -- unusable databases ----------------------------------------------------------------------
 def _can_mount() -> bool:
     if os.geteuid() != 0 or not shutil.which("mount"):
