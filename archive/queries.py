@@ -361,10 +361,11 @@ with comp as materialized (
   -- the compliance view once (it judges every checklist item), not once per use
   select * from compliance where (:site = '' or site_id = :site)
 ), latest_eval as (
-  select * from (
-    select e.*, row_number() over (partition by e.site_id, e.academic_year
-                                   order by e.as_of desc, e.evaluated_at desc, e.id desc) as rn
-    from evaluations e) where rn = 1
+  -- each (site, year)'s latest evaluation, looked up in its index (not every evaluation numbered)
+  select e.* from (select distinct site_id, academic_year from evaluations) k
+  join evaluations e on e.id = (
+    select n.id from evaluations n where n.site_id = k.site_id and n.academic_year is k.academic_year
+    order by n.as_of desc, n.evaluated_at desc, n.id desc limit 1)
 ), site_counts as (
   select site_id, max(name) as name, max(items_present) as items_present,
     max(items_missing) as items_missing, max(items_dead) as items_dead,

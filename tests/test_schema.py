@@ -256,3 +256,53 @@ def test_m013_site_links_are_every_site_checking_a_link(tmp_path):
         check(*row)
     assert db.execute("SELECT site_id, url, first_checked, last_checked FROM site_links"
                       " ORDER BY site_id, url").fetchall() == _site_links_by_query(db)
+
+
+# -- m016: the latest evaluations, by index -------------------------------------------------------
+_RANKING_BY_WINDOW = """
+WITH latest AS (
+  SELECT e.*, ROW_NUMBER() OVER (PARTITION BY e.site_id, e.academic_year, e.method_version
+                                 ORDER BY e.as_of DESC, e.evaluated_at DESC, e.id DESC) AS rn
+  FROM evaluations e)
+SELECT l.academic_year, l.method_version,
+  RANK() OVER (PARTITION BY l.academic_year, l.method_version ORDER BY l.score_overall DESC) AS rank,
+  l.site_id, s.name, l.score_overall, l.score_checklist, l.score_report, l.score_publication, l.timeliness,
+  l.parts_found, l.items_published, l.items_applicable, l.findings, l.as_of, l.evaluated_at, l.id
+FROM latest l LEFT JOIN sites s ON s.id = l.site_id WHERE l.rn = 1"""
+_CHANGES_BY_WINDOW = """
+WITH ordered AS (
+  SELECT e.*, LAG(e.id) OVER (PARTITION BY e.site_id, e.academic_year, e.method_version
+                              ORDER BY e.as_of, e.evaluated_at, e.id) AS previous_id,
+    ROW_NUMBER() OVER (PARTITION BY e.site_id, e.academic_year, e.method_version
+                       ORDER BY e.as_of DESC, e.evaluated_at DESC, e.id DESC) AS rn
+  FROM evaluations e)
+SELECT o.site_id, s.name, o.academic_year, o.method_version, o.id, o.evaluated_at, o.as_of, o.previous_id,
+  p.evaluated_at, o.score_overall, p.score_overall, ROUND(o.score_overall - p.score_overall, 2),
+  ROUND(o.score_checklist - p.score_checklist, 2), ROUND(o.score_report - p.score_report, 2),
+  ROUND(o.score_publication - p.score_publication, 2), o.findings - p.findings
+FROM ordered o LEFT JOIN evaluations p ON p.id = o.previous_id LEFT JOIN sites s ON s.id = o.site_id
+WHERE o.rn = 1"""
+
+
+def test_m016_latest_evaluations_are_the_window_functions_answers(tmp_path):
+    """The views look each (site, year, method)'s latest evaluation up by index: the same rows
+    as numbering every evaluation (the definition), ties on dates and a NULL year included."""
+    import random
+
+    db = open_db(tmp_path / "a.db")
+    rng = random.Random(16)
+    db.execute("INSERT INTO sites (id, name, portal) VALUES ('a', 'A', '[]'), ('b', 'B', '[]')")
+    for _ in range(400):
+        db.execute(
+            "INSERT INTO evaluations (site_id, academic_year, method_version, evaluated_at, as_of, score_overall,"
+            " score_checklist, score_report, score_publication, findings) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [rng.choice(["a", "b", "c"]), rng.choice(["2021-2022", "2022-2023", None]), rng.choice(["1", "2"]),
+             f"2026-0{rng.randint(1, 3)}-01T00:00:0{rng.randint(0, 2)}Z", f"2026-0{rng.randint(1, 3)}-01",
+             rng.choice([50.0, 75.5, 90.0, None]), rng.random() * 100, rng.random() * 100, rng.random() * 100,
+             rng.randint(0, 40)])
+    db.conn.commit()
+    for view, reference in (("evaluation_ranking", _RANKING_BY_WINDOW), ("evaluation_changes", _CHANGES_BY_WINDOW)):
+        got = db.execute(f"SELECT * FROM {view}").fetchall()
+        expected = db.execute(reference).fetchall()
+        assert len(got) == 18  # every (site, year, method) has its row: 3 x 3 x 2
+        assert sorted(map(repr, got)) == sorted(map(repr, expected)), view
