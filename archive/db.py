@@ -183,3 +183,21 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
         _reraise(exc, path)
         raise ArchiveError(f"cannot open archive {path}: {exc}") from exc
     return db
+
+
+def file_identity(path: str | Path) -> tuple[int, int] | None:
+    """(device, inode) of the archive file, None when it is not there: a file deleted or
+    replaced (a backup restored) while a crawl writes has another identity, or none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def changed_since(path: str | Path, identity: tuple[int, int] | None) -> str | None:
+    """How the archive file at ``path`` changed since ``identity`` was taken, or None."""
+    now = file_identity(path)
+    if now == identity:
+        return None
+    return "was deleted" if now is None else "was replaced by another file"

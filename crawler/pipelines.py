@@ -19,7 +19,8 @@ The spider carries ``sites`` (registry entries) and ``crawl_ids`` (site id -> ``
 created by ``xxgk crawl`` before Scrapy starts; created here when a spider is run directly).
 
 When the archive cannot be written (disk full, read-only, I/O error: an
-:class:`~archive.db.ArchiveError` or ``sqlite3.OperationalError``) the uncommitted batch is
+:class:`~archive.db.ArchiveError` or ``sqlite3.OperationalError``; or its file was deleted
+or replaced under the crawl, checked before each commit) the uncommitted batch is
 rolled back, the spider is closed with reason ``archive_error`` and this run's ``crawls``
 rows are marked ``failed`` with the error as ``finish_reason`` (when that write still
 succeeds; otherwise ``xxgk crawl`` marks them). A crawl that cannot store what it checks
@@ -43,7 +44,7 @@ from scrapy import signals
 from scrapy.exceptions import DropItem
 from scrapy.logformatter import LogFormatter, LogFormatterResult
 
-from archive.db import ArchiveError, open_db
+from archive.db import ArchiveError, changed_since, file_identity, open_db
 from archive.reports.extract import Extracted
 from archive.reports.ingest import report_known
 from archive.reports.isolated import DEFAULT_TIMEOUT, extract_isolated, needs_isolation
@@ -108,6 +109,7 @@ class ArchivePipeline:
         self.commit_seconds: float | None = None
         self.commit_idle = 0.05
         self._committer: Any = None  # twisted LoopingCall committing an overdue batch
+        self._file: tuple[int, int] | None = None  # the archive file's identity when opened
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ArchivePipeline:
@@ -129,6 +131,7 @@ class ArchivePipeline:
     def open_spider(self, spider: Any = None) -> None:
         spider = spider or self.crawler.spider
         db = open_db(self.db_path)
+        self._file = file_identity(self.db_path)
         self.writer = ArchiveWriter(db, confirm_checks=self.confirm_checks,
                                     confirm_hours=self.confirm_hours, commit_every=self.commit_every,
                                     batch_sources=True, commit_seconds=self.commit_seconds)
@@ -229,8 +232,18 @@ class ArchivePipeline:
         except Exception:  # a bad report must not cost the crawl: the error is logged, crawl goes on
             logger.exception("could not ingest report %s", item.url)
 
+    def _archive_file_gone(self) -> bool:
+        """The archive file was deleted or replaced (a backup restored) under the crawl: what
+        it writes would go to the old file, and a replaced file's WAL is the old one's. Stop."""
+        if self.crawler is None:  # not in a Scrapy crawl (the distributed writer loop)
+            return False
+        changed = changed_since(self.db_path, self._file)
+        if changed:
+            self._archive_failed(ArchiveError(f"the archive {self.db_path} {changed} during the crawl"))
+        return changed is not None
+
     def _commit_overdue(self) -> None:
-        if self.writer is None or self.archive_error is not None:
+        if self.writer is None or self.archive_error is not None or self._archive_file_gone():
             return
         try:
             self.writer.commit_if_overdue(self.commit_idle)
@@ -242,7 +255,7 @@ class ArchivePipeline:
             self._committer.stop()
         if self._extractors is not None:  # idle by now: Scrapy waited for every item
             self._extractors.shutdown(wait=False)
-        if self.writer is not None and self.archive_error is None:
+        if self.writer is not None and self.archive_error is None and not self._archive_file_gone():
             try:
                 self.writer.commit()
             except ARCHIVE_ERRORS as exc:

@@ -299,6 +299,38 @@ def test_a_crawl_whose_pid_another_process_reuses_is_abandoned(tmp_path):
         other.wait()
     assert current
 
+
+@pytest.mark.parametrize("how", ["delete", "replace"])
+def test_an_archive_deleted_or_replaced_mid_crawl_stops_it_with_a_clear_error(tmp_path, registry, web, how):
+    """The crawl wrote on into the deleted file, then `xxgk crawl` created an empty archive
+    and died with a traceback; a backup restored over the file got the old file's WAL
+    checkpointed into it (corrupt). Now the crawl stops within a moment and says why."""
+    db = tmp_path / "archive.db"
+    backup = tmp_path / "backup.db"
+    parent = _xxgk("crawl", "--registry", str(registry), "--db", str(db), *SLOW, proxy=web.proxy_url)
+    try:
+        progress: list = []
+        _wait_for(lambda: progress.append(_running_crawl(db)) or progress[-1], what="crawl progress")
+        if how == "replace":
+            with contextlib.closing(sqlite3.connect(db)) as conn, contextlib.closing(sqlite3.connect(backup)) as out:
+                conn.backup(out)
+            os.replace(backup, db)
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(f"{db}{suffix}")
+        out, err = parent.communicate(timeout=120)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    assert parent.returncode == 3, err
+    assert "Traceback" not in err
+    assert ("was deleted" if how == "delete" else "was replaced") in err
+    if how == "delete":
+        assert not db.exists()  # no new, empty archive
+    else:
+        _assert_consistent(db)
+
 # -- unusable databases ----------------------------------------------------------------------
 def _can_mount() -> bool:
     if os.geteuid() != 0 or not shutil.which("mount"):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from archive.db import ArchiveError, open_db
+from archive.db import ArchiveError, changed_since, file_identity, open_db
 from archive.store import finish_crawl, mark_abandoned_crawls, start_crawl, upsert_sites
 from crawler.extensions import PARENT_GONE_SIGNAL
 from schedules.registry import Site
@@ -64,6 +64,7 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
     """Crawl ``sites`` into ``db_path`` in a child ``scrapy crawl`` process and wait for it."""
     db_path = Path(db_path).resolve()
     db = open_db(db_path)
+    identity = file_identity(db_path)
     mark_abandoned_crawls(db)
     upsert_sites(db, [site.to_row() for site in sites])
     logs = log_dir_for(db_path)
@@ -90,6 +91,11 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
         except (KeyboardInterrupt, subprocess.TimeoutExpired):  # a second Ctrl-C insists too
             process.kill()
             exit_code = process.wait()
+    changed = changed_since(db_path, identity)
+    if changed:  # the rows are in the old file: nothing to close, nothing to add to the new one
+        db.conn.close()
+        raise ArchiveError(f"the archive {db_path} {changed} while the crawl ran: the crawl's results"
+                           f" went to the old file and are not in it (log: {log_path})")
     statuses: dict[str, str] = {}
     for site_id, crawl_id in crawl_ids.items():
         status = db.execute("SELECT status FROM crawls WHERE id = ?", [crawl_id]).fetchone()[0]
