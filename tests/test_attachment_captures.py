@@ -127,3 +127,31 @@ def test_a_304_keeps_the_file_name_of_the_capture_it_confirms(tmp_path):
     assert [(crawl, nm, filename) for crawl, nm, filename, _ in rows] == [
         (1, 0, "2021年度报告.pdf"), (2, 1, "2021年度报告.pdf")]
     assert "content-disposition" in json.loads(rows[1][3])
+
+
+def test_files_on_other_sites_are_judged_as_files(tmp_path):
+    """A .pdf on the university's main site (outside the portal's domains) answering its
+    "page not found" as a 200 page, and a .doc answering a 206 part, were ok: an external
+    link's HEAD said 200 and nothing looked further."""
+    other = "http://www.main-univ.edu.cn"
+    notice = html_page("页面不存在", "<p>对不起，您访问的页面不存在或已被删除！</p>").encode()
+    pages = {f"{HOST}/robots.txt": ROBOTS, f"{other}/robots.txt": ROBOTS,
+             f"{HOST}/main.htm": _home([f"{other}/files/gone.pdf", f"{other}/files/part.doc",
+                                        f"{other}/files/fine.doc", f"{other}/news/page.htm"]),
+             f"{other}/files/gone.pdf": Resource(body=notice, validators=False),
+             f"{other}/files/part.doc": Resource(status=206, body=OLE[:100], content_type=DOC, validators=False,
+                                                 headers=[("Content-Range", f"bytes 0-99/{len(OLE)}")]),
+             f"{other}/files/fine.doc": Resource(body=OLE, content_type=DOC, validators=False),
+             f"{other}/news/page.htm": Resource(body=html_page("新闻", "<p>" + "正文。" * 100 + "</p>").encode(),
+                                                validators=False)}
+    conn, log = _crawl_days(tmp_path, pages, days=1)
+    verdicts = {url[len(other):]: (state, rule, external) for url, state, rule, external in conn.execute(
+        "SELECT lc.url, lc.state, lc.rule, l.is_external FROM link_checks lc JOIN links l ON l.url = lc.url"
+        " WHERE lc.url LIKE ?", [other + "%"])}
+    assert verdicts["/files/gone.pdf"][:2] == ("type_mismatch", "attach-html")
+    assert verdicts["/files/part.doc"][:2] == ("type_mismatch", "attach-truncated")
+    assert verdicts["/files/fine.doc"][0] == "ok" and verdicts["/news/page.htm"][0] == "ok"
+    assert {external for _state, _rule, external in verdicts.values()} == {1}
+    methods = {(m, u[len(other):]) for m, u, _ in log if u.startswith(other) and "robots" not in u}
+    assert ("GET", "/files/gone.pdf") in methods  # its HEAD said HTML
+    assert ("GET", "/news/page.htm") not in methods and ("GET", "/files/fine.doc") not in methods

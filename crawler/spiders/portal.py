@@ -24,7 +24,7 @@ import contextlib
 import hashlib
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -523,8 +523,10 @@ class PortalSpider(scrapy.Spider):
     def parse_external(self, response: Response) -> Iterator[Any]:
         xxgk = response.meta["xxgk"]
         run = self.runs[xxgk["site"]]
-        if response.request.method == "HEAD" and response.status in HEAD_RETRY_STATUSES:
-            # Many Chinese servers answer HEAD wrongly: only a GET is evidence.
+        if response.request.method == "HEAD" and (response.status in HEAD_RETRY_STATUSES
+                                                  or _page_for_a_file(response)):
+            # Many Chinese servers answer HEAD wrongly: only a GET is evidence. So is it for
+            # a file link answering a page or a part: its body says whether the file is there.
             # From the link's own URL (a GET follows any redirects afresh) with a fresh meta:
             # the HEAD's carries the downloader's own keys (proxy, latency, slot).
             url = (response.meta.get("redirect_urls") or [response.request.url])[0]
@@ -532,7 +534,11 @@ class PortalSpider(scrapy.Spider):
                                  meta={"xxgk": xxgk}, dont_filter=True)
             return
         fetch = self._fetch_from_response(response, "external")
-        verdict = classify(fetch, probe=None, rendered=bool(response.meta.get("playwright")))
+        # A file elsewhere (an attachment on the university's main site) is judged as a file
+        # once its body is here: an HTML page, a part or a cut-short download is not the file.
+        judged = (replace(fetch, expect="attachment") if fetch.method == "GET" and looks_like_attachment(fetch.url)
+                  else fetch)
+        verdict = classify(judged, probe=None, rendered=bool(response.meta.get("playwright")))
         yield from self._pass_ended(response.meta, response.request.url, verdict)
         if fetch.url in run.judged:
             return
@@ -630,6 +636,15 @@ class PortalSpider(scrapy.Spider):
                 yield self._exclusion(run, url, expect, "trap-guard", TRAP_REFUSALS.get(run.refusal, run.refusal))
             return
         yield request
+
+
+def _page_for_a_file(response: Response) -> bool:
+    """A HEAD answer of a file link (``.pdf``, ``.doc``...) that says it is an HTML page, or
+    a part of the file (206, to a request for no range)."""
+    url = (response.meta.get("redirect_urls") or [response.request.url])[0]
+    content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
+    return looks_like_attachment(url) and (
+        response.status == 206 or content_type.startswith(("text/html", "application/xhtml")))
 
 
 #: Response headers Chromium must not be given with a body that Scrapy already decoded.
