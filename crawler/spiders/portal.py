@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -48,7 +47,20 @@ from crawler.rendering import BROWSER_BYTES, DOCUMENT, DOCUMENT_TRANSFERRED, DOC
 from crawler.urls import TrapGuard, canonicalize, in_scope, is_list_page, looks_like_attachment
 from schedules.registry import Site, load_registry, select_sites
 
-TITLE_RE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
+
+def title_bytes(head: bytes) -> bytes | None:
+    """The raw text of the first ``<title>`` of ``head``, or None. Found with ``find``: a
+    ``<title[^>]*>(.*?)</title>`` search re-scans to the end from every ``<title`` when none
+    is closed (28,000 unclosed titles in 200 KB: 24 s)."""
+    lower = head.lower()
+    start = lower.find(b"<title")
+    if start < 0:
+        return None
+    opened = lower.find(b">", start)
+    end = lower.find(b"</title>", opened) if opened >= 0 else -1
+    return head[opened + 1:end] if end >= 0 else None
+
+
 HTML_TYPES = ("text/html", "application/xhtml")
 #: The detail of a trap-guard exclusion: the guard's reason first, so a later crawl can
 #: find the calendar families whose budget ran out (see :func:`_known_traps`).
@@ -323,9 +335,9 @@ class PortalSpider(scrapy.Spider):
         title = None
         if text is not None:
             # 200 000 characters encode to at least 200 000 bytes: the same prefix, cheaper
-            match = TITLE_RE.search(text[:200_000].encode("utf-8", "replace")[:200_000])
-            if match:
-                title = " ".join(match.group(1).decode("utf-8", "replace").split())[:500] or None
+            raw = title_bytes(text[:200_000].encode("utf-8", "replace")[:200_000])
+            if raw is not None:
+                title = " ".join(raw.decode("utf-8", "replace").split())[:500] or None
         xxgk = meta.get("xxgk", {})
         # What the check cost the site: every answer of the request's chain (redirect hops,
         # retried attempts, a challenged answer a retry replaced), archived or not, and a
