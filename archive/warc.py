@@ -304,8 +304,11 @@ class _Capture:
 
 
 class _Exporter:
-    def __init__(self, db: Database, out: BinaryIO, filename: str) -> None:
+    def __init__(self, db: Database, out: BinaryIO, filename: str, *, index: bool = True) -> None:
         self.db = db
+        #: Whether to list the replay index and the pages (a WACZ needs them; a WARC does
+        #: not, and they held ~0.8 KB a snapshot in memory for the whole export).
+        self.index = index
         self.out = out
         self.filename = filename
         self.writer = WARCWriter(out, gzip=True, warc_version=WARC_VERSION)
@@ -320,7 +323,7 @@ class _Exporter:
         offset = self.out.tell() - self._start
         self.writer.write_record(record)
         self.result.records += 1
-        if not index:
+        if not index or not self.index:
             return
         headers = record.rec_headers
         self.result.index.append(IndexEntry(
@@ -427,7 +430,7 @@ class _Exporter:
         if row["final_url"] and row["final_url"] != row["url"]:
             self.redirect(row["url"], target, date, row["id"])
         self.result.snapshots += 1
-        if "html" in (ctype or "") and status.startswith(("2", "3")):
+        if self.index and "html" in (ctype or "") and status.startswith(("2", "3")):
             self.result.pages.append({"id": f"snapshot-{row['id']}", "url": target, "ts": date,
                                       "title": row["title"] or target})
 
@@ -482,12 +485,13 @@ class _Exporter:
 
 def write_warc(db: Database, out: BinaryIO, *, filename: str = "data.warc.gz",
                site_id: str | None = None, since: str | None = None,
-               until: str | None = None) -> ExportResult:
+               until: str | None = None, index: bool = True) -> ExportResult:
     """Write the selected snapshots as WARC records to the binary stream ``out``.
 
     A snapshot whose blob is missing or corrupt is left out and listed in ``skipped``.
+    With ``index``, the result lists the replay index entries and the pages (for a WACZ).
     """
-    exporter = _Exporter(db, out, filename)
+    exporter = _Exporter(db, out, filename, index=index)
     scope = ", ".join(filter(None, [f"site {site_id}" if site_id else "all sites",
                                     f"since {since}" if since else None,
                                     f"until {until}" if until else None]))
@@ -559,7 +563,8 @@ def export_warc(db: Database, out_path: str | Path, *, site_id: str | None = Non
     """
     out_path = Path(out_path)
     with replace_output(out_path) as out:
-        result = write_warc(db, out, filename=out_path.name, site_id=site_id, since=since, until=until)
+        result = write_warc(db, out, filename=out_path.name, site_id=site_id, since=since, until=until,
+                            index=False)
     for snapshot_id, reason in result.skipped:
         if on_skip:
             on_skip(snapshot_id, reason)

@@ -331,3 +331,17 @@ def test_surt_fallback_matches_the_surt_package(monkeypatch):
     monkeypatch.undo()
     surt = pytest.importorskip("surt")
     assert {url: surt.surt(url) for url in SURT_CASES} == SURT_CASES
+
+
+def test_a_warc_export_keeps_no_replay_index_in_memory(archive, tmp_path):
+    """The replay index and the page list are a WACZ's (~0.8 KB a snapshot held for the
+    whole export): a WARC writes the same records without collecting them."""
+    import io
+
+    from archive.warc import write_warc
+
+    full = write_warc(archive, io.BytesIO(), site_id="s")
+    plain = write_warc(archive, io.BytesIO(), site_id="s", index=False)
+    assert full.index and full.pages
+    assert (plain.index, plain.pages) == ([], [])
+    assert (plain.records, plain.snapshots, plain.skipped) == (full.records, full.snapshots, full.skipped)
