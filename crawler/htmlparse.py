@@ -35,7 +35,7 @@ data: ``innerHTML``, ``document.write``, ``$.ajax``, JSON arrays...).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -375,7 +375,12 @@ def _entry_anchors(container: Any) -> list[Any]:
 def _entries(anchors: list[Any], url: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
+    seen_anchors: set[Any] = set()
     for a in anchors:
+        # an anchor listed again (nested containers) gives the same URL: skip it before urljoin
+        if a in seen_anchors:
+            continue
+        seen_anchors.add(a)
         href = a.get("href").strip()
         full = urljoin(url, href) if url else href
         if full in seen:
@@ -384,6 +389,29 @@ def _entries(anchors: list[Any], url: str) -> list[tuple[str, str]]:
         text = collapse(a.get("title") or "") or collapse(a.text_content())
         out.append((full, text))
     return out
+
+
+def _outermost(containers: list[Any]) -> list[Any]:
+    """``containers`` without those inside (or equal to) one listed before them.
+
+    Their entry anchors are all that earlier one's already, so dropping them changes no
+    entry (nor the order of first occurrences) and spares collecting every anchor again
+    for each of thousands of nested containers. Each kept container's subtree is walked
+    once: kept containers listed in document order never nest, so this is linear.
+    """
+    kept: list[Any] = []
+    covered: set[Any] = set()
+    for container in containers:
+        if container in covered:
+            continue
+        kept.append(container)
+        covered.update(container.iter())
+    return kept
+
+
+def _container_anchors(containers: list[Any]) -> list[Any]:
+    """The entry anchors of ``containers`` in turn (an anchor may come more than once)."""
+    return [a for c in _outermost(containers) for a in _entry_anchors(c)]
 
 
 def _has_class(el: Any, name: str) -> bool:
@@ -436,11 +464,17 @@ def _vsb_containers(marked: list[Any]) -> list[Any]:
 _ITEM_TAGS = ("li", "tr", "dd", "dt", "p", "div")
 
 
-def _generic_entries(root: Any) -> list[Any]:
-    """Anchors of the block holding most dated entries ([] when no dated entry exists)."""
+def _generic_entries(anchors: list[Any]) -> list[Any]:
+    """Anchors of the block holding most dated entries ([] when no dated entry exists).
+
+    ``anchors``: the page's entry anchors (:func:`_entry_anchors` of the root).
+    """
     groups: dict[Any, list[Any]] = {}
     order: list[Any] = []
-    for a in _entry_anchors(root):
+    # whether an item's text holds a date, once per item: a site map's thousands of links
+    # can share one item, whose whole text would otherwise be searched once per link
+    dated_items: dict[Any, bool] = {}
+    for a in anchors:
         item = a
         for _ in range(4):
             parent = item.getparent()
@@ -449,7 +483,12 @@ def _generic_entries(root: Any) -> list[Any]:
             item = parent
             if _tag(item) in _ITEM_TAGS:
                 break
-        if _tag(item) not in _ITEM_TAGS or not _DATE_RE.search(item.text_content()):
+        if _tag(item) not in _ITEM_TAGS:
+            continue
+        dated = dated_items.get(item)
+        if dated is None:
+            dated = dated_items[item] = bool(_DATE_RE.search(item.text_content()))
+        if not dated:
             continue
         container = item.getparent()
         if container is None:
@@ -464,14 +503,27 @@ def _generic_entries(root: Any) -> list[Any]:
     return groups[best]
 
 
-def _named_empty_containers(root: Any) -> tuple[list[Any], list[Any]]:
-    """(empty, non-empty) containers whose id/class names a list."""
+def _named_empty_containers(root: Any, anchors: list[Any]) -> tuple[list[Any], list[Any]]:
+    """(empty, non-empty) containers whose id/class names a list.
+
+    ``anchors``: the page's entry anchors (:func:`_entry_anchors` of ``root``); a container
+    is non-empty when one of them is inside it (found once for the page, not by collecting
+    the anchors of each of thousands of nested containers again).
+    """
     empty, full = [], []
+    holding: set[Any] | None = None  # the ancestors of entry anchors, when first needed
     for el in root.iter("ul", "ol", "tbody", "div", "table", "dl"):
         name = f"{el.get('id') or ''} {el.get('class') or ''}"
         if not _LIST_NAME_RE.search(name) or _is_hidden(el):
             continue
-        if _entry_anchors(el):
+        if holding is None:
+            holding = set()
+            for a in anchors:
+                for ancestor in a.iterancestors():
+                    if ancestor in holding:  # and so are all of its ancestors
+                        break
+                    holding.add(ancestor)
+        if el in holding:
             full.append(el)
         elif not collapse(el.text_content()) or _EMPTY_MSG_RE.match(collapse(el.text_content()).replace(" ", "")):
             empty.append(el)
@@ -500,19 +552,20 @@ def _find_list(html: str, url: str) -> tuple[list[tuple[str, str]] | None, list[
     for finder in (_webplus_containers, _vsb_containers):
         containers = finder(marked)
         if containers:
-            anchors = [a for c in containers for a in _entry_anchors(c)]
+            anchors = _container_anchors(containers)
             if anchors:
                 return _entries(anchors, url), []
             return [], containers
-    dated = _generic_entries(root)
+    page_anchors = _entry_anchors(root)
+    dated = _generic_entries(page_anchors)
     if dated:
         return _entries(dated, url), []
-    empty, full = _named_empty_containers(root)
+    empty, full = _named_empty_containers(root, page_anchors)
     info = analyze(html)
     if _zero_signal(root, info):
         return [], empty
     if full:
-        return _entries([a for c in full for a in _entry_anchors(c)], url), []
+        return _entries(_container_anchors(full), url), []
     if empty:
         return [], empty
     return None, []
@@ -523,7 +576,32 @@ def list_entries(html: str, url: str) -> list[tuple[str, str]] | None:
     return _find_list(html, url)[0]
 
 
-_NAMED_FUNCTION_RE = re.compile(r"\bfunction\s+[\w$]+\s*\([^)]*\)\s*\{")
+_FUNCTION_HEAD_RE = re.compile(r"\bfunction\s+[\w$]+\s*\(")
+_BODY_OPEN_RE = re.compile(r"\s*\{")
+
+
+def _named_function_spans(js: str) -> Iterator[tuple[int, int]]:
+    r"""(start, end) of each ``function name(params) {`` in ``js``: the matches of
+    ``re.finditer(r"\bfunction\s+[\w$]+\s*\([^)]*\)\s*\{", js)``, in linear time.
+
+    That regex scans from each ``function f(`` to the next ``)``: thousands of unclosed
+    ``function a(`` made it quadratic. The params end at the first ``)`` after the head, so
+    that position is found once and reused by every head before it.
+    """
+    pos = 0
+    close, close_from = -1, len(js) + 1  # the first ")" at or after close_from (-1: none)
+    while (head := _FUNCTION_HEAD_RE.search(js, pos)) is not None:
+        params = head.end()
+        if params < close_from or (close != -1 and close < params):
+            close, close_from = js.find(")", params), params
+        if close == -1:  # no ")" after this head, so none after any later one either
+            return
+        body = _BODY_OPEN_RE.match(js, close + 1)
+        if body is None:
+            pos = head.start() + 1
+            continue
+        yield head.start(), body.end()
+        pos = body.end()
 
 
 def _without_named_functions(js: str) -> str:
@@ -531,11 +609,11 @@ def _without_named_functions(js: str) -> str:
     ``function goPage(n){ location.href = 'list.jsp?page=' + n; }`` is no redirect)."""
     out = []
     pos = 0
-    for match in _NAMED_FUNCTION_RE.finditer(js):
-        if match.start() < pos:
+    for start, end in _named_function_spans(js):
+        if start < pos:
             continue
-        out.append(js[pos:match.start()])
-        depth, i = 1, match.end()
+        out.append(js[pos:start])
+        depth, i = 1, end
         while i < len(js) and depth:
             depth += {"{": 1, "}": -1}.get(js[i], 0)
             i += 1

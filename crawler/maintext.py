@@ -27,34 +27,40 @@ _LUNAR = (r"农历\s*(?:[甲乙丙丁戊己庚辛壬癸][子丑寅卯辰巳午�
           r"二十[一二三四五六七八九]?|廿[一二三四五六七八九]?|三十|卅)")
 # what a "today" widget prints after the date, in any order: 星期一, 农历…
 _WIDGET_TAIL = r"(?:\s*(?:" + _WEEKDAY + "|" + _LUNAR + r"))*"
+# An optional ":" between a label and its value. Written ``\s*(?:[:：]\s*)?``, not
+# ``\s*[:：]?\s*`` (the same text): two ``\s*`` that can meet split a long run of spaces
+# every possible way before giving up, quadratic in the run.
+_OPT_COLON = r"\s*(?:[:：]\s*)?"
 _DATE_TIME = (r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?"
               r"(?:\s*\d{1,2}\s*[:：时]\s*\d{1,2}(?:\s*[:：分]\s*\d{1,2}\s*秒?)?)?")
 #: A bare date widget: the date followed by its weekday or 农历 ("2022年11月21日 星期一").
+#: (No ``_WIDGET_TAIL`` after the ``+``: it matched nothing more, but a failed fullmatch
+#: then tried every split of a long run of weekdays between the two.)
 BARE_DATE_WIDGET = re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日(?:\s*(?:" + _WEEKDAY + "|" + _LUNAR
-                              + "))+" + _WIDGET_TAIL)
+                              + "))+")
 #: Text that changes on every load without the page changing (counters, "today" widgets,
 #: generation times): dropped from the main text, and again before comparing snapshots.
 VOLATILE_PATTERNS: tuple[re.Pattern[str], ...] = (
     # visit counters: 浏览次数：123, 点击数: 45次, 您是第 1234 位访问者, 阅读量 56
     # (a counter is no date: "详情请查看：2022年招生简章" keeps its text)
-    re.compile(r"(?:浏览|点击|阅读|访问|查看)\s*(?:次数|量|数|人次)?\s*[:：]\s*\d+(?![\d年月日./-])\s*(?:次|人次|人)?"),
+    re.compile(r"(?:浏览|点击|阅读|访问|查看)\s*(?:(?:次数|量|数|人次)\s*)?[:：]\s*\d+(?![\d年月日./-])\s*(?:次|人次|人)?"),
     re.compile(r"(?:浏览|点击|阅读|访问)(?:次数|量|数)\s*\d+\s*次?|(?:浏览|点击|阅读)\s*\d+\s*次"),
     re.compile(r"您是(?:本站|本网站)?第\s*\d+\s*(?:位|个|名)?\s*(?:访问者|访客|浏览者)?"),
-    re.compile(r"(?:总|今日|本日|在线)(?:访问|访客|浏览|点击)(?:量|人数|次数)?\s*[:：]?\s*\d+"),
+    re.compile(r"(?:总|今日|本日|在线)(?:访问|访客|浏览|点击)(?:量|人数|次数)?" + _OPT_COLON + r"\d+"),
     # who is online right now: 当前在线：12人, 在线人数 8 (not "在线申请", no number follows)
     re.compile(r"(?:(?:当前|现在|目前)在线(?:人数|用户|访客)?|在线(?:人数|用户数?|访客数?))"
-               r"\s*[:：]?\s*\d+\s*(?:人|位)?"),
+               + _OPT_COLON + r"\d+\s*(?:人|位)?"),
     # "今天是2021年10月10日 星期日", "今天是：2022年11月21日 星期一 农历壬寅年九月廿八", clocks
-    re.compile(r"(?:今天是|今日是|今天|今日|当前时间|现在时间|当前日期|系统时间|北京时间)\s*[:：]?\s*"
+    re.compile(r"(?:今天是|今日是|今天|今日|当前时间|现在时间|当前日期|系统时间|北京时间)" + _OPT_COLON
                + _DATE_TIME + _WIDGET_TAIL),
     BARE_DATE_WIDGET,
     # page generation: 页面生成时间：2021-10-10 12:00:00, 执行时间 0.023 秒, Processed in 0.01 second(s)
-    re.compile(r"(?:页面|网页|本页)?(?:生成|执行|运行|加载|查询|刷新|缓存)(?:时间|耗时|用时)\s*[:：]?\s*(?:"
+    re.compile(r"(?:页面|网页|本页)?(?:生成|执行|运行|加载|查询|刷新|缓存)(?:时间|耗时|用时)" + _OPT_COLON + "(?:"
                + _DATE_TIME + r"|[\d.]+\s*(?:毫秒|秒|ms|s))"),
     re.compile(r"(?:processed|generated|executed|rendered)\s+in\s+[\d.]+\s*(?:second\(s\)|seconds?|secs?|ms|s)"
                r"(?:\s*,\s*\d+\s+quer(?:y|ies))?", re.I),
-    re.compile(r"(?:page\s+)?(?:generated|cached|rendered)\s+(?:at|on)\s*[:：]?\s*"
-               r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?Z?", re.I),
+    re.compile(r"(?:page\s+)?(?:generated|cached|rendered)\s+(?:at|on)" + _OPT_COLON
+               + r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?Z?", re.I),
 )
 #: Elements that start a new line; text of anything else (span, a, em, font…) stays on its
 #: block's line, so a label and its number in separate inline nodes
