@@ -35,6 +35,7 @@ data: ``innerHTML``, ``document.write``, ``$.ajax``, JSON arrays...).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -463,17 +464,167 @@ def _vsb_containers(marked: list[Any]) -> list[Any]:
 
 _ITEM_TAGS = ("li", "tr", "dd", "dt", "p", "div")
 
+#: Where a match of ``_DATE_RE`` can start, and where the shortest text that still holds it
+#: from there ends (the alternatives start differently, so at most one matches at a place):
+#: a year-month up to the month's first digit, a bracketed day in full, and a day-month
+#: (lookbehind kept) up to the day's first digit when its day has one or two digits.
+_DATE_STARTS_RE = re.compile(
+    r"(?=((?:19|20)\d{2}\s*[-/.年]\s*\d)|(\[\s*\d{1,2}[-/]\d{1,2}\s*\])|(?<!\d)(\d{1,2}-\d)\d?(?!\d))"
+)
+_DAY_MONTH_RE = re.compile(r"\d{1,2}-\d{1,2}(?!\d)")  # _DATE_RE's day-month without its lookbehind
+#: Runs of the characters of a text that _EMPTY_MSG_RE sees, apart from whitespace: message
+#: characters, the punctuation its messages may end with, and of that what ``[.!]*`` refuses.
+_CORE_RUN_RE = re.compile(r"[^\s!！。.]+")
+_PUNCT_RUN_RE = re.compile(r"[!！。.]+")
+_WIDE_PUNCT_RUN_RE = re.compile(r"[！。]+")
+#: More message characters (whitespace and end punctuation aside) than any _EMPTY_MSG_RE
+#: message has (该栏目下暂时没有相关信息公开内容: 16). A message made longer, or holding
+#: ``!！。.`` other than at its end, needs this and :meth:`_PageText.blank_or_empty_message`
+#: revisited (tests/test_pathological_pages.py compares it with the direct test).
+_EMPTY_MSG_MAX = 40
+#: Characters of element text read with ``text_content()`` per page before :class:`_PageText`
+#: indexes the page's text instead (same answers, linear in the page; nested items or
+#: containers would otherwise each re-read the text of all those inside them).
+_TEXT_BUDGET = 500_000
 
-def _generic_entries(anchors: list[Any]) -> list[Any]:
+
+def _runs(regex: re.Pattern[str], text: str) -> tuple[list[int], list[int]]:
+    starts, ends = [], []
+    for m in regex.finditer(text):
+        starts.append(m.start())
+        ends.append(m.end())
+    return starts, ends
+
+
+def _meets(runs: tuple[list[int], list[int]], start: int, end: int) -> bool:
+    """Whether one of ``runs`` (sorted, disjoint) has a character in ``[start, end)``."""
+    starts, ends = runs
+    k = bisect_right(ends, start)
+    return start < end and k < len(starts) and starts[k] < end
+
+
+class _PageText:
+    """The two text tests of list finding, on each of many elements of one page.
+
+    ``has_date(el)`` is ``bool(_DATE_RE.search(el.text_content()))``; ``blank_or_empty_message(el)``
+    is whether ``el.text_content()`` is blank or, collapsed and without spaces, an
+    ``_EMPTY_MSG_RE`` message. Both read ``text_content()`` until ``_TEXT_BUDGET`` characters
+    are read; after that (thousands of nested items, each re-reading the text of the items
+    inside it, took seconds) they answer from the page's whole text ``string(root)``, walked
+    once, in which each element's ``text_content()`` is the slice ``text[start:end]``:
+
+    * a date: each place where a ``_DATE_RE`` match can start is found once, with the end of
+      the shortest text holding it; a slice holds one when some place in it has its end
+      within the slice (a suffix minimum), or at its edges, where its lookarounds see the
+      slice's ends rather than the neighbouring text: a day-month right at its start, or one
+      whose day the slice's end cuts short (searched directly: a few characters).
+    * an empty message: only whitespace and message characters matter, and runs of end
+      punctuation only as far as ``[!！。.]*`` or ``[.!]*`` tell them apart; so a slice with
+      more than ``_EMPTY_MSG_MAX`` message characters is no message, and otherwise its
+      message characters with one stand-in for each run of punctuation are tested instead.
+    """
+
+    def __init__(self, root: Any) -> None:
+        self._root = root
+        self._budget = _TEXT_BUDGET
+        self._text: str | None = None
+        self._spans: dict[Any, tuple[int, int]] = {}
+        self._date_starts: list[int] | None = None
+        self._date_min_ends: list[int] = []
+        self._runs: list[tuple[list[int], list[int]]] | None = None
+
+    def _read(self, el: Any) -> str | None:
+        """``el.text_content()`` while the budget lasts, else None (use the index)."""
+        if self._budget <= 0:
+            return None
+        text = el.text_content()
+        self._budget -= len(text)
+        return text
+
+    def _span(self, el: Any) -> tuple[str, int, int]:
+        if self._text is None:
+            pieces: list[str] = []
+            opened: list[int] = []
+            pos = 0
+            for event, node in etree.iterwalk(self._root, events=("start", "end", "comment", "pi")):
+                if event == "start":
+                    opened.append(pos)
+                    if text := node.text:
+                        pieces.append(text)
+                        pos += len(text)
+                    continue
+                if event == "end":
+                    self._spans[node] = (opened.pop(), pos)
+                # the root's tail is not in its text; a comment's own text is in no text
+                if node is not self._root and (text := node.tail):
+                    pieces.append(text)
+                    pos += len(text)
+            self._text = "".join(pieces)
+        start, end = self._spans[el]
+        return self._text, start, end
+
+    def has_date(self, el: Any) -> bool:
+        text = self._read(el)
+        if text is not None:
+            return bool(_DATE_RE.search(text))
+        page, start, end = self._span(el)
+        if self._date_starts is None:
+            self._date_starts, ends = [], []
+            for m in _DATE_STARTS_RE.finditer(page):
+                self._date_starts.append(m.start())
+                ends.append(m.end(m.lastindex or 0))
+            for i in range(len(ends) - 2, -1, -1):
+                ends[i] = min(ends[i], ends[i + 1])
+            self._date_min_ends = ends
+        i = bisect_left(self._date_starts, start)
+        if i < len(self._date_starts) and self._date_min_ends[i] <= end:
+            return True
+        # the edges: a day-month at the very start (nothing before it in the slice), or one
+        # ending where the slice ends (its day cut short); a search from inside the slice
+        # finds only matches the slice holds (its lookbehind sees the real text before)
+        return bool(_DAY_MONTH_RE.match(page, start, end) or _DATE_RE.search(page, max(start, end - 6), end))
+
+    def blank_or_empty_message(self, el: Any) -> bool:
+        text = self._read(el)
+        if text is not None:
+            return not collapse(text) or bool(_EMPTY_MSG_RE.match(collapse(text).replace(" ", "")))
+        page, start, end = self._span(el)
+        if self._runs is None:
+            self._runs = [_runs(regex, page) for regex in (_CORE_RUN_RE, _PUNCT_RUN_RE, _WIDE_PUNCT_RUN_RE)]
+        (core_starts, core_ends), punct, wide = self._runs
+        first = bisect_right(core_ends, start)
+        last = bisect_left(core_starts, end)  # core runs first..last-1 meet [start, end)
+        if last - first > _EMPTY_MSG_MAX or sum(
+            min(core_ends[k], end) - max(core_starts[k], start) for k in range(first, last)
+        ) > _EMPTY_MSG_MAX:
+            return False
+        parts: list[str] = []
+        gap = start
+        for k in range(first, last + 1):
+            # what lies between message characters: whitespace and end punctuation only
+            stop = max(core_starts[k], start) if k < last else end
+            if _meets(punct, gap, stop):
+                parts.append("。" if _meets(wide, gap, stop) else ".")
+            if k < last:
+                gap = min(core_ends[k], end)
+                parts.append(page[stop:gap])
+        message = "".join(parts)
+        return not message or bool(_EMPTY_MSG_RE.match(message))
+
+
+def _generic_entries(anchors: list[Any], texts: _PageText | None = None) -> list[Any]:
     """Anchors of the block holding most dated entries ([] when no dated entry exists).
 
-    ``anchors``: the page's entry anchors (:func:`_entry_anchors` of the root).
+    ``anchors``: the page's entry anchors (:func:`_entry_anchors` of the root); ``texts``:
+    the page's :class:`_PageText` (one is made when not given).
     """
     groups: dict[Any, list[Any]] = {}
     order: list[Any] = []
     # whether an item's text holds a date, once per item: a site map's thousands of links
     # can share one item, whose whole text would otherwise be searched once per link
     dated_items: dict[Any, bool] = {}
+    if texts is None and anchors:
+        texts = _PageText(anchors[0].getroottree().getroot())
     for a in anchors:
         item = a
         for _ in range(4):
@@ -487,7 +638,8 @@ def _generic_entries(anchors: list[Any]) -> list[Any]:
             continue
         dated = dated_items.get(item)
         if dated is None:
-            dated = dated_items[item] = bool(_DATE_RE.search(item.text_content()))
+            assert texts is not None
+            dated = dated_items[item] = texts.has_date(item)
         if not dated:
             continue
         container = item.getparent()
@@ -503,15 +655,20 @@ def _generic_entries(anchors: list[Any]) -> list[Any]:
     return groups[best]
 
 
-def _named_empty_containers(root: Any, anchors: list[Any]) -> tuple[list[Any], list[Any]]:
+def _named_empty_containers(
+    root: Any, anchors: list[Any], texts: _PageText | None = None
+) -> tuple[list[Any], list[Any]]:
     """(empty, non-empty) containers whose id/class names a list.
 
     ``anchors``: the page's entry anchors (:func:`_entry_anchors` of ``root``); a container
     is non-empty when one of them is inside it (found once for the page, not by collecting
-    the anchors of each of thousands of nested containers again).
+    the anchors of each of thousands of nested containers again). ``texts``: the page's
+    :class:`_PageText` (one is made when not given).
     """
     empty, full = [], []
     holding: set[Any] | None = None  # the ancestors of entry anchors, when first needed
+    if texts is None:
+        texts = _PageText(root)
     for el in root.iter("ul", "ol", "tbody", "div", "table", "dl"):
         name = f"{el.get('id') or ''} {el.get('class') or ''}"
         if not _LIST_NAME_RE.search(name) or _is_hidden(el):
@@ -525,7 +682,7 @@ def _named_empty_containers(root: Any, anchors: list[Any]) -> tuple[list[Any], l
                     holding.add(ancestor)
         if el in holding:
             full.append(el)
-        elif not collapse(el.text_content()) or _EMPTY_MSG_RE.match(collapse(el.text_content()).replace(" ", "")):
+        elif texts.blank_or_empty_message(el):
             empty.append(el)
     return empty, full
 
@@ -557,10 +714,11 @@ def _find_list(html: str, url: str) -> tuple[list[tuple[str, str]] | None, list[
                 return _entries(anchors, url), []
             return [], containers
     page_anchors = _entry_anchors(root)
-    dated = _generic_entries(page_anchors)
+    texts = _PageText(root)
+    dated = _generic_entries(page_anchors, texts)
     if dated:
         return _entries(dated, url), []
-    empty, full = _named_empty_containers(root, page_anchors)
+    empty, full = _named_empty_containers(root, page_anchors, texts)
     info = analyze(html)
     if _zero_signal(root, info):
         return [], empty

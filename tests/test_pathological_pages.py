@@ -146,3 +146,69 @@ def test_counters_after_a_long_run_of_spaces_are_still_dropped() -> None:
     assert maintext.strip_volatile(f"今天是{spaces}2022年11月21日 星期一").strip() == ""
     assert maintext.strip_volatile(f"页面生成时间\t{spaces}0.023 秒").strip() == ""
     assert maintext.strip_volatile(f"Page generated at{spaces}2024-01-02 03:04:05").strip() == ""
+
+
+def _nested_items(n: int, dated: int | None = None) -> str:
+    # n nested <div>s, each holding one link and some text: each is its link's item, and its
+    # text holds the text of all the items inside it
+    return ("<html><body>" + "".join(
+        f"<div><a href='/n{i}.htm'>标题{i}</a>{' 2021-06-01' if i == dated else ''} 第{i}条的说明文字"
+        + "说明" * 100 for i in range(n)) + "</div>" * n + "</body></html>")
+
+
+def test_nested_items_are_searched_for_a_date_in_one_pass() -> None:
+    # 2,000 nested items (~460,000 characters): each item's text used to be extracted and searched for a
+    # date again, all the nested items' text with it
+    n = 2000
+    html = _nested_items(n)
+    entries, seconds = _cpu(htmlparse.list_entries, html, URL)
+    assert seconds < BUDGET, f"{seconds:.2f} s CPU"
+    assert entries is None  # no date: no list
+    # a date in the innermost item: every item's text holds it, and the first block wins
+    html = _nested_items(n, dated=n - 1)
+    entries, seconds = _cpu(htmlparse.list_entries, html, URL)
+    assert seconds < BUDGET, f"{seconds:.2f} s CPU"
+    assert entries == [("http://x.edu.cn/n0.htm", "标题0")]
+    # every item holds that date, also as the page's text index (used past the budget) sees it
+    root = htmlparse.parse(html)
+    texts = htmlparse._PageText(root)
+    texts._budget = 0
+    assert all(texts.has_date(div) for div in root.iter("div"))
+
+
+def test_nested_named_containers_without_links_are_read_in_one_pass() -> None:
+    # 2,000 nested <div class="list"> with text and no links (~460,000 characters): each container's text
+    # (all those inside it included) used to be extracted to see whether it is empty
+    n = 2000
+    html = ("<html><body>" + "".join(f"<div class='list'>第{i}段文字：" + "内容" * 100 for i in range(n))
+            + "</div>" * n + "</body></html>")
+    (entries, empty), seconds = _cpu(htmlparse._find_list, html, URL)
+    assert seconds < BUDGET, f"{seconds:.2f} s CPU"
+    assert entries is None and empty == []  # text, so not empty; no links, so no list
+    # the same nesting holding only whitespace, an empty-list message innermost and
+    # punctuation after it: every container is empty
+    html = ("<html><body>" + ("<div class='list'>" + " \u3000\n" * 100) * n + "暂无数据" + "</div>！" * n
+            + "</body></html>")
+    (entries, empty), seconds = _cpu(htmlparse._find_list, html, URL)
+    assert seconds < BUDGET, f"{seconds:.2f} s CPU"
+    assert entries == [] and len(empty) == n
+
+
+@pytest.mark.parametrize("text", [
+    "2021-06-01", "2021 年 6", "2021年", "1-1", "11-22", "1-123", "123-1", "x1-1x", "[1-2]", "[ 1/2 ]", "[1-2",
+    " ", "", "暂无数据", " 暂无 数据 ！！ . ", "暂无数据！x", "！暂无数据", "没有相关信息。", "no records", "内容",
+])
+def test_the_page_text_index_answers_like_text_content(text: str) -> None:
+    # an element's answers from the page's whole text (after the text_content() budget) are
+    # those of its own text: lookarounds see the element's ends, not the text around it
+    html = (f"<html><body><div class='list'>1<p class='list'>{text}</p>1<ul class='list'><li>2"
+            f"<span>{text}</span></li><li>{text}<!-- 9 -->0</li></ul>年6</div></body></html>")
+    root = htmlparse.parse(html)
+    texts = htmlparse._PageText(root)
+    texts._budget = 0
+    for el in root.iter("div", "p", "ul", "li", "span"):
+        own = el.text_content()
+        assert texts.has_date(el) == bool(htmlparse._DATE_RE.search(own)), (el.tag, own)
+        blank_or_message = not htmlparse.collapse(own) or bool(
+            htmlparse._EMPTY_MSG_RE.match(htmlparse.collapse(own).replace(" ", "")))
+        assert texts.blank_or_empty_message(el) == blank_or_message, (el.tag, own)
