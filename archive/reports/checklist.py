@@ -22,7 +22,7 @@ from functools import lru_cache
 from itertools import pairwise
 
 from archive.reports.text import fold_width
-from crawler.urls import canonicalize
+from crawler.urls import MAX_URL_LENGTH, canonicalize
 
 __all__ = [
     "CATEGORIES",
@@ -206,7 +206,9 @@ MAX_MARKERS = 400
 MAX_SEGMENT = 1500
 
 _NOISE = re.compile(r"[\s,，、;；:：。.·]")
-_LEADING_MARK = re.compile(r"^\s*[(（]?\s*\d{1,2}\s*[)）.、．]?\s*")
+#: An optional bracket or dot takes its own spaces: ``\s*[(（]?\s*`` would split a run of
+#: spaces every way before failing (quadratic). Same language, same matches.
+_LEADING_MARK = re.compile(r"^\s*(?:[(（]\s*)?\d{1,2}\s*(?:[)）.、．]\s*)?")
 
 
 def _compact(text: str) -> str:
@@ -288,7 +290,12 @@ _MARKER_A = re.compile(r"[(（]\s*(\d{1,2})\s*[)）]")
 _MARKER_B = re.compile(r"(?m)^[ \t]*(\d{1,2})(?:[.、．]|[ \t]+|(?=[\u4e00-\u9fff]))(?!\d)")
 #: "7." / "7、" opening a cell, also after a tab or a column gap: rows numbered "1." in
 #: the 公开事项 column, on lines that begin with a category number ("2\t招生考试信息\t7. …").
-_MARKER_C = re.compile(r"(?m)(?:^|(?<=\t)|(?<=  ))[ \t]*(\d{1,2})[.、．](?!\d)")
+#: Not three spaces or tabs back: in a run of spaces and tabs, finditer always starts the
+#: match at the first position that qualifies (the run's start at a line start, else just
+#: after its first tab or its first two spaces), never deeper, so excluding the deeper
+#: positions finds the same markers; trying each of them would rescan the rest of the run
+#: (quadratic in a long run of spaces).
+_MARKER_C = re.compile(r"(?m)(?<![ \t]{3})(?:^|(?<=\t)|(?<=  ))[ \t]*(\d{1,2})[.、．](?!\d)")
 _HEADER_HINTS = ("网址", "链接", "公开情况", "公开事项", "公开内容", "事项")
 _NOTES = frozenset({
     "不适用", "无", "暂无", "不涉及", "未涉及", "未公开", "已公开", "待公开", "本年度无", "无此项",
@@ -335,25 +342,72 @@ def _url_continues(url: str, token: str) -> bool:
     return bool(m) and any((m.group(1) + token).lower() in (e, e + "l") for e in _EXTS)
 
 
+#: A URL is not continued past this many characters (counting the run of URL characters
+#: it ends): canonicalize refuses longer URLs, and a hostile text could otherwise make the
+#: joins below re-read an ever longer URL at every step (quadratic).
+_MAX_URL = MAX_URL_LENGTH
+_URL_RUN = re.compile(rf"[{_URL_CHARS}]*", re.IGNORECASE)  # as in _URL_RE: "ſ" and "K" too
+
+
+def _url_state(last: str) -> tuple[str, str | None]:
+    """(run, url) for ``last``, the last token of a line: ``run`` is the run of URL characters
+    that ends it, ``url`` the token's first URL when that URL ends the token, else None.
+
+    A URL is made of URL characters, so one that starts before ``run`` also ends before it:
+    the first URL ends the token exactly when the token has no URL before ``run`` and the
+    first URL in ``run`` ends it. ``run`` only grows when a one-token line is joined on.
+    """
+    rev = _URL_RUN.match(last[::-1])  # always matches, if only ""
+    n = rev.end() if rev else 0
+    run = last[len(last) - n:]
+    if not run or len(run) > _MAX_URL or _URL_RE.search(last, 0, len(last) - n):
+        return run, None
+    m = _URL_RE.search(run)
+    return run, m.group(0) if m and m.end() == len(run) else None
+
+
 def _join_broken_urls(text: str) -> str:
-    """Put URLs broken across lines (blank lines between allowed) back together."""
+    """Put URLs broken across lines (blank lines between allowed) back together.
+
+    A line goes on the last non-blank line when that line's last token ends in a URL (the
+    token's first URL) and the line's first token continues it (:func:`_url_continues`).
+    Linear: the URL being built is kept as it grows, never re-split out of its line.
+    """
     out: list[str] = []
     last_text = -1  # index in ``out`` of the last non-blank line
+    parts: list[str] = []  # out[last_text] in pieces, once something was joined to it
+    run: str | None = None  # _url_state of out[last_text], computed when first needed
+    url: str | None = None
     for line in text.split("\n"):
         if not line.strip():
             out.append(line)
             continue
+        stripped = line.strip()
         if last_text >= 0:
-            prev = out[last_text].rstrip()
-            last = prev.rsplit(None, 1)[-1] if prev.split() else ""
-            m = _URL_RE.search(last)
-            first = line.strip().split(None, 1)[0]
-            if m and m.end() == len(last) and _url_continues(m.group(0), first):
-                out[last_text] = prev + line.strip()
+            if run is None:
+                run, url = _url_state(out[last_text].rsplit(None, 1)[-1])
+            first = stripped.split(None, 1)[0]
+            if url is not None and len(run) + len(first) <= _MAX_URL \
+                    and _url_continues(url, first):
+                if not parts:
+                    parts.append(out[last_text].rstrip())
+                parts.append(stripped)
                 del out[last_text + 1:]
+                if len(first) == len(stripped):  # the URL goes on in the same token
+                    run += first
+                    m = _URL_RE.search(run)
+                    url = m.group(0) if m and m.end() == len(run) else None
+                else:
+                    run, url = _url_state(stripped.rsplit(None, 1)[-1])
                 continue
+        if parts:
+            out[last_text] = "".join(parts)
+            parts = []
         out.append(line)
         last_text = len(out) - 1
+        run = url = None
+    if parts:
+        out[last_text] = "".join(parts)
     return "\n".join(out)
 
 
@@ -383,17 +437,21 @@ def _join_spaced_urls(text: str) -> str:
     pos = 0
     while (m := _URL_RE.search(text, pos)) is not None:
         url, end = m.group(0), m.end()
+        # _in_host and _COMPLETE read the whole URL: it is not continued past _MAX_URL
+        # characters, or a URL grown piece by piece would be re-read at every step
         while not _in_host(url) and not _COMPLETE.search(url):
             rest = _SPACED_REST.match(text, end)
             if rest and (url.endswith("/") or rest.group(1).startswith("/")) \
                     and not _URL_START.match(rest.group(1)):
-                url, end = url + rest.group(1), rest.end()
-                continue
-            ext = _SPACED_EXT.match(text, end) if url.endswith(".") else None
-            if ext:
-                url, end = url + ext.group(1), ext.end()
-                continue
-            break
+                piece, piece_end = rest.group(1), rest.end()
+            else:
+                ext = _SPACED_EXT.match(text, end) if url.endswith(".") else None
+                if not ext:
+                    break
+                piece, piece_end = ext.group(1), ext.end()
+            if len(url) + len(piece) > _MAX_URL:
+                break
+            url, end = url + piece, piece_end
         out.append(text[pos:m.start()] + url)
         pos = end
     out.append(text[pos:])
@@ -433,9 +491,10 @@ def _peel_category_suffix(tokens: list[str]) -> tuple[list[str], str | None]:
 
 
 def _peel_category_prefix(tokens: list[str]) -> tuple[list[str], str | None]:
-    tokens = list(tokens)
-    while tokens and tokens[0].isdigit():
-        tokens.pop(0)
+    skip = 0  # leading row numbers (one slice, not pop(0) per number: a line may hold many)
+    while skip < len(tokens) and tokens[skip].isdigit():
+        skip += 1
+    tokens = tokens[skip:]
     for k in range(min(4, len(tokens)), 0, -1):
         cat = match_category("".join(tokens[:k]))
         if cat:
@@ -483,12 +542,25 @@ def _find_region(text: str) -> tuple[str, bool]:
             continue
         if ("序号" in compact or "类别" in compact) and any(h in compact for h in _HEADER_HINTS):
             return "\n".join(lines[i + 1:]), True
+    # A caption needs five "(n)" markers or five URLs after it. They are found once, in the
+    # whole text, and counted after each caption (re-scanning the rest of the text for every
+    # caption line is quadratic). The counts are those of the rest alone: no URL spans a
+    # line break, and a marker that does ("(\n1)") has no "(" after the break to start
+    # another one in the rest.
+    a_starts: list[int] | None = None
+    url_starts: list[int] = []
+    rest_start = len(text) + 1  # offset of lines[i + 1]
     for i in range(len(lines) - 1, -1, -1):
+        if i + 1 < len(lines):
+            rest_start -= len(lines[i + 1]) + 1
         compact = _heading_like(lines[i])
         if compact and "清单" in compact and ("情况表" in compact or "事项" in compact):
-            rest = "\n".join(lines[i + 1:])
-            if len(_MARKER_A.findall(rest)) >= 5 or len(_URL_RE.findall(rest)) >= 5:
-                return rest, True
+            if a_starts is None:
+                a_starts = [m.start() for m in _MARKER_A.finditer(text)]
+                url_starts = [m.start() for m in _URL_RE.finditer(text)]
+            if len(a_starts) - bisect.bisect_left(a_starts, rest_start) >= 5 or \
+                    len(url_starts) - bisect.bisect_left(url_starts, rest_start) >= 5:
+                return "\n".join(lines[i + 1:]), True
     return text, False
 
 

@@ -106,9 +106,11 @@ class ReportFacts:
 _YEAR = r"(?:19|20)\d{2}"
 _CN_YEAR = r"[〇○零Ｏ一二三四五六七八九]{4}"
 _DASH = r"[-—–~～－‐―_/至到]{1,3}"
-_RANGE_RE = re.compile(rf"(?<!\d)({_YEAR})\s*年?\s*(?:度)?\s*{_DASH}\s*({_YEAR})(?!\d)")
+#: Never two ``\s*`` side by side (``\s*年?\s*``): a run of spaces after a year would be
+#: split between them in every way before failing (cubic). Same language, same matches.
+_RANGE_RE = re.compile(rf"(?<!\d)({_YEAR})\s*(?:年\s*)?(?:度\s*)?{_DASH}\s*({_YEAR})(?!\d)")
 _SHORT_RANGE_RE = re.compile(rf"(?<!\d)({_YEAR})\s*[-—–~～－]\s*(\d{{2}})(?!\d)\s*学?年")
-_CN_RANGE_RE = re.compile(rf"({_CN_YEAR})\s*年?\s*{_DASH}\s*({_CN_YEAR})")
+_CN_RANGE_RE = re.compile(rf"({_CN_YEAR})\s*(?:年\s*)?{_DASH}\s*({_CN_YEAR})")
 _CAL_YEAR_RE = re.compile(rf"(?<![\d\-—–~～])({_YEAR})\s*年\s*(?:度)?")
 _CN_CAL_YEAR_RE = re.compile(rf"({_CN_YEAR})\s*年\s*(?:度)?")
 
@@ -180,7 +182,10 @@ def is_annual_report_title(title: str) -> bool:
 
 # ----------------------------------------------------------------------------- title
 
-_CRUMB_SEP_RE = re.compile(r"\s*[>›»＞→]+\s*")
+#: Leading spaces only from where their run starts: a match from inside a run also matches
+#: from its start, which is tried first, so the splits are the same, without rescanning a
+#: long run of spaces from each of them (quadratic).
+_CRUMB_SEP_RE = re.compile(r"(?:(?<!\s)\s+)?[>›»＞→]+\s*")
 _NAV_START = ("首页", "网站首页", "当前位置", "您的位置", "您现在的位置", "所在位置")
 
 
@@ -258,7 +263,9 @@ _SP = r"[ \t\u3000]*"
 
 _CN_MONTH = "[一二三四五六七八九十]{1,3}"
 _CN_DAY = "[一二三四五六七八九十]{1,4}"
-_PERIOD_SEP = rf"{_SP}(?:起)?{_SP}(?:至|到|—+|–|-|~|～|－){_SP}"
+#: ``{_SP}(?:起{_SP})?``, not ``{_SP}(?:起)?{_SP}``: the same separators, without splitting
+#: a run of spaces between two ``{_SP}`` every way before failing (quadratic).
+_PERIOD_SEP = rf"{_SP}(?:起{_SP})?(?:至|到|—+|–|-|~|～|－){_SP}"
 
 
 def _date_part(n: int, year: str = _YEAR, month: str = r"\d{1,2}", day: str = r"\d{1,2}") -> str:
@@ -412,7 +419,7 @@ def find_signed_month(text: str) -> tuple[int, int, str] | None:
 
 
 _PUBLISHED_RE = re.compile(
-    rf"(?:发布|发表|发文|上传|更新|公开)(?:时间|日期)\s*[:：]?\s*"
+    rf"(?:发布|发表|发文|上传|更新|公开)(?:时间|日期)\s*(?:[:：]\s*)?"
     rf"(?:{DATE_RE.pattern}|(?P<iy>(?:19|20)\d{{2}})[-./](?P<im>\d{{1,2}})[-./](?P<id>\d{{1,2}}))"
 )
 
@@ -503,6 +510,15 @@ def find_academic_year(text: str, title: str | None = None,
 
 #: A count: "12", "1,320", "1.2 万", "3万", "十二". A decimal only with 万 ("1.2 万余条").
 _NUM = rf"(\d[\d,，]*(?:\.\d+)?{_SP}万|\d[\d,，]*|[{CN_NUM_CHARS}]+)"
+#: :data:`_NUM` for patterns that *begin* with the count ("3件…不予公开"). Such a search tries
+#: every character as a start, and each start inside a run of digits would rescan the rest
+#: of the run (quadratic). A count matched inside a run also matches from the run's start,
+#: which is tried first, so starting only where a number starts finds the same counts: not
+#: after a digit, nor after a digit and a comma, nor after a Chinese numeral. At most 16
+#: digits and commas (a count printed longer is no count), so starts after ",," stay cheap.
+_NUM_LEAD = (rf"((?<!\d)(?<!\d[,，])\d[\d,，]{{0,15}}(?:\.\d+)?{_SP}万"
+             rf"|(?<!\d)(?<!\d[,，])\d[\d,，]{{0,15}}"
+             rf"|(?<![{CN_NUM_CHARS}])[{CN_NUM_CHARS}]+)")
 _UNIT = r"(?:件|次|份|个|项|条|起|宗|例|人次)"
 _NEG = r"(?:未|没有|无(?![论法需须])|零|不曾)"
 
@@ -542,13 +558,15 @@ _RECEIVED = (
     re.compile(rf"(?:收到|受理|接到|接收)[^。；，,]{{0,20}}?申请[^。；，,\d]{{0,8}}?"
                rf"(?:共计|共|合计)?\s*{_NUM}\s*{_UNIT}"),
     re.compile(rf"(?:收到|受理|接到|接收)[^。；，,\d]{{0,6}}?{_NUM}\s*{_UNIT}[^。；，,]{{0,12}}?申请"),
-    re.compile(rf"(?:信息公开申请|公开申请|申请公开信息)\s*(?:共计|共|合计)?\s*{_NUM}\s*{_UNIT}"),
+    re.compile(rf"(?:信息公开申请|公开申请|申请公开信息)\s*(?:(?:共计|共|合计)\s*)?{_NUM}\s*{_UNIT}"),
 )
 _RECEIVED_NONE = (
     re.compile(rf"{_NEG}(?:收到|受理|接到|接收)(?:过)?(?:任何)?[^。；，,]{{0,15}}?申请"),
     re.compile(rf"{_NEG}(?:信息公开|依申请公开|公开)申请"),
 )
-_ANSWERED = re.compile(rf"(?:答复|回复|办结)\s*(?:了)?\s*{_NUM}\s*{_UNIT}")
+#: Optional words take their own trailing spaces ("\s*(?:了\s*)?", not "\s*(?:了)?\s*") in
+#: all the count patterns: two ``\s*`` side by side make a run of spaces quadratic.
+_ANSWERED = re.compile(rf"(?:答复|回复|办结)\s*(?:了\s*)?{_NUM}\s*{_UNIT}")
 _ANSWERED_ALL = re.compile(
     r"(?:一一|均|全部|都|逐一|逐件)(?:已|已经)?(?:按时|及时|依法|依规|按规定|按照规定|按相关程序)?"
     r"(?:予以|给予|给与|作出|做出|进行)?(?:了)?(?:答复|回复|办结)"
@@ -594,7 +612,7 @@ def _find_count_facts(sentences: list[str]) -> list[Fact]:
                     add("applications_answered", received.value, s)
             for name, pattern in _DECISIONS.items():
                 m = (re.search(rf"{pattern}[^。；，,\d]{{0,6}}?{_NUM}\s*{_UNIT}", s)
-                     or re.search(rf"{_NUM}\s*{_UNIT}[^。；，,]{{0,6}}?{pattern}", s))
+                     or re.search(rf"{_NUM_LEAD}\s*{_UNIT}[^。；，,]{{0,6}}?{pattern}", s))
                 if m:
                     add(name, _num(m.group(1)), s)
                 elif re.search(rf"{_NEG}[^。；，,]{{0,6}}?{pattern}", s):
@@ -614,16 +632,17 @@ def _find_count_facts(sentences: list[str]) -> list[Fact]:
                         if key not in clause:
                             continue
                         m = (re.search(rf"{key}[^，。；\d]{{0,8}}?{_NUM}\s*{_UNIT}", clause)
-                             or re.search(rf"{_NUM}\s*{_UNIT}[^，。；]{{0,8}}?{key}", clause))
+                             or re.search(rf"{_NUM_LEAD}\s*{_UNIT}[^，。；]{{0,8}}?{key}", clause))
                         if m:
                             add(name, _count(clause, m), s)
                         elif re.search(rf"{_NEG}[^，。；]{{0,25}}?{key}", clause):
                             add(name, 0, s)
         if "累计" not in s:
             m = (re.search(rf"(?:信息公开网|信息公开专栏|信息公开网站)[^。；，,]{{0,12}}?(?:发布|公开)"
-                           rf"[^。；，,\d]{{0,10}}?信息\s*(?:共计|共|合计)?\s*{_NUM}\s*余?\s*条", s)
-                 or re.search(rf"主动公开(?:各类)?信息\s*(?:共计|共|合计)?\s*{_NUM}\s*余?\s*条", s)
-                 or re.search(rf"公开信息\s*(?:共计|合计)\s*{_NUM}\s*余?\s*条", s))
+                           rf"[^。；，,\d]{{0,10}}?信息\s*(?:(?:共计|共|合计)\s*)?{_NUM}\s*(?:余\s*)?条", s)
+                 or re.search(rf"主动公开(?:各类)?信息\s*(?:(?:共计|共|合计)\s*)?{_NUM}\s*(?:余\s*)?条",
+                              s)
+                 or re.search(rf"公开信息\s*(?:共计|合计)\s*{_NUM}\s*(?:余\s*)?条", s))
             if m:
                 add("items_published", _num(m.group(1)), s)
     return [facts[n] for n in FACT_NAMES if n in facts]
