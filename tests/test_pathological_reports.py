@@ -159,3 +159,14 @@ def test_url_grown_piece_by_piece():
     assert [r.url for r in parse_checklist_table(table)] == [
         f"http://xxgk.a.edu.cn/2598/list{n}.htm" for n in range(1, 6)
     ]
+
+
+def test_a_space_run_in_the_introduction_before_its_part_count():
+    """The introduction's "共 N 个部分" pattern split a long run of spaces every way (12,000
+    spaces: over a second on every ingest). The declared count is still read."""
+    from archive.reports.parts import detect_parts
+
+    intro = TITLE + "本报告包括" + " " * 40_000 + "等内容，共8个部分。\n一、概述\n学校坚持以公开为常态。\n"
+    result, seconds = cpu(detect_parts, intro)
+    assert seconds < BUDGET
+    assert result.declared_count == 8

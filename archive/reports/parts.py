@@ -83,7 +83,8 @@ _L2 = re.compile(
     r"|[(（]\d{1,2}[)）]\s*)"
 )
 _APPENDIX = re.compile(r"^(?:附件|附表)\s*\d*\s*[:：]?\s*")
-_COUNT = re.compile(r"(?:等|共|分为|包括)?\s*([\d一二三四五六七八九十]{1,2})\s*个?\s*部分")
+# Only the number is read; no two \s* can meet (a run of spaces was split every way: quadratic)
+_COUNT = re.compile(r"(?:(?:等|共|分为|包括)\s*)?([\d一二三四五六七八九十]{1,2})\s*(?:个\s*)?部分")
 
 
 def _heading_text(rest: str) -> str:
