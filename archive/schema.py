@@ -775,6 +775,19 @@ def m015_postcrawl_done(db: Database) -> None:
 
 
 
+#: Each (site, academic year, method)'s latest evaluation, looked up by index per key (the
+#: views of m016 share it).
+_LATEST_EVALUATIONS = """keys AS (
+          SELECT DISTINCT site_id, academic_year, method_version FROM evaluations
+        ), latest AS (
+          SELECT e.* FROM keys k JOIN evaluations e ON e.id = (
+            SELECT n.id FROM evaluations n
+            WHERE n.site_id = k.site_id AND n.academic_year IS k.academic_year
+              AND n.method_version = k.method_version
+            ORDER BY n.as_of DESC, n.evaluated_at DESC, n.id DESC LIMIT 1)
+        )"""
+
+
 @migrations()
 def m016_latest_evaluations_by_index(db: Database) -> None:
     """``evaluation_ranking`` and ``evaluation_changes`` numbered every evaluation ever
@@ -789,15 +802,7 @@ def m016_latest_evaluations_by_index(db: Database) -> None:
         DROP VIEW evaluation_changes;
 
         CREATE VIEW evaluation_ranking AS
-        WITH keys AS (
-          SELECT DISTINCT site_id, academic_year, method_version FROM evaluations
-        ), latest AS (
-          SELECT e.* FROM keys k JOIN evaluations e ON e.id = (
-            SELECT n.id FROM evaluations n
-            WHERE n.site_id = k.site_id AND n.academic_year IS k.academic_year
-              AND n.method_version = k.method_version
-            ORDER BY n.as_of DESC, n.evaluated_at DESC, n.id DESC LIMIT 1)
-        )
+        WITH {latest}
         SELECT l.academic_year, l.method_version,
           RANK() OVER (PARTITION BY l.academic_year, l.method_version
                        ORDER BY l.score_overall DESC) AS rank,
@@ -808,15 +813,7 @@ def m016_latest_evaluations_by_index(db: Database) -> None:
         ORDER BY l.academic_year DESC, l.method_version, rank;
 
         CREATE VIEW evaluation_changes AS
-        WITH keys AS (
-          SELECT DISTINCT site_id, academic_year, method_version FROM evaluations
-        ), latest AS (
-          SELECT e.* FROM keys k JOIN evaluations e ON e.id = (
-            SELECT n.id FROM evaluations n
-            WHERE n.site_id = k.site_id AND n.academic_year IS k.academic_year
-              AND n.method_version = k.method_version
-            ORDER BY n.as_of DESC, n.evaluated_at DESC, n.id DESC LIMIT 1)
-        ), ordered AS (
+        WITH {latest}, ordered AS (
           SELECT l.*, (
             SELECT p.id FROM evaluations p
             WHERE p.site_id = l.site_id AND p.academic_year IS l.academic_year
@@ -838,7 +835,7 @@ def m016_latest_evaluations_by_index(db: Database) -> None:
         LEFT JOIN evaluations p ON p.id = o.previous_id
         LEFT JOIN sites s ON s.id = o.site_id
         ORDER BY o.academic_year DESC, o.site_id;
-        """
+        """.replace("{latest}", _LATEST_EVALUATIONS)
     )
 
 
