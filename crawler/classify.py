@@ -770,12 +770,12 @@ def attachment_body(ctx: Context) -> Verdict | None:
     body = f.body
     if not body:
         return _v(S.TYPE_MISMATCH, "attach-zero-byte", f"HTTP {f.status} with an empty body")
-    cut = f.incomplete()
-    if cut:
-        return _v(S.TYPE_MISMATCH, "attach-truncated", cut)
     length = f.header("content-length").strip()
     if length.isdigit() and not f.header("content-encoding").strip() and f.status == 200 and int(length) > len(body):
         return _v(S.TYPE_MISMATCH, "attach-truncated", f"{len(body)} of {length} bytes")
+    cut = f.incomplete()  # no Content-Length to compare (chunked, compressed), or a 206's part
+    if cut:
+        return _v(S.TYPE_MISMATCH, "attach-truncated", cut)
     exts = _attachment_exts(f)
     kind = ctx.kind
     if kind == "html":
