@@ -100,6 +100,6 @@ def after_crawl(db: Database, crawl_ids: list[int]) -> list[int]:
         evaluate(db, site_id=site_id)
     if crawl_ids:
         with db.atomic():
-            db.execute(f"UPDATE crawls SET postcrawl_at = ? WHERE id IN ({','.join('?' * len(crawl_ids))})"
+            db.execute(f"UPDATE crawls SET postcrawl_at = ? WHERE id IN ({marks})"
                        " AND status <> 'running'", [utcnow(), *crawl_ids])
     return crawl_ids

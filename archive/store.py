@@ -111,12 +111,20 @@ def evidence_urls(conn: Any) -> list[str]:
 PROCESS_START_SLACK = 120.0
 
 
-def _process_started(pid: int) -> float | None:
-    """When process ``pid`` started (epoch seconds, Linux /proc), or None when unknown: how
-    long ago it started (both counts since boot), so a clock set since boot does not matter."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), or None."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            ticks = int(stat.read().rsplit(")", 1)[-1].split()[19])  # field 22: starttime
+            return stat.read().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+
+
+def _process_started(fields: list[str]) -> float | None:
+    """When the process of ``fields`` (:func:`_proc_stat`) started, in epoch seconds, or None:
+    how long ago it started (both counts since boot), so a clock set since boot does not matter."""
+    try:
+        ticks = int(fields[19])  # field 22: starttime
         with open("/proc/uptime", encoding="ascii") as uptime:
             up = float(uptime.read().split()[0])
         return time.time() - (up - ticks / os.sysconf("SC_CLK_TCK"))
@@ -136,13 +144,12 @@ def pid_alive(pid: int | None, started_at: str | None = None) -> bool:
         return False
     except PermissionError:
         return True
-    try:  # a killed crawl nobody reaped (PID 1 in a container) is a zombie: dead
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            if stat.read().rsplit(")", 1)[-1].split()[0] == "Z":
-                return False
-    except (OSError, IndexError):
+    fields = _proc_stat(pid)
+    if not fields:
         return True
-    began = _process_started(pid)
+    if fields[0] == "Z":  # a killed crawl nobody reaped (PID 1 in a container) is a zombie: dead
+        return False
+    began = _process_started(fields)
     if started_at and began is not None:
         try:
             crawl_began = datetime.strptime(started_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()

@@ -367,7 +367,7 @@ class PortalSpider(scrapy.Spider):
         xxgk = response.meta["xxgk"]
         run = self.runs[xxgk["site"]]
         if not xxgk.get("report_hint"):  # a later link to this URL said it is a report
-            asked = (response.meta.get("redirect_urls") or [response.request.url])[0]
+            asked = _asked_url(response)
             xxgk["report_hint"] = run.report_hints.pop(asked, None)
         expect = xxgk.get("expect", "page")
         fetch = self._fetch_from_response(response, expect)
@@ -434,7 +434,7 @@ class PortalSpider(scrapy.Spider):
         if (meta.get("playwright") or run.site.render == "never" or meta["xxgk"].get("challenge_retry")
                 or not _browser_passable(verdict)):
             return None
-        url = (meta.get("redirect_urls") or [response.request.url])[0]
+        url = _asked_url(response)
         sent = response.request.headers.get(b"Cookie", b"").decode("latin-1")
         action = self.challenges.on_challenge(url, sent)
         if action in (BROWSER, COOKIES):
@@ -475,7 +475,7 @@ class PortalSpider(scrapy.Spider):
             return
         if verdict is not None and verdict.state != BLOCKED:
             for _run, response, challenged in self.challenges.passed(url, meta.get("xxgk_browser_cookies")):
-                original = (response.meta.get("redirect_urls") or [response.request.url])[0]
+                original = _asked_url(response)
                 yield self._retry_request(response, original, challenged, COOKIES)
             return
         failure = f"browser: {error}" if verdict is None else "still blocked in the browser"
@@ -521,7 +521,7 @@ class PortalSpider(scrapy.Spider):
         screenshot = _screenshot(response)
         if screenshot is None:
             return
-        url = (response.meta.get("redirect_urls") or [response.request.url])[0]
+        url = _asked_url(response)
         yield Evidence(site_id=run.site.id, crawl_id=run.crawl_id, url=url, final_url=response.url,
                        fetched_at=now_iso(), status_code=response.status,
                        content_type=response.headers.get(b"Content-Type", b"").decode("latin-1") or None,
@@ -541,7 +541,7 @@ class PortalSpider(scrapy.Spider):
             # a file link answering a page or a part: its body says whether the file is there.
             # From the link's own URL (a GET follows any redirects afresh) with a fresh meta:
             # the HEAD's carries the downloader's own keys (proxy, latency, slot).
-            url = (response.meta.get("redirect_urls") or [response.request.url])[0]
+            url = _asked_url(response)
             yield scrapy.Request(url, callback=self.parse_external, errback=self.on_failure,
                                  meta={"xxgk": xxgk}, dont_filter=True)
             return
@@ -650,10 +650,15 @@ class PortalSpider(scrapy.Spider):
         yield request
 
 
+def _asked_url(response: Response) -> str:
+    """The URL the spider asked for: the first of a redirect chain."""
+    return (response.meta.get("redirect_urls") or [response.request.url])[0]
+
+
 def _page_for_a_file(response: Response) -> bool:
     """A HEAD answer of a file link (``.pdf``, ``.doc``...) that says it is an HTML page, or
     a part of the file (206, to a request for no range)."""
-    url = (response.meta.get("redirect_urls") or [response.request.url])[0]
+    url = _asked_url(response)
     content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
     return looks_like_attachment(url) and (
         response.status == 206 or content_type.startswith(("text/html", "application/xhtml")))
