@@ -57,6 +57,37 @@ def loopback_server() -> Callable[[bytes, str, list[str]], str]:
         server.server_close()
 
 
+
+@pytest.fixture
+def crawl_pages(tmp_path) -> Callable[..., tuple]:
+    """``crawl_pages(pages, portal, extra_toml="", *, days=1, settings=())``: ``xxgk crawl`` of a
+    one-site registry (``render = "never"``) over the simulated web serving ``pages``
+    (``SimWeb(extra=)``), ``days`` times into one archive; (connection to it, the web's
+    request log). For tests of page and file variants the bundled sites lack."""
+    import sqlite3
+    import subprocess
+
+    from simweb import SimWeb
+
+    def crawl(pages: dict, portal: str, extra_toml: str = "", *, days: int = 1,
+              settings: tuple[str, ...] = ()) -> tuple[sqlite3.Connection, list]:
+        registry = tmp_path / "sites.toml"
+        registry.write_text(f'[[site]]\nid = "t"\nname = "测试大学"\nportal = "{portal}"\nrender = "never"\n'
+                            f"{extra_toml}", encoding="utf-8")
+        with SimWeb(port=0, day=1, extra=pages) as web:
+            env = {**os.environ, "http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "no_proxy": ""}
+            for _ in range(days):
+                result = subprocess.run(
+                    [sys.executable, "-m", "xxgk", "crawl", "--registry", str(registry), "--db",
+                     str(tmp_path / "a.db"), "-s", "XXGK_PROBE_SOFT404=0", "-s", "DOWNLOAD_DELAY=0",
+                     "-s", "XXGK_DOWNLOAD_TIMEOUT=10", *settings],
+                    cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+                assert result.returncode == 0, result.stdout + result.stderr
+            log = web.request_log
+        return sqlite3.connect(tmp_path / "a.db"), log
+
+    return crawl
+
 @pytest.fixture
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -11,40 +11,17 @@ called truncated (its Content-Length counts gzip bytes); a 206's part passed as 
 from __future__ import annotations
 
 import json
-import os
 import random
-import sqlite3
-import subprocess
-import sys
-from pathlib import Path
 
-from simweb import SimWeb
 from simweb.content import html_page
 from simweb.model import Resource
 
-ROOT = Path(__file__).resolve().parent.parent
 HOST = "http://xxgk.files-univ.edu.cn"
 ROBOTS = Resource(body=b"User-agent: *\nDisallow:\n", content_type="text/plain", validators=False)
 OLE = bytes.fromhex("D0CF11E0A1B11AE1") + bytes(range(256)) * 8  # a .doc/.xls header and 2 KB
 RAR = b"Rar!\x1a\x07\x00" + random.Random(3).randbytes(3000)  # incompressible: gzip makes it larger
 DOC = "application/msword"
-
-
-def _crawl_days(tmp_path: Path, pages: dict[str, Resource], days: int) -> tuple[sqlite3.Connection, list]:
-    registry = tmp_path / "sites.toml"
-    registry.write_text(f'[[site]]\nid = "f"\nname = "文件大学"\nportal = "{HOST}/main.htm"\nrender = "never"\n',
-                        encoding="utf-8")
-    with SimWeb(port=0, day=1, extra=pages) as web:
-        env = {**os.environ, "http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "no_proxy": ""}
-        for _ in range(days):
-            result = subprocess.run(
-                [sys.executable, "-m", "xxgk", "crawl", "--registry", str(registry), "--db", str(tmp_path / "a.db"),
-                 "-s", "XXGK_PROBE_SOFT404=0", "-s", "DOWNLOAD_DELAY=0", "-s", "XXGK_DOWNLOAD_TIMEOUT=10",
-                 "-s", "RETRY_TIMES=0"],
-                cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-            assert result.returncode == 0, result.stdout + result.stderr
-        log = web.request_log
-    return sqlite3.connect(tmp_path / "a.db"), log
+NO_RETRY = ("-s", "RETRY_TIMES=0")
 
 
 def _home(links: list[str]) -> Resource:
@@ -53,7 +30,7 @@ def _home(links: list[str]) -> Resource:
                     .encode(), validators=False)
 
 
-def test_cut_short_downloads_are_truncated_not_ok_and_never_a_recrawls_base(tmp_path):
+def test_cut_short_downloads_are_truncated_not_ok_and_never_a_recrawls_base(tmp_path, crawl_pages):
     files = {
         "/files/cut.doc": Resource(body=OLE, content_type=DOC, chunked=True, send_bytes=len(OLE) // 2),
         "/files/gzcut.xls": Resource(body=OLE * 20, content_type="application/vnd.ms-excel", gzip=True,
@@ -67,7 +44,7 @@ def test_cut_short_downloads_are_truncated_not_ok_and_never_a_recrawls_base(tmp_
     }
     pages = {f"{HOST}/robots.txt": ROBOTS, f"{HOST}/main.htm": _home(list(files)),
              **{HOST + path: res for path, res in files.items()}}
-    conn, log = _crawl_days(tmp_path, pages, days=2)
+    conn, log = crawl_pages(pages, f"{HOST}/main.htm", days=2, settings=NO_RETRY)
     verdicts = {url[len(HOST):]: (state, rule) for url, state, rule in conn.execute(
         "SELECT url, state, rule FROM link_checks WHERE crawl_id = 1")}
     assert verdicts["/files/cut.doc"] == ("type_mismatch", "attach-truncated")
@@ -110,7 +87,7 @@ def test_cut_short_downloads_are_truncated_not_ok_and_never_a_recrawls_base(tmp_
     assert cut["/files/whole.rar"] is None and cut["/files/whole.doc"] is None
 
 
-def test_a_304_keeps_the_file_name_of_the_capture_it_confirms(tmp_path):
+def test_a_304_keeps_the_file_name_of_the_capture_it_confirms(crawl_pages):
     """The server names the file on its 200 (GBK Content-Disposition) and, like many, not on
     its 304: day 2's capture is the same file under the same name (the viewer's download and
     the WARC export name it from the capture's headers)."""
@@ -120,7 +97,7 @@ def test_a_304_keeps_the_file_name_of_the_capture_it_confirms(tmp_path):
              f"{HOST}/dl/file.jsp?id=2": Resource(body=pdf, content_type="application/octet-stream",
                                                   headers=[("Content-Disposition", b'attachment; filename="' + name + b'"')],
                                                   headers_on_304=False)}
-    conn, log = _crawl_days(tmp_path, pages, days=2)
+    conn, log = crawl_pages(pages, f"{HOST}/main.htm", days=2, settings=NO_RETRY)
     assert [s for m, u, s in log if u.endswith("file.jsp?id=2") and m == "GET"] == [200, 304]
     rows = conn.execute("SELECT crawl_id, not_modified, filename, headers FROM snapshots"
                         " WHERE url LIKE '%file.jsp%' ORDER BY id").fetchall()
@@ -129,7 +106,7 @@ def test_a_304_keeps_the_file_name_of_the_capture_it_confirms(tmp_path):
     assert "content-disposition" in json.loads(rows[1][3])
 
 
-def test_files_on_other_sites_are_judged_as_files(tmp_path):
+def test_files_on_other_sites_are_judged_as_files(crawl_pages):
     """A .pdf on the university's main site (outside the portal's domains) answering its
     "page not found" as a 200 page, and a .doc answering a 206 part, were ok: an external
     link's HEAD said 200 and nothing looked further."""
@@ -144,7 +121,7 @@ def test_files_on_other_sites_are_judged_as_files(tmp_path):
              f"{other}/files/fine.doc": Resource(body=OLE, content_type=DOC, validators=False),
              f"{other}/news/page.htm": Resource(body=html_page("新闻", "<p>" + "正文。" * 100 + "</p>").encode(),
                                                 validators=False)}
-    conn, log = _crawl_days(tmp_path, pages, days=1)
+    conn, log = crawl_pages(pages, f"{HOST}/main.htm", settings=NO_RETRY)
     verdicts = {url[len(other):]: (state, rule, external) for url, state, rule, external in conn.execute(
         "SELECT lc.url, lc.state, lc.rule, l.is_external FROM link_checks lc JOIN links l ON l.url = lc.url"
         " WHERE lc.url LIKE ?", [other + "%"])}

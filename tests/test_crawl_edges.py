@@ -9,18 +9,11 @@ wording is still ingested when a later link says what it is.
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import subprocess
-import sys
 from datetime import date
-from pathlib import Path
 
-from simweb import SimWeb
 from simweb.content import html_page
 from simweb.model import Resource
 
-ROOT = Path(__file__).resolve().parent.parent
 ROBOTS = Resource(body=b"User-agent: *\nDisallow:\n", content_type="text/plain", validators=False)
 
 
@@ -28,22 +21,7 @@ def _page(title: str, body: str) -> Resource:
     return Resource(body=html_page(title, body).encode(), validators=False)
 
 
-def _crawl(tmp_path: Path, pages: dict[str, Resource], portal: str, extra_toml: str = "") -> tuple[sqlite3.Connection, list]:
-    registry = tmp_path / "sites.toml"
-    registry.write_text(f'[[site]]\nid = "t"\nname = "测试大学"\nportal = "{portal}"\nrender = "never"\n{extra_toml}',
-                        encoding="utf-8")
-    with SimWeb(port=0, day=1, extra=pages) as web:
-        env = {**os.environ, "http_proxy": web.proxy_url, "https_proxy": web.proxy_url, "no_proxy": ""}
-        result = subprocess.run(
-            [sys.executable, "-m", "xxgk", "crawl", "--registry", str(registry), "--db", str(tmp_path / "a.db"),
-             "-s", "XXGK_PROBE_SOFT404=0", "-s", "DOWNLOAD_DELAY=0", "-s", "XXGK_DOWNLOAD_TIMEOUT=10"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-        log = web.request_log
-    assert result.returncode == 0, result.stdout + result.stderr
-    return sqlite3.connect(tmp_path / "a.db"), log
-
-
-def test_the_page_budget_counts_pages_not_links_to_them(tmp_path):
+def test_the_page_budget_counts_pages_not_links_to_them(crawl_pages):
     """Every page repeats the same navigation (each column linked twice), as WebPlus and VSB
     templates do: 13 pages under max_pages = 20 are all fetched and archived. Links to a page
     already requested used to count again, and to be refused "max_pages reached" once the
@@ -60,13 +38,13 @@ def test_the_page_budget_counts_pages_not_links_to_them(tmp_path):
         pages[f"{host}/col{i}/list.htm"] = page(
             f"栏目{i}", f'<ul class="news_list"><li><a href="/col{i}/a1.htm">文章{i}</a> 2024-05-01</li></ul>')
         pages[f"{host}/col{i}/a1.htm"] = page(f"文章{i}")
-    conn, log = _crawl(tmp_path, pages, f"{host}/main.htm", "max_pages = 20\n")
+    conn, log = crawl_pages(pages, f"{host}/main.htm", "max_pages = 20\n")
     assert not conn.execute("SELECT url FROM link_checks WHERE rule = 'budget'").fetchall()
     assert conn.execute("SELECT COUNT(DISTINCT url) FROM snapshots").fetchone()[0] == 13
     assert len({url for method, url, _ in log if method == "GET" and "robots" not in url}) == 13
 
 
-def test_a_gbk_pages_raw_chinese_query_is_sent_gbk_encoded(tmp_path):
+def test_a_gbk_pages_raw_chinese_query_is_sent_gbk_encoded(crawl_pages):
     """A GBK JSP links list.jsp?lm=信息公开; browsers send the query in the page's encoding.
     UTF-8 bytes are garbage to the JSP ("参数错误"): a false soft 404 before."""
     host = "http://info.gbkquery-college.edu.cn"
@@ -83,13 +61,13 @@ def test_a_gbk_pages_raw_chinese_query_is_sent_gbk_encoded(tmp_path):
              gbk_url: Resource(body=column, content_type="text/html", validators=False),
              f"{host}/list.jsp?lm=%E4%BF%A1%E6%81%AF%E5%85%AC%E5%BC%80": Resource(
                  body=wrong, content_type="text/html", validators=False, state="soft_404")}
-    conn, _log = _crawl(tmp_path, pages, f"{host}/index.jsp")
+    conn, _log = crawl_pages(pages, f"{host}/index.jsp")
     states = dict(conn.execute("SELECT url, state FROM link_checks"))
     assert states.get(gbk_url) == "ok", states
     assert [u for (u,) in conn.execute("SELECT to_url FROM link_sources")] == [gbk_url]
 
 
-def test_a_link_redirecting_to_another_site_does_not_make_its_links_ours(tmp_path):
+def test_a_link_redirecting_to_another_site_does_not_make_its_links_ours(crawl_pages):
     host, other = "http://xxgk.redir-univ.edu.cn", "http://www.moe-sim.gov.cn"
     pages = {f"{host}/robots.txt": ROBOTS, f"{other}/robots.txt": ROBOTS,
              f"{host}/main.htm": _page("首页", "<p>" + "说明文字。" * 40 + "</p><a href='/_redirect?articleId=3'>教育部通知</a>"),
@@ -97,14 +75,14 @@ def test_a_link_redirecting_to_another_site_does_not_make_its_links_ours(tmp_pat
                                                         state="redirected", validators=False),
              f"{other}/a/1.htm": _page("通知", "<p>" + "通知正文。" * 40 + "</p>"
                                         + "".join(f"<a href='/a/{n}.htm'>文件{n}</a>" for n in range(2, 6)))}
-    conn, log = _crawl(tmp_path, pages, f"{host}/main.htm")
+    conn, log = crawl_pages(pages, f"{host}/main.htm")
     assert not [url for _m, url, _s in log if url.startswith(f"{other}/a/") and not url.endswith("/1.htm")]
     state, final = conn.execute("SELECT state, final_url FROM link_checks WHERE url LIKE '%_redirect%'").fetchone()
     assert (state, final) == ("redirected", f"{other}/a/1.htm")
     assert not conn.execute("SELECT 1 FROM link_sources WHERE from_url LIKE ?", [f"{other}%"]).fetchall()
 
 
-def test_a_report_first_linked_without_report_wording_is_still_ingested(tmp_path):
+def test_a_report_first_linked_without_report_wording_is_still_ingested(crawl_pages):
     """The home page's "latest" box links the PDF with truncated text; its article page links
     it again as "附件1" under the report's title: that second link carries the report hint."""
     from simweb.reports import ReportSpec, render
@@ -120,6 +98,6 @@ def test_a_report_first_linked_without_report_wording_is_still_ingested(tmp_path
     body = f"<h1>{title}</h1><p>{'现将我校信息公开工作年度报告予以公布。' * 5}</p><p>附件：<a href='/_upload/report.pdf'>附件1</a></p>"
     pages = {f"{host}/robots.txt": ROBOTS, f"{host}/main.htm": _page("首页", main), article: _page(title, body),
              pdf_url: Resource(body=render(spec), content_type="application/pdf", validators=False)}
-    conn, _log = _crawl(tmp_path, pages, f"{host}/main.htm")
+    conn, _log = crawl_pages(pages, f"{host}/main.htm")
     reports = conn.execute("SELECT source_url, academic_year FROM reports").fetchall()
     assert reports == [(pdf_url, "2021-2022")], reports
