@@ -1151,8 +1151,19 @@ class SharedRobotsTxtMiddleware(PoliteRobotsTxtMiddleware):
         except Exception as exc:
             server.set(key, b"error\n" + f"{type(exc).__name__}\n{exc}".encode("utf-8", "replace"))
             raise
-        server.set(key, str(response.status).encode() + b"\n" + response.body)
+        server.set(key, self._to_cache(response))
         return response
+
+    @staticmethod
+    def _to_cache(response: Response) -> bytes:
+        """The job's copy of a robots.txt answer: what :func:`crawler.robots.judge_answer`
+        reads (status, headers, whether a proxy answered) and the body."""
+        meta = response.request.meta if getattr(response, "request", None) is not None else {}
+        head = {"status": response.status,
+                "headers": {k.decode("latin-1"): [v.decode("latin-1") for v in values]
+                            for k, values in response.headers.items()},
+                "via_proxy": bool(meta.get("proxy") or meta.get("_auth_proxy"))}
+        return json.dumps(head).encode() + b"\n" + response.body
 
     @staticmethod
     def _from_cache(robots_url: str, cached: bytes) -> Response:
@@ -1162,7 +1173,15 @@ class SharedRobotsTxtMiddleware(PoliteRobotsTxtMiddleware):
             # same failure, so every worker disallows or allows the host alike.
             name, _, message = body.decode("utf-8", "replace").partition("\n")
             raise type(name if name.isidentifier() else "RobotsTxtError", (Exception,), {})(message)
-        return Response(robots_url, status=int(head), body=body)
+        if head.isdigit():  # a bare status (no headers known)
+            return Response(robots_url, status=int(head), body=body)
+        # Headers and the proxy flag travel too: without them a proxy's "no such host" page
+        # (Squid's X-Squid-Error) read as the origin's 5xx, and a worker that met the host
+        # after a retry excluded it while the fetching worker checked it.
+        answer = json.loads(head)
+        request = Request(robots_url, meta={"proxy": "shared robots.txt copy"} if answer["via_proxy"] else {})
+        return Response(robots_url, status=int(answer["status"]), headers=answer["headers"], body=body,
+                        request=request)
 
 
 # -- items -------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from scrapy import Request
-from scrapy.http import HtmlResponse, Response
+from scrapy.http import HtmlResponse, Response, TextResponse
 
 from archive import states as S
 from crawler.classify import classify
@@ -428,7 +428,6 @@ def test_a_host_that_is_not_there_is_checked_as_before(robots_crawl):
 
 def test_robots_unreadable_verdicts():
     from scrapy.exceptions import IgnoreRequest
-    from scrapy.http import TextResponse
     from twisted.internet.error import ConnectionLost, ConnectionRefusedError, DNSLookupError, TimeoutError
 
     from crawler.robots import judge_answer, judge_failure
@@ -467,3 +466,29 @@ def test_a_distributed_jobs_shared_robots_txt_is_judged_like_a_fetched_one():
             "http://h.edu.cn/robots.txt", b"error\nTimeoutError\nGetting http://h.edu.cn/robots.txt took longer than 10 s")
     judged = judge_failure(failure.value, "//h.edu.cn/robots.txt")
     assert isinstance(judged, Undefined) and "timeout" in judged.reason.lower()
+
+
+def test_a_shared_copy_of_a_proxys_no_such_host_page_still_says_no_such_host():
+    """The proxy's "no such host" answer to robots.txt (Squid's 503 with X-Squid-Error) lets
+    the host's links be checked (dns_error). The job's shared copy kept only status and body,
+    so a worker that met the host later (a retried request taken by another worker) read it
+    as the origin's 503 and excluded the host (CI: nxdomain 'excluded' instead of 'dns_error')."""
+    from crawler.distributed import SharedRobotsTxtMiddleware
+    from crawler.robots import Undefined, judge_answer
+
+    robots = "http://nxdomain.example-univ.edu.cn/robots.txt"
+    squid = TextResponse(robots, status=503, body=b"<h1>ERROR</h1>",
+                         headers={"X-Squid-Error": "ERR_DNS_FAIL 0", "Server": "squid/4.13"},
+                         request=Request(robots, meta={"proxy": "http://127.0.0.1:3128"}))
+    assert judge_answer(squid) is None
+    copy = SharedRobotsTxtMiddleware._from_cache(robots, SharedRobotsTxtMiddleware._to_cache(squid))
+    assert judge_answer(copy) is None
+    assert copy.status == 503 and copy.body == squid.body
+    # The origin's own 503 (no proxy in between) still disallows the host from the copy.
+    origin = TextResponse(robots, status=503, body=b"busy", request=Request(robots))
+    copy = SharedRobotsTxtMiddleware._from_cache(robots, SharedRobotsTxtMiddleware._to_cache(origin))
+    assert isinstance(judge_answer(copy), Undefined)
+    # A multi-line robots.txt comes back whole.
+    rules = TextResponse(robots.replace("nxdomain", "h"), status=200, body=b"User-agent: *\nDisallow: /admin/\n")
+    copy = SharedRobotsTxtMiddleware._from_cache(rules.url, SharedRobotsTxtMiddleware._to_cache(rules))
+    assert (copy.status, copy.body) == (200, rules.body)
