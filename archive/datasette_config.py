@@ -229,7 +229,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "last_modified": "Last-Modified header",
         "not_modified": "1 = the server answered 304; content is the previous snapshot's",
         "truncated": "1 = the body is not the whole answer: the connection closed before its end, "
-                     "or a 206 sent part of it (exported with WARC-Truncated)",
+                     "its gzip/deflate/br stream stops short, or a 206 sent part of it "
+                     "(exported with WARC-Truncated)",
         "rendered": "1 = rendered in Chromium (JavaScript-only page)",
         "render_reason": "Why the page was rendered",
         "screenshot_sha256": "sha256 of a screenshot of the rendered page (in blobs)",

@@ -32,15 +32,22 @@ class Fetch:
     #: The body is not the whole answer: the connection closed before its end (Scrapy's
     #: ``dataloss`` flag: chunked or compressed answers, no Content-Length to compare with).
     dataloss: bool = False
+    #: The body came whole but its compressed stream (Content-Encoding) ends before its end:
+    #: what was decoded is the start of the answer only (``crawler.middlewares.STREAM_CUT``).
+    stream_cut: bool = False
     #: ``decode_body(body, headers, final_url or url)[0]`` when the caller has it already
     #: (the spider decodes every page once); None: the classifier decodes the body itself.
     text: str | None = field(default=None, repr=False, compare=False)
 
     def incomplete(self) -> str | None:
-        """Why the body is not the whole answer, or None: the connection closed early, or a
-        206 sent part of it (the crawler asks for no ranges, so a part is all it got)."""
+        """Why the body is not the whole answer, or None: the connection closed early, its
+        compressed stream stops short, or a 206 sent part of it (the crawler asks for no
+        ranges, so a part is all it got)."""
         if self.dataloss:
             return f"the connection closed after {len(self.body)} bytes"
+        if self.stream_cut:
+            coding = self.header("content-encoding").strip() or "compressed"
+            return f"the {coding} stream ends early ({len(self.body)} bytes decoded)"
         if self.status == 206:
             span = self.header("content-range").strip()
             match = _CONTENT_RANGE_RE.fullmatch(span)

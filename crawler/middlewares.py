@@ -20,6 +20,7 @@ Settings:
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from collections import OrderedDict
 from typing import Any, NamedTuple
 
@@ -36,6 +37,68 @@ WIRE_BYTES = "xxgk_wire_bytes"
 #: The Content-Encoding the answer came with: Scrapy's HttpCompressionMiddleware deletes the
 #: header once it has decoded the body, and the Content-Length beside it counts encoded bytes.
 CONTENT_ENCODING = "xxgk_content_encoding"
+#: Response flag: the body's compressed stream (gzip, deflate, br) ends before its end
+#: marker although the HTTP body came whole (a server or cache sending a cut file with a
+#: matching Content-Length). Scrapy decodes what there is without a word.
+STREAM_CUT = "xxgk-stream-cut"
+#: Decoded bytes :func:`compressed_stream_cut` reads at most (a bomb stays a bomb to Scrapy).
+_CHECK_LIMIT = 256 * 1024 * 1024
+_CHUNK = 1 << 20
+
+
+def compressed_stream_cut(body: bytes, content_encoding: bytes, limit: int = _CHECK_LIMIT) -> bool:
+    """True when ``body``, sent with ``content_encoding``, is a gzip/deflate/br stream that
+    stops before its end. False when it is whole, not compressed, corrupt (Scrapy's
+    HttpCompressionMiddleware reports that), or longer than ``limit`` decoded bytes."""
+    codings = [c.strip().lower() for c in content_encoding.split(b",") if c.strip()]
+    if len(codings) != 1 or not body:
+        return False  # none, or stacked codings (rare, and Scrapy decodes one only)
+    coding = codings[0]
+    try:
+        if coding in (b"gzip", b"x-gzip"):
+            return _zlib_cut(body, zlib.MAX_WBITS | 16, limit)
+        if coding == b"deflate":
+            try:
+                return _zlib_cut(body, zlib.MAX_WBITS, limit)
+            except zlib.error:  # raw deflate, as some servers send it (Scrapy accepts both)
+                return _zlib_cut(body, -zlib.MAX_WBITS, limit)
+        if coding == b"br":
+            return _brotli_cut(body, limit)
+    except Exception:  # noqa: BLE001 - corrupt: judged elsewhere (net-bad-encoding)
+        return False
+    return False
+
+
+def _zlib_cut(body: bytes, wbits: int, limit: int) -> bool:
+    decoder = zlib.decompressobj(wbits)
+    data, produced = body, 0
+    while True:
+        produced += len(decoder.decompress(data, _CHUNK))
+        if produced > limit:
+            return False
+        if decoder.eof:
+            if wbits > 0 and wbits & 16 and decoder.unused_data.startswith(b"\x1f\x8b"):
+                decoder, data = zlib.decompressobj(wbits), decoder.unused_data  # next gzip member
+                continue
+            return False
+        data = decoder.unconsumed_tail
+        if not data:
+            return True  # input used up, no end marker
+
+
+def _brotli_cut(body: bytes, limit: int) -> bool:
+    import brotli
+
+    decoder = brotli.Decompressor()
+    produced = len(decoder.process(body, output_buffer_limit=_CHUNK))
+    while not decoder.is_finished():
+        chunk = decoder.process(b"", output_buffer_limit=_CHUNK)
+        produced += len(chunk)
+        if not chunk:
+            return True
+        if produced > limit:
+            return False
+    return False
 
 
 class WireBytesMiddleware:
@@ -46,12 +109,16 @@ class WireBytesMiddleware:
     attempts given up on, the final answer (a 304 adds nothing; an answer served from this
     crawl's memory, ``AnswerReuseMiddleware``, adds nothing). Browser renderings are counted
     by ``crawler.rendering`` instead. It also notes the answer's ``CONTENT_ENCODING``
-    (the last answer's: the one the spider sees)."""
+    (the last answer's: the one the spider sees), and flags a compressed stream that ends
+    early (``STREAM_CUT``: the body is stored, and exported, as truncated)."""
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
         if not request.meta.get("playwright") and not request.meta.get("xxgk_reused"):
             request.meta[WIRE_BYTES] = request.meta.get(WIRE_BYTES, 0) + len(response.body)
-            request.meta[CONTENT_ENCODING] = b", ".join(response.headers.getlist(b"Content-Encoding"))
+            encoding = b", ".join(response.headers.getlist(b"Content-Encoding"))
+            request.meta[CONTENT_ENCODING] = encoding
+            if encoding and request.method != "HEAD" and compressed_stream_cut(response.body, encoding):
+                response.flags.append(STREAM_CUT)
         return response
 
 

@@ -58,6 +58,9 @@ class Resource:
     send_bytes: int | None = None  # send only this many body bytes, then close
     chunked: bool = False  # Transfer-Encoding: chunked, no Content-Length (send_bytes: no last chunk)
     gzip: bool = False  # Content-Encoding: gzip; Content-Length and send_bytes count gzip bytes
+    # gzip: send only this many bytes of the gzip stream, as the whole body (a matching
+    # Content-Length): a server or cache serving a cut compressed file.
+    gzip_cut: int | None = None
     headers_on_304: bool = True  # False: a 304 carries the validators only (no ``headers``)
     encoding: str = "utf-8"  # how to decode the body for link extraction
     follow_to: str | None = None  # meta-refresh / JS redirect target (truth crawl)

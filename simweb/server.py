@@ -173,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if not res.headers_on_304:
                     headers = [h for h in headers if h not in res.headers]
         if res.gzip and status != 304:
-            body = gzip.compress(body, mtime=0)
+            body = gzip.compress(body, mtime=0)[:res.gzip_cut]
             headers.append(("Content-Encoding", "gzip"))
         if status != 304:
             if res.content_type:

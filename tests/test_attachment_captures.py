@@ -41,6 +41,11 @@ def test_cut_short_downloads_are_truncated_not_ok_and_never_a_recrawls_base(tmp_
         "/files/whole.doc": Resource(body=OLE, content_type=DOC, chunked=True),
         "/news/cut.htm": Resource(body=html_page("新闻", "<p>" + "正文内容。" * 400 + "</p>").encode(),
                                   chunked=True, send_bytes=1500),
+        # The HTTP body is whole (Content-Length matches), the gzip stream in it is cut.
+        "/files/zcut.xls": Resource(body=OLE * 20, content_type="application/vnd.ms-excel", gzip=True,
+                                    gzip_cut=200),
+        "/news/zcut.htm": Resource(body=html_page("通知", "".join(f"<p>第{i}条通知正文。</p>" for i in range(400))).encode(),
+                                   gzip=True, gzip_cut=300),
     }
     pages = {f"{HOST}/robots.txt": ROBOTS, f"{HOST}/main.htm": _home(list(files)),
              **{HOST + path: res for path, res in files.items()}}
@@ -53,9 +58,14 @@ def test_cut_short_downloads_are_truncated_not_ok_and_never_a_recrawls_base(tmp_
     assert verdicts["/files/whole.rar"][0] == "ok"  # 3 KB gzipped to more than 3 KB: not "of N bytes"
     assert verdicts["/files/whole.doc"][0] == "ok"
     assert verdicts["/news/cut.htm"][0] == "ok"  # the page is there; its capture is incomplete
+    assert verdicts["/files/zcut.xls"] == ("type_mismatch", "attach-truncated")
+    assert verdicts["/news/zcut.htm"][0] == "ok"
+    assert "gzip stream ends early" in conn.execute(
+        "SELECT error FROM link_checks WHERE crawl_id = 1 AND url = ?", [HOST + "/files/zcut.xls"]).fetchone()[0]
     truncated = {url[len(HOST):]: (flag, size) for url, flag, size in conn.execute(
         "SELECT url, truncated, size FROM snapshots WHERE crawl_id = 1")}
-    for path in ("/files/cut.doc", "/files/gzcut.xls", "/files/part.doc", "/news/cut.htm"):
+    for path in ("/files/cut.doc", "/files/gzcut.xls", "/files/part.doc", "/news/cut.htm", "/files/zcut.xls",
+                 "/news/zcut.htm"):
         assert truncated[path][0] == 1, path
     assert truncated["/files/whole.rar"] == (0, len(RAR))
     assert truncated["/files/whole.doc"] == (0, len(OLE))
@@ -67,6 +77,7 @@ def test_cut_short_downloads_are_truncated_not_ok_and_never_a_recrawls_base(tmp_
             statuses.setdefault(url[len(HOST):], []).append(status)
     assert statuses["/files/whole.doc"] == [200, 304] and statuses["/files/whole.rar"] == [200, 304]
     assert statuses["/files/cut.doc"] == [200, 200] and statuses["/news/cut.htm"] == [200, 200], day2
+    assert statuses["/files/zcut.xls"] == [200, 200] and statuses["/news/zcut.htm"] == [200, 200], day2
     assert conn.execute("SELECT truncated FROM snapshots WHERE crawl_id = 2 AND url = ?",
                         [HOST + "/files/cut.doc"]).fetchone() == (1,)
     # The WARC export says which records hold part of an answer, and only those.
@@ -83,7 +94,8 @@ def test_cut_short_downloads_are_truncated_not_ok_and_never_a_recrawls_base(tmp_
                 path = record.rec_headers.get_header("WARC-Target-URI")[len(HOST):]
                 cut.setdefault(path, record.rec_headers.get_header("WARC-Truncated"))
     assert {path for path, flag in cut.items() if flag} == {
-        "/files/cut.doc", "/files/gzcut.xls", "/files/part.doc", "/news/cut.htm"}
+        "/files/cut.doc", "/files/gzcut.xls", "/files/part.doc", "/news/cut.htm", "/files/zcut.xls",
+        "/news/zcut.htm"}
     assert cut["/files/whole.rar"] is None and cut["/files/whole.doc"] is None
 
 
@@ -132,3 +144,30 @@ def test_files_on_other_sites_are_judged_as_files(crawl_pages):
     methods = {(m, u[len(other):]) for m, u, _ in log if u.startswith(other) and "robots" not in u}
     assert ("GET", "/files/gone.pdf") in methods  # its HEAD said HTML
     assert ("GET", "/news/page.htm") not in methods and ("GET", "/files/fine.doc") not in methods
+
+
+def test_a_compressed_stream_that_stops_short_is_told_from_a_whole_one():
+    """gzip (one or several members), zlib and raw deflate, brotli: cut streams are found;
+    whole, plain, corrupt (reported elsewhere) and over-limit bodies are not called cut."""
+    import gzip
+    import zlib
+
+    import brotli
+
+    from crawler.middlewares import compressed_stream_cut as cut
+
+    data = ("信息公开目录 " * 5000).encode() + bytes(range(256)) * 40
+    whole = gzip.compress(data)
+    assert not cut(whole, b"gzip") and not cut(whole, b"x-gzip, ")
+    assert cut(whole[:len(whole) // 2], b"gzip") and cut(whole[:-4], b"GZIP")
+    assert not cut(whole + gzip.compress(b"second member"), b"gzip")
+    assert cut(whole + gzip.compress(b"second member")[:12], b"gzip")
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    raw_whole = raw.compress(data) + raw.flush()
+    for stream in (zlib.compress(data), raw_whole):
+        assert not cut(stream, b"deflate") and cut(stream[:len(stream) // 3], b"deflate")
+    br = brotli.compress(data)
+    assert not cut(br, b"br") and cut(br[:len(br) // 2], b"br")
+    assert not cut(b"not gzip at all", b"gzip")  # corrupt: net-bad-encoding's business
+    assert not cut(whole[:len(whole) // 2], b"")  # not compressed
+    assert not cut(whole[:len(whole) // 2], b"gzip", limit=1000)  # past the limit: not judged

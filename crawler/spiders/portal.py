@@ -42,7 +42,7 @@ from crawler.fetch import Fetch, Verdict
 from crawler.htmlparse import needs_render, page_links
 from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources, OverheadBytes
 from crawler.maintext import main_text
-from crawler.middlewares import CONTENT_ENCODING, WIRE_BYTES
+from crawler.middlewares import CONTENT_ENCODING, STREAM_CUT, WIRE_BYTES
 from crawler.rendering import BROWSER_BYTES, DOCUMENT, DOCUMENT_TRANSFERRED, DOCUMENTS, Document
 from crawler.urls import TrapGuard, canonicalize, in_scope, is_list_page, looks_like_attachment
 from schedules.registry import Site, load_registry, select_sites
@@ -323,7 +323,7 @@ class PortalSpider(scrapy.Spider):
             home_urls=tuple(site.portal), method=response.request.method if response.request else "GET",
             elapsed_ms=int(latency * 1000) if latency is not None else None,
             via_proxy=bool(meta.get("proxy") or meta.get("_auth_proxy")),
-            dataloss="dataloss" in response.flags,
+            dataloss="dataloss" in response.flags, stream_cut=STREAM_CUT in response.flags,
         )
 
     def _check_item(self, run: SiteRun, fetch: Fetch, verdict: Verdict, *, archive_body: bool,
