@@ -59,6 +59,8 @@ def launch_options(environ: dict[str, str] | None = None) -> dict:
             "--disable-dev-shm-usage",
             # keeps cross-site frames in the page's target (see the module docstring)
             "--disable-site-isolation-trials",
+            # WebRTC's UDP (STUN/TURN) would go past the proxy and its guard to any address.
+            "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
             "--host-resolver-rules=" + ", ".join(f"MAP {host} ~NOTFOUND" for host in CHROMIUM_OWN_HOSTS),
         ],
     }

@@ -318,9 +318,13 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         await wrapper.context.route("**", self._guard_other_pages)
         # Neither route handlers nor the CDP session see WebSocket handshakes: guarded here.
         await wrapper.context.route_web_socket(re.compile(".*"), self._guard_web_socket)
-        # A shared worker's requests pass every handler of ours (it belongs to no page);
-        # disclosure pages do not need one to show their content.
-        await wrapper.context.add_init_script(NO_SHARED_WORKERS)
+        # A shared worker's requests pass every handler of ours (it belongs to no page), and
+        # WebRTC sends UDP past every proxy: disclosure pages need neither to show their content.
+        await wrapper.context.add_init_script(UNGUARDED_APIS_OFF)
+        if self._connections is None and self._ssrf_guard() is not None:
+            # No connection guard (an upstream proxy connects instead): a dedicated worker's
+            # WebSocket would pass the request-level checks (see crawler.socksguard).
+            await wrapper.context.add_init_script(NO_WORKERS)
         return wrapper
 
     async def _guard_web_socket(self, socket: Any) -> None:
@@ -463,8 +467,10 @@ async def _refusal_or_failure(guard: Any, url: str, rendering: Request | None = 
         return f"the guard failed: {exc!r}"
 
 
-#: Runs before any script of every page and frame of a rendering context.
-NO_SHARED_WORKERS = "try { delete window.SharedWorker; } catch (e) {}"
+#: Run before any script of every page and frame of a rendering context.
+UNGUARDED_APIS_OFF = ("for (const name of ['SharedWorker', 'RTCPeerConnection', 'webkitRTCPeerConnection',"
+                     " 'RTCDataChannel']) { try { delete window[name]; } catch (e) {} }")
+NO_WORKERS = "try { delete window.Worker; } catch (e) {}"
 
 
 class _RedirectGuard:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import select
+import socket
 import sqlite3
 import struct
 import subprocess
@@ -20,6 +22,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -81,10 +84,26 @@ class _Server(ThreadingHTTPServer):
 
 
 @pytest.fixture
-def servers() -> Iterator[tuple[str, str, list[str]]]:
-    """(page origin on 127.0.0.1, forbidden origin on 127.0.0.2, paths that reached the latter)."""
+def servers() -> Iterator[tuple[str, str, list[str], list[str]]]:
+    """(page origin on 127.0.0.1, forbidden origin on 127.0.0.2, what reached the latter: paths
+    over HTTP, "udp" per WebRTC packet; paths the page origin served)."""
     hits: list[str] = []
     started: list[_Server] = []
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.2", 0))
+    udp.settimeout(0.2)
+    listening = threading.Event()
+    listening.set()
+
+    def receive() -> None:
+        while listening.is_set():
+            try:
+                udp.recvfrom(4096)
+            except OSError:
+                continue
+            hits.append("udp")
+
+    threading.Thread(target=receive, daemon=True).start()
 
     def start(address: str, handler: type) -> str:
         server = _Server((address, 0), handler)
@@ -107,7 +126,11 @@ def servers() -> Iterator[tuple[str, str, list[str]]]:
             "<p>学校信息公开工作的相关说明文字。</p><img src='/ok.png' width='1' height='1'>"
             '<script type="speculationrules">{"prefetch": [{"source": "list", "urls": '
             f'["{forbidden}/speculation"]}}]}}</script>'
-            "<script>new Worker('/worker.js');</script></body></html>")
+            "<script>new Worker('/worker.js');</script>"
+            # WebRTC's STUN packets go over UDP, past any proxy.
+            "<script>try { const pc = new RTCPeerConnection({iceServers: [{urls: "
+            f"'stun:127.0.0.2:{udp.getsockname()[1]}'}}]}}); pc.createDataChannel('x'); "
+            "pc.createOffer().then(o => pc.setLocalDescription(o)); } catch (e) {}</script></body></html>")
     files = {"/index.htm": ("text/html; charset=utf-8", page.encode()),
              "/worker.js": ("text/javascript", f'try {{ new WebSocket("{ws}/worker-ws"); }} catch (e) {{}}'.encode()),
              "/ok.png": ("image/png", b"\x89PNG\r\n\x1a\n"),
@@ -128,15 +151,19 @@ def servers() -> Iterator[tuple[str, str, list[str]]]:
             pass
 
     yield start("127.0.0.1", Pages), forbidden, hits, served
+    listening.clear()
     for server in started:
         server.shutdown()
         server.server_close()
+    udp.close()
 
 
-def _crawl(tmp_path: Path, origin: str, allow: str) -> dict:
+def _crawl(tmp_path: Path, origin: str, allow: str, proxy: str | None = None) -> dict:
     registry = tmp_path / "sites.toml"
     registry.write_text(f'[[site]]\nid = "local"\nportal = "{origin}/index.htm"\nrender = "always"\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+    if proxy:
+        env["http_proxy"] = proxy
     result = subprocess.run(
         [sys.executable, "-m", "xxgk", "crawl", "--registry", str(registry), "--db", str(tmp_path / "a.db"),
          "-s", f"XXGK_SSRF_ALLOW_HOSTS={allow}", "-s", "XXGK_PROBE_SOFT404=0", "-s", "DOWNLOAD_DELAY=0",
@@ -165,3 +192,63 @@ def test_the_control_reaches_the_origin_when_it_is_allowed(tmp_path, servers):
     assert allowed["state"] == ("ok",)
     assert "/worker-ws" in hits, hits  # so the refusal above is the proxy's doing
     assert not allowed["stats"].get("xxgk/ssrf_blocked_connections"), allowed["stats"]
+
+
+class _ForwardingProxy(BaseHTTPRequestHandler):
+    """A plain HTTP proxy (an office's): forwards GETs and CONNECTs to whatever it is asked."""
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        import http.client
+
+        target = urlsplit(self.path)
+        upstream = http.client.HTTPConnection(target.hostname, target.port or 80, timeout=10)
+        upstream.request("GET", target.path + (f"?{target.query}" if target.query else ""),
+                         headers={k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"})
+        answer = upstream.getresponse()
+        body = answer.read()
+        self.send_response(answer.status)
+        for name, value in answer.getheaders():
+            if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_CONNECT(self) -> None:  # noqa: N802 - stdlib naming
+        host, port = self.path.rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)), timeout=10)
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        ends = [self.connection, upstream]
+        while True:
+            readable, _, _ = select.select(ends, [], [], 5)
+            if not readable:
+                break
+            for end in readable:
+                data = end.recv(65536)
+                if not data:
+                    upstream.close()
+                    return
+                (upstream if end is self.connection else self.connection).sendall(data)
+        upstream.close()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")
+def test_behind_an_upstream_proxy_a_rendered_pages_worker_cannot_reach_forbidden_origins(tmp_path, servers):
+    """With an upstream proxy Chromium connects through it, not through the connection guard,
+    and a dedicated worker's WebSocket passes the request-level checks: the proxy connected
+    to 127.0.0.2 for it. Rendering contexts then have no Worker (nor WebRTC, ever)."""
+    origin, _forbidden, hits, served = servers
+    proxy = _Server(("127.0.0.3", 0), _ForwardingProxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        result = _crawl(tmp_path, origin, "127.0.0.1/32", proxy=f"http://127.0.0.3:{proxy.server_address[1]}")
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert result["state"] == ("ok",)
+    assert "/index.htm" in served and "/ok.png" in served  # the page rendered through the proxy
+    assert not hits, hits
