@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import http.client
 import io
 import os
 import re
@@ -474,6 +475,70 @@ def ssrf_refusal(site: Site, url: str) -> str | None:
     return f"{BLOCK_PREFIX}blocked {host}: {reason}" if reason else None
 
 
+def _connect_judged(site: Site | None, address: tuple[str, int], timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,
+                    source_address: Any = None) -> socket.socket:
+    """``socket.create_connection`` that judges the addresses it connects to: the name is
+    resolved once, here, and every address is judged before one is connected to (urllib
+    would resolve it again after :func:`ssrf_refusal`'s check, and a DNS answer that turned
+    internal meanwhile, DNS rebinding, would be reached)."""
+    from crawler.safety import BLOCK_PREFIX, addresses_of, host_block_reason, site_covers
+
+    host, port = address
+    name = host.strip("[]").rstrip(".").lower()
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not (site is not None and site.allow_private and site_covers(site, name)):
+        reason = host_block_reason(name, port, addresses=addresses_of(infos))
+        if reason:
+            raise SSRFRefused(f"{BLOCK_PREFIX}blocked {name}: {reason}, when connecting")
+    failure: OSError | None = None
+    for family, kind, proto, _canonical, sockaddr in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            failure = exc
+            sock.close()
+    raise failure or OSError(f"no address for {host}")
+
+
+def _judged_connections(base: type, request: Any, site: Site | None) -> Any:
+    """``base`` (an ``http.client`` connection class) connecting through :func:`_connect_judged`,
+    unless the request goes through a proxy (the proxy connects; its own address is not judged)."""
+    if request.has_proxy() or getattr(request, "_tunnel_host", None):
+        return base
+
+    def connection(host: str, **kwargs: Any) -> Any:
+        conn = base(host, **kwargs)
+        conn._create_connection = lambda address, *args: _connect_judged(site, address, *args)
+        return conn
+
+    return connection
+
+
+class _JudgedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, site: Site | None) -> None:
+        super().__init__()
+        self.site = site
+
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_judged_connections(http.client.HTTPConnection, req, self.site), req)
+
+
+class _JudgedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, site: Site | None) -> None:
+        super().__init__()
+        self.site = site
+
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(_judged_connections(http.client.HTTPSConnection, req, self.site), req,
+                            context=self._context)
+
+
 class _Redirects(urllib.request.HTTPRedirectHandler):
     def __init__(self, site: Site | None = None) -> None:
         self.chain: list[str] = []
@@ -494,6 +559,8 @@ def _error_type(exc: BaseException) -> tuple[str, str]:
         exc, urllib.error.HTTPError) else exc
     if isinstance(exc, SSRFRefused):
         return "IgnoreRequest", str(exc.reason)
+    if isinstance(reason, SSRFRefused):  # refused when connecting: urllib wraps it
+        return "IgnoreRequest", str(reason.reason)
     if isinstance(reason, socket.gaierror):
         return "DNSLookupError", str(reason)
     if isinstance(reason, (TimeoutError, socket.timeout)):
@@ -511,7 +578,8 @@ def _fetch(url: str, method: str, timeout: float, user_agent: str, site: Site | 
     from crawler.fetch import Fetch
 
     redirects = _Redirects(site)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler(), redirects)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler(), redirects, _JudgedHTTPHandler(site),
+                                         _JudgedHTTPSHandler(site))
     request = urllib.request.Request(url, method=method, headers={"User-Agent": user_agent,
                                                                   "Accept": "text/html,*/*;q=0.8"})
     host = urlsplit(url).hostname or ""

@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -388,6 +389,60 @@ def test_registry_check_applies_the_guard_to_portals_and_redirects(tmp_path):
     assert "a redirect from" in results[f"{PORTAL}/go"].error
     assert f"{PORTAL}/go" in asked  # the hop itself was asked, its target never
     assert not {u for u in asked if "169.254" in u or "2130706433" in u or "7f00" in u}, asked
+
+
+def test_registry_check_connects_to_the_address_it_judged(monkeypatch):
+    """A portal name whose DNS answer turns internal between the check and the connection
+    (rebinding, TTL 0) was requested on loopback by ``xxgk registry check``: urllib resolved it
+    again to connect. The connection is judged now; a site with allow_private still connects."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from schedules.bulk import check_portal
+    from schedules.registry import Site
+
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:  # noqa: N802 - stdlib naming
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_HEAD
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    real = socket.getaddrinfo
+    answers: list[str] = []
+
+    def rebinding(host, port, *args, **kwargs):
+        if host == "portal.rebind.example":
+            answers.append("public" if not answers else "loopback")
+            ip = "93.184.216.34" if answers[-1] == "public" else "127.0.0.1"
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+        return real(host, port, *args, **kwargs)
+
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    url = f"http://portal.rebind.example:{server.server_address[1]}/secret-admin"
+    try:
+        refused = check_portal(Site(id="x", name="x", portal=(url,), allowed_domains=("portal.rebind.example",)),
+                               url, timeout=5)
+        assert answers[:2] == ["public", "loopback"]  # the check saw a public address
+        assert (refused.state, refused.rule) == ("excluded", "ssrf"), refused
+        assert "127.0.0.1, a loopback address, when connecting" in refused.error
+        assert not hits, hits
+        allowed = check_portal(Site(id="y", name="y", portal=(url,), allowed_domains=("portal.rebind.example",),
+                                    allow_private=True), url, timeout=5)
+        assert allowed.state == "ok" and hits == ["/secret-admin"], (allowed, hits)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_user_agent_setting():
