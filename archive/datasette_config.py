@@ -438,8 +438,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "items_present": "Checklist items with a live URL (of 50), judged today",
         "items_empty": "Checklist items whose list page is empty",
         "items_dead": "Checklist items with only broken URLs",
-        "items_unknown": "Checklist items we could not judge (blocked, unchecked)",
-        "items_missing": "Checklist items neither in a report's 清单 table nor linked from the portal",
+        "items_unknown": "Checklist items we could not judge (blocked, unchecked; all those without a "
+                         "URL while no crawl of the portal has reached a page)",
+        "items_missing": "Checklist items neither in a report's 清单 table nor linked from the portal "
+                         "(counted once a crawl of the portal has reached a page)",
     },
 }
 

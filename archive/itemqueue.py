@@ -356,7 +356,7 @@ class ArchiveWriterLoop:
             self.queue.dead_letter(encode_control("failed", message=message), f"{type(exc).__name__}: {exc}")
 
     def _start_crawls(self, message: dict[str, Any]) -> None:
-        from archive.store import evidence_urls, start_crawl, trap_budget_refusals, upsert_sites
+        from archive.store import cited_urls, evidence_urls, start_crawl, trap_budget_refusals, upsert_sites
 
         job = message["job"]
         key = job_key(self.prefix, job, "crawls")
@@ -377,9 +377,13 @@ class ArchiveWriterLoop:
         logger.info("job %s: crawls %s", job, crawl_ids)
         # The checklist item URLs known now: every worker screenshots the same pages as evidence.
         evidence = evidence_urls(self.db)
+        # And the URLs each site's annual reports cite: checked by the job whether linked or not.
+        cited = {site: json.dumps(urls) for site, urls in cited_urls(self.db).items() if site in crawl_ids}
         pipe = self.server.pipeline()  # one transaction: workers wait for "crawls", then read the rest
         if refusals:
             pipe.hset(job_key(self.prefix, job, "trap_refusals"), mapping=refusals)
+        if cited:
+            pipe.hset(job_key(self.prefix, job, "cited_urls"), mapping=cited)
         for i in range(0, len(evidence), 10_000):
             pipe.sadd(job_key(self.prefix, job, "evidence_urls"), *evidence[i:i + 10_000])
         pipe.hset(key, mapping={k: str(v) for k, v in crawl_ids.items()})

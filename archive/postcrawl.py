@@ -52,8 +52,9 @@ def retire_unlinked(db: Database, crawl_ids: list[int]) -> int:
     for ever, with a citation that no longer exists. After a finished crawl, a suspect or
     dead link of its site that the crawl did not check, although every page that ever cited
     it was fetched fine in that crawl, is no longer linked from the portal. (A page the crawl
-    did not reach proves nothing: such links keep their verdict.) Checked again later, a
-    link gets its health from that check as usual. Returns the links retired.
+    did not reach proves nothing: such links keep their verdict; nor does a portal that
+    dropped a URL the site's annual report still cites.) Checked again later, a link gets its
+    health from that check as usual. Returns the links retired.
     """
     retired = 0
     for crawl_id in crawl_ids:
@@ -67,6 +68,8 @@ def retire_unlinked(db: Database, crawl_ids: list[int]) -> int:
                 UPDATE links SET health = 'unlinked'
                 WHERE site_id = :site AND health IN ('suspect', 'dead') AND last_checked < :started
                   AND EXISTS (SELECT 1 FROM link_referrers r WHERE r.to_url = links.url)
+                  AND NOT EXISTS (SELECT 1 FROM site_items i WHERE i.site_id = :site AND i.url = links.url
+                                    AND i.source <> 'portal')
                   AND NOT EXISTS (
                     SELECT 1 FROM link_referrers r WHERE r.to_url = links.url AND NOT EXISTS (
                       SELECT 1 FROM link_checks c WHERE c.crawl_id = :crawl AND c.url = r.from_url

@@ -32,6 +32,10 @@ SEARCH_FEW_HITS = 5000
 # trailing slash), so feed readers get absolute links.
 #: Prefix of the Atom entry ids (RFC 4151 tag URIs): stable, so feed readers never repeat one.
 TAG = "tag:xxgk-archive,2026:"
+#: Whether a crawl of site ``s`` ended having reached a page: until then, an item nobody
+#: cites is not known to be missing (the portal was never looked at).
+SITE_REACHED = GOOD.join(["""exists (select 1 from crawls c where c.site_id = s.id and c.status <> 'running'
+    and exists (select 1 from link_checks lc where lc.crawl_id = c.id and lc.state in """, "))"])
 
 
 def url_param(expr: str) -> str:
@@ -324,25 +328,33 @@ order by r.site_id, r.academic_year desc, ri.item_number, ri.url
         "title": "Checklist items not published / 未公开的清单事项",
         "description": "Which of the 50 items of 高等学校信息公开事项清单 (教办函〔2014〕23号) does a "
                        "university fail to publish? status: missing = neither in a report's "
-                       "清单 table nor linked from the portal; dead = its URLs are broken, at "
-                       "least one confirmed dead; suspect = broken but not yet confirmed; empty = "
-                       "the list page has no entries; inconclusive/unchecked = we could not tell. "
+                       "清单 table nor linked from the portal; dead = its URLs are broken: one "
+                       "answers not found (404, a soft 404...) or a failure that may pass (5xx, "
+                       "timeout) was confirmed; suspect = such a failure, not yet confirmed; "
+                       "empty = the list page has no entries; inconclusive/unchecked = we could "
+                       "not tell; unverified = no crawl of the portal has reached a page yet. "
                        "Items the registry says do not apply to the site are left out. "
                        "Filter with :site and :status.",
         "params": ["site", "status"],
-        "sql": """
-select s.id as site_id, s.name, ci.number as item_number, ci.category, ci.title,
-  coalesce(i.status, 'missing') as status, i.urls, i.sources
-from sites s cross join checklist_items ci
--- the site filter inside too: SQLite pushes it into the view (one site's items, not all)
-left join (select * from item_status where (:site = '' or site_id = :site)) i
-  on i.site_id = s.id and i.item_number = ci.number
-where coalesce(i.status, 'missing') != 'present'
-  and (coalesce(s.applicable_items, '') = ''
-       or ci.number in (select value from json_each(s.applicable_items)))
-  and (:site = '' or s.id = :site)
-  and (:status = '' or coalesce(i.status, 'missing') = :status)
-order by s.id, ci.number
+        "sql": f"""
+with crawled as (
+  select s.id as site_id, {SITE_REACHED} as crawled from sites s where (:site = '' or s.id = :site)
+), judged as (
+  select s.id as site_id, s.name, ci.number as item_number, ci.category, ci.title,
+    coalesce(i.status, case when cr.crawled then 'missing' else 'unverified' end) as status,
+    i.urls, i.sources, s.applicable_items
+  from sites s join crawled cr on cr.site_id = s.id cross join checklist_items ci
+  -- the site filter inside too: SQLite pushes it into the view (one site's items, not all)
+  left join (select * from item_status where (:site = '' or site_id = :site)) i
+    on i.site_id = s.id and i.item_number = ci.number
+)
+select site_id, name, item_number, category, title, status, urls, sources
+from judged
+where status != 'present'
+  and (coalesce(applicable_items, '') = ''
+       or item_number in (select value from json_each(applicable_items)))
+  and (:status = '' or status = :status)
+order by site_id, item_number
 """,
     },
     "scorecard": {
@@ -477,7 +489,7 @@ limit 1000
         "description": "One row per university: last crawl, broken links now, dead links printed in "
                        "its reports, checklist items missing, and its latest annual report. "
                        "The page /-/universities shows the same.",
-        "sql": """
+        "sql": f"""
 -- item_status (every checklist item of every site judged) and the dead URLs printed in
 -- reports: each counted once for all sites, not once or twice per site
 with items as materialized (
@@ -501,8 +513,10 @@ select s.id as site_id, s.name, s.kind,
   (select c.status from crawls c where c.site_id = s.id order by c.id desc limit 1) as last_crawl_status,
   coalesce(b.dead, 0) as links_dead, coalesce(b.suspect, 0) as links_suspect,
   coalesce(d.urls, 0) as dead_report_links,
-  (case when coalesce(s.applicable_items, '') = '' then 50 else json_array_length(s.applicable_items) end)
-    - coalesce(i.items, 0) as items_missing, coalesce(i.dead, 0) as items_dead,
+  -- blank until a crawl of the site has reached a page (nothing to say missing yet)
+  case when {SITE_REACHED}
+    then (case when coalesce(s.applicable_items, '') = '' then 50 else json_array_length(s.applicable_items) end)
+         - coalesce(i.items, 0) end as items_missing, coalesce(i.dead, 0) as items_dead,
   (select r.academic_year from reports r where r.site_id = s.id and r.error is null
    order by r.academic_year desc, r.id desc limit 1) as latest_report_year,
   (select r.timeliness from reports r where r.site_id = s.id and r.error is null

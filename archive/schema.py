@@ -872,3 +872,52 @@ def apply_migrations(db: Database) -> None:
             raise SchemaError(f"it is an SQLite database but not an xxgk archive (tables {shown}); "
                               "nothing was changed")
     migrations.apply(db)
+
+
+@migrations()
+def m017_items_of_uncrawled_sites_are_unknown(db: Database) -> None:
+    """``compliance`` counted every checklist item of a site whose portal was never crawled
+    (only its annual report ingested) as missing: 50 items "not published" on no evidence,
+    while the evaluation said "unverified". Until a crawl of the site has reached a page,
+    items without a status count as unknown (``items_unknown``), not ``items_missing``.
+    Same columns."""
+    db.executescript(
+        """
+        DROP VIEW compliance;
+        CREATE VIEW compliance AS
+        WITH applicable AS (
+          SELECT s.id AS site_id, CAST(j.value AS INTEGER) AS item_number
+          FROM sites s, json_each(COALESCE(NULLIF(s.applicable_items, ''),
+            '[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,'
+            || '31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50]')) j
+        ), crawled AS (
+          -- a crawl of the site ended having reached a page: the portal was looked at
+          SELECT s.id AS site_id, EXISTS (
+            SELECT 1 FROM crawls c WHERE c.site_id = s.id AND c.status <> 'running'
+              AND EXISTS (SELECT 1 FROM link_checks lc WHERE lc.crawl_id = c.id
+                            AND lc.state IN ('ok', 'redirected'))) AS crawled
+          FROM sites s
+        ), per_site AS (
+          SELECT a.site_id,
+            SUM(CASE WHEN i.status = 'present' THEN 1 ELSE 0 END) AS items_present,
+            SUM(CASE WHEN i.status = 'empty' THEN 1 ELSE 0 END) AS items_empty,
+            SUM(CASE WHEN i.status = 'dead' THEN 1 ELSE 0 END) AS items_dead,
+            SUM(CASE WHEN i.status IN ('inconclusive', 'unchecked', 'suspect')
+                       OR (i.status IS NULL AND NOT cr.crawled) THEN 1 ELSE 0 END) AS items_unknown,
+            SUM(CASE WHEN i.status IS NULL AND cr.crawled THEN 1 ELSE 0 END) AS items_missing
+          FROM applicable a
+          JOIN crawled cr ON cr.site_id = a.site_id
+          LEFT JOIN item_status i ON i.site_id = a.site_id AND i.item_number = a.item_number
+          GROUP BY a.site_id
+        )
+        SELECT s.id AS site_id, s.name, r.academic_year, r.id AS report_id, r.signed_date,
+          r.deadline, COALESCE(r.timeliness, 'no report') AS timeliness,
+          (SELECT f.value FROM report_facts f WHERE f.report_id = r.id
+             AND f.fact = 'applications_received' LIMIT 1) AS applications_received,
+          p.items_present, p.items_empty, p.items_dead, p.items_unknown, p.items_missing
+        FROM sites s JOIN per_site p ON p.site_id = s.id
+        LEFT JOIN reports r ON r.site_id = s.id AND r.error IS NULL
+          AND r.id = (SELECT MAX(r2.id) FROM reports r2 WHERE r2.site_id = s.id
+                      AND r2.academic_year IS r.academic_year AND r2.error IS NULL);
+        """
+    )

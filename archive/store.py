@@ -106,6 +106,19 @@ def evidence_urls(conn: Any) -> list[str]:
     return [url for (url,) in conn.execute("SELECT DISTINCT url FROM site_items WHERE url IS NOT NULL")]
 
 
+def cited_urls(conn: Any) -> dict[str, list[str]]:
+    """URLs a site's annual reports cite (their 清单 tables), per site: every crawl checks
+    them, linked from the portal or not (a dead URL a report prints is what a watchdog looks
+    for, and a crawl that follows the portal's links alone would never check it)."""
+    cited: dict[str, list[str]] = {}
+    for site_id, url in conn.execute(
+            "SELECT site_id, url FROM site_items WHERE url IS NOT NULL AND source <> 'portal'"
+            " UNION SELECT r.site_id, i.url FROM report_items i JOIN reports r ON r.id = i.report_id"
+            " WHERE i.url IS NOT NULL AND r.site_id IS NOT NULL ORDER BY 1, 2"):
+        cited.setdefault(site_id, []).append(url)
+    return cited
+
+
 #: How long after its ``crawls`` row a crawl's process may have started (the child starts
 #: right after the row is written): a process with that pid started later is another one.
 PROCESS_START_SLACK = 120.0

@@ -498,6 +498,9 @@ class DistributedCrawl:
         self.revisit_budget = revisit_budget
         #: Checklist item URLs the archive knew when the job started (the spider's evidence_urls).
         self.evidence_urls = frozenset(url.decode() for url in server.smembers(job_key(prefix, job, "evidence_urls")))
+        #: Per site, the URLs its annual reports cite (the spider's cited_urls).
+        self.cited_urls = {site.decode(): json.loads(urls) for site, urls
+                           in server.hgetall(job_key(prefix, job, "cited_urls")).items()}
         self.info = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
         self.leases = LeaseTracker(self)
 

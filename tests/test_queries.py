@@ -576,6 +576,30 @@ def _archive(tmp_path, steps, *, applicable=None):
 
 
 
+def test_items_of_a_site_no_crawl_has_reached_are_unverified_not_missing(tmp_path):
+    """Only an annual report ingested, the portal never crawled (or every crawl failed): its
+    items are unknown, not 50 items "not published" (a review found missing_items, compliance
+    and site_overview saying so while the evaluation said unverified)."""
+    ds = _archive(tmp_path, [("a", {U1: "not_found", U2: "timeout"}, "2026-01-01T00:00:00Z")])
+    for site, expected in (("a", {1: "dead", 2: "suspect"}), ("b", {})):
+        status = {r["item_number"]: r["status"] for r in rows(ds, "missing_items", site=site)}
+        assert len(status) == 50 and {status[n] for n in status if n not in expected} == {"unverified"}, status
+        assert {n: status[n] for n in expected} == expected
+        assert rows(ds, "missing_items", site=site, status="missing") == []
+    overview = {r["site_id"]: r["items_missing"] for r in rows(ds, "site_overview")}
+    assert overview == {"a": None, "b": None}
+    compliance = {r["site_id"]: (r["items_missing"], r["items_unknown"])
+                  for r in rows(ds, "scorecard")}
+    assert compliance == {"a": (0, 49), "b": (0, 50)}  # a's item 1 is dead (a 404)
+    # Once a crawl of the site has reached a page, an item nobody cites is missing.
+    (tmp_path / "crawled").mkdir()
+    ds = _archive(tmp_path / "crawled", [("a", {U1: "ok", U2: "timeout"}, "2026-01-01T00:00:00Z")])
+    status = {r["item_number"]: r["status"] for r in rows(ds, "missing_items", site="a")}
+    assert len(status) == 49 and status[2] == "suspect" and status[3] == "missing"
+    assert {r["site_id"]: r["items_missing"] for r in rows(ds, "site_overview")} == {"a": 48, "b": None}
+    assert {r["site_id"]: r["items_missing"] for r in rows(ds, "scorecard")} == {"a": 48, "b": 0}
+
+
 def test_one_failure_that_may_pass_makes_an_item_suspect_not_dead(tmp_path):
     ds = _archive(tmp_path, [("a", {U1: "ok", U2: "ok"}, "2026-01-01T00:00:00Z"),
                              ("a", {U1: "server_error", U2: "timeout"}, "2026-01-02T00:00:00Z")])
@@ -665,6 +689,29 @@ def test_a_broken_link_the_university_removed_is_no_longer_broken_now(tmp_path, 
     assert (gone in broken) == still_broken
     if home_state == "ok":
         assert kept in broken  # still linked, still dead
+
+
+def test_a_dead_url_the_annual_report_cites_is_not_retired_when_the_portal_drops_it(tmp_path):
+    """The portal stopped linking a dead item page its annual report still prints: the link
+    stays dead (and in dead_report_links), not 'unlinked' (a review found it retired)."""
+    import json
+
+    from archive.db import open_db
+    from archive.postcrawl import retire_unlinked
+    from archive.store import ArchiveWriter, upsert_sites
+
+    home, cited, plain = "http://a.edu.cn/", "http://a.edu.cn/2699/list.htm", "http://a.edu.cn/old.htm"
+    db = open_db(tmp_path / "a.db")
+    upsert_sites(db, [{"id": "a", "name": "A", "portal": json.dumps([home])}])
+    writer = ArchiveWriter(db, confirm_checks=1, confirm_hours=0)
+    _crawl_pages(db, "a", "2026-01-01T00:00:00Z", {home: ("ok", [cited, plain])}, writer)
+    db.execute("INSERT INTO site_items (site_id, item_number, url, source, first_seen, last_seen)"
+               " VALUES ('a', 26, ?, 'report', '2026-01-01', '2026-01-01')", [cited])
+    second = _crawl_pages(db, "a", "2026-01-02T00:00:00Z", {home: ("ok", [])}, writer)
+    assert retire_unlinked(db, [second]) == 1
+    health = dict(db.execute("SELECT url, health FROM links"))
+    db.conn.close()
+    assert (health[cited], health[plain]) == ("dead", "unlinked")
 
 
 def test_a_link_two_universities_cite_is_broken_for_both(tmp_path):

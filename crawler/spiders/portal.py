@@ -34,7 +34,7 @@ from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
 from archive.states import BLOCKED, EMPTY, EXCLUDED, GOOD_STATES, SOFT_404
-from archive.store import evidence_urls, trap_budget_refusals
+from archive.store import cited_urls, evidence_urls, trap_budget_refusals
 from crawler.challenges import BROWSER, COOKIES, WAIT, ChallengeHosts
 from crawler.classify import SiteProbe, classify, probe_url
 from crawler.decode import decode_body, filename_from_content_disposition
@@ -179,6 +179,8 @@ class PortalSpider(scrapy.Spider):
         self.db_path: str | None = None
         #: URLs revisited per calendar family cut short in the previous crawl (see TrapGuard).
         self.trap_revisit_budget = 10
+        #: Per site, the URLs its annual reports cite (checked by every crawl).
+        self.cited_urls: dict[str, list[str]] = {}
 
     @classmethod
     def update_settings(cls, settings: Any) -> None:
@@ -207,6 +209,8 @@ class PortalSpider(scrapy.Spider):
         # archive of its own, and the archive grows while the job runs).
         spider.evidence_urls = (spider.distributed.evidence_urls if spider.distributed is not None
                                 else _evidence_urls(spider.db_path))
+        spider.cited_urls = (spider.distributed.cited_urls if spider.distributed is not None
+                             else _read_archive(spider.db_path, cited_urls) or {})
         spider.trap_revisit_budget = crawler.settings.getint("XXGK_TRAP_REVISIT_BUDGET", 10)
         return spider
 
@@ -238,12 +242,18 @@ class PortalSpider(scrapy.Spider):
         else:
             yield from self._start_requests(run)
 
-    def _start_requests(self, run: SiteRun) -> Iterator[scrapy.Request]:
+    def _start_requests(self, run: SiteRun) -> Iterator[Any]:
         for url in run.site.portal:
             canonical = canonicalize(url) or url
             request = self._request_for(run, canonical, expect="page", home=True)
             if request is not None:
                 yield request
+        # The URLs the site's annual reports cite are checked whether the portal links them
+        # or not (as links of the site's own pages would be: within the budget and scope).
+        for url in self.cited_urls.get(run.site.id, ()):
+            canonical = canonicalize(url)
+            if canonical is not None:
+                yield from self._schedule(run, canonical, "", report_context=False)
 
     def on_probe(self, response: Response) -> Iterator[Any]:
         run = self.runs[response.meta["xxgk"]["site"]]
@@ -721,7 +731,7 @@ def _browser_passable(verdict: Verdict) -> bool:
     return verdict.state == BLOCKED and verdict.rule.startswith(BROWSER_PASSABLE_RULES)
 
 
-def _read_archive(db_path: str | None, query: Callable[[Any], list[str]]) -> list[str]:
+def _read_archive(db_path: str | None, query: Callable[[Any], Any]) -> Any:
     """``query`` on a read-only connection to the archive; nothing when there is no archive
     yet (a first crawl) or it cannot be read (the crawl goes on without what it would tell)."""
     if not db_path:
