@@ -123,6 +123,9 @@ def test_web_page_publication_date_as_evidence():
     assert "2021-11-05" in late.timeliness_evidence
     signed = extract_facts(text.replace("2021-10-28", "2021-11-05") + "某大学\n2021年10月20日\n")
     assert (signed.signed_date, signed.timeliness) == ("2021-10-20", "on_time")
+    # ... but the evidence says the page went up after the deadline (a review found it silent)
+    assert "2021-11-05" in signed.timeliness_evidence and "after the deadline" in signed.timeliness_evidence
+    assert "page says" not in extract_facts(text + "某大学\n2021年10月20日\n").timeliness_evidence
 
 
 def test_deadline_and_timeliness():

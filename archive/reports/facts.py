@@ -696,5 +696,10 @@ def extract_facts(text: str) -> ReportFacts:
                 )
             else:  # the page may be a later re-publication: not proof of lateness
                 result.timeliness_evidence += f"; page says {published[1]!r}"
+        elif signed is not None and deadline is not None and published[0] > deadline:
+            # The signature decides (a page date may be a re-publication's), but a reader
+            # must see that the page says it went up after the deadline.
+            result.timeliness_evidence += (f"; but the page says {published[1]!r}, after the deadline "
+                                           "(published late, or re-published)")
     result.facts = _find_count_facts(_sentences(flat)) + dated
     return result
