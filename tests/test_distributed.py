@@ -767,6 +767,8 @@ def test_workers_learn_from_the_writer_what_the_archive_knew_when_the_job_starte
 
     workers = [DistributedCrawl(server, prefix=prefix, job=job, worker_id=w, revisit_budget=5) for w in "ab"]
     assert workers[1].evidence_urls == _evidence_urls(str(db_path)) == {"http://a.cn/zsjz.htm"}
+    # The URLs the site's reports cite: every worker seeds the same (checked linked or not).
+    assert workers[0].cited_urls == workers[1].cited_urls == {"s": ["http://a.cn/zsjz.htm"]}
     runs = [w.new_run(w.sites[0]) for w in workers]
     known = _known_traps(str(db_path), "s", crawl_id)
     assert runs[0].guard.known_traps == known == {"a.cn/cal.jsp?day=0&month=0&year=0"}
