@@ -25,19 +25,29 @@ def sha256_hex(data: bytes) -> str:
 
 
 def store_blob(db: Database | sqlite3.Connection | sqlite3.Cursor, data: bytes) -> str:
-    """Store ``data`` (once) and return its sha256. Storing the same bytes again is free.
+    """Store ``data`` (once) and return its sha256. Storing the same bytes again costs a check
+    of the stored copy: one that went corrupt is replaced by ``data`` (its ``created_at`` kept),
+    so downloading a page again repairs its blob.
 
     ``db`` is anything with ``execute``: the archive writer passes its own cursor.
     """
     digest = sha256_hex(data)
-    exists = db.execute("SELECT 1 FROM blobs WHERE sha256 = ?", [digest]).fetchone()
-    if exists:
-        return digest
+    row = db.execute(f"SELECT {BLOB_READ_COLUMNS} FROM blobs WHERE sha256 = ?", [digest]).fetchone()
+    if row is not None:
+        try:
+            blob_bytes(digest, *row)
+            return digest
+        except BlobError:
+            pass  # replaced below
     packed = zlib.compress(data, 6)
     if len(packed) < len(data) * MIN_COMPRESSION_GAIN:
         content, compression = packed, "zlib"
     else:
         content, compression = data, "none"
+    if row is not None:
+        db.execute("UPDATE blobs SET size = ?, stored_size = ?, compression = ?, content = ? WHERE sha256 = ?",
+                   [len(data), len(content), compression, content, digest])
+        return digest
     db.execute(
         "INSERT OR IGNORE INTO blobs (sha256, size, stored_size, compression, content, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
@@ -53,7 +63,8 @@ class BlobError(Exception):
 #: The columns :func:`blob_bytes` takes, read so that no stored value can fail the read itself:
 #: an edited row may hold TEXT that is not UTF-8 (``content || X'00'`` is TEXT), which
 #: Python's sqlite3 cannot decode; CAST hands over its bytes and ``typeof`` tells what it was.
-BLOB_READ_COLUMNS = "compression, typeof(content), CAST(content AS BLOB), stored_size"
+#: ``size`` is the recorded uncompressed size, checked too (snapshots and exports rely on it).
+BLOB_READ_COLUMNS = "compression, typeof(content), CAST(content AS BLOB), stored_size, size"
 
 
 def load_blob(db: Database, sha256: str) -> bytes:
@@ -65,9 +76,9 @@ def load_blob(db: Database, sha256: str) -> bytes:
 
 
 def blob_bytes(sha256: str, compression: str | None, kind: str, content: bytes | None,
-               stored_size: int | None = None) -> bytes:
+               stored_size: int | None = None, size: int | None = None) -> bytes:
     """The original bytes of a ``blobs`` row read with :data:`BLOB_READ_COLUMNS`, checked
-    against ``sha256`` and the stored size (:class:`BlobError` otherwise)."""
+    against ``sha256``, the stored size and the uncompressed size (:class:`BlobError` otherwise)."""
     if kind != "blob" or content is None:
         # SQLite columns are not typed: a row edited by hand can hold TEXT, a number or NULL
         raise BlobError(f"blob {sha256} is corrupt: content is {kind.upper()}, not a BLOB")
@@ -86,4 +97,6 @@ def blob_bytes(sha256: str, compression: str | None, kind: str, content: bytes |
         raise BlobError(f"blob {sha256} does not decompress: {exc}") from exc
     if sha256_hex(data) != sha256:
         raise BlobError(f"blob {sha256} is corrupt: content hashes to {sha256_hex(data)}")
+    if size is not None and len(data) != size:
+        raise BlobError(f"blob {sha256} is corrupt: {len(data)} bytes uncompressed, {size} recorded")
     return data

@@ -1,4 +1,8 @@
-"""Fixity: re-hash every blob and record the result in ``fixity_checks``."""
+"""Fixity: re-hash every blob and record the result in ``fixity_checks``.
+
+A blob is corrupt when its bytes no longer hash to its name or do not match its recorded
+sizes; a snapshot whose recorded ``size`` is not its (sound) blob's is reported as corrupt too.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +46,25 @@ class FixityResult:
         return "\n".join(lines)
 
 
+def size_mismatches(db: Database, unsound: set[str]) -> list[dict]:
+    """Snapshots whose recorded ``size`` is not the size of their blob.
+
+    A 304 (``not_modified``) row stands for its original's body, a row without a blob row
+    is reported as missing, and a blob in ``unsound`` (missing or corrupt, already reported)
+    has no size to trust; none of them is compared. A sound blob's ``size`` was checked
+    against its bytes by :func:`load_blob`.
+    """
+    problems = []
+    for snapshot_id, sha256, size, blob_size in db.execute(
+            "SELECT s.id, s.sha256, s.size, b.size FROM snapshots s JOIN blobs b ON b.sha256 = s.sha256"
+            " WHERE s.not_modified = 0 AND s.size IS NOT b.size ORDER BY s.id").fetchall():
+        if sha256 in unsound:
+            continue
+        problems.append({"sha256": sha256, "problem": f"snapshot {snapshot_id} records size {size}, "
+                                                      f"its blob holds {blob_size} bytes"})
+    return problems
+
+
 def verify_blobs(db: Database) -> FixityResult:
     """Re-hash every stored blob and look for referenced blobs that are gone."""
     result = FixityResult()
@@ -60,6 +83,7 @@ def verify_blobs(db: Database) -> FixityResult:
             result.problems.append({"sha256": sha256, "problem": str(exc)})
     for sha256 in sorted(referenced - stored):
         result.problems.append({"sha256": sha256, "problem": "missing"})
+    result.problems += size_mismatches(db, {p["sha256"] for p in result.problems})
     db["fixity_checks"].insert({
         "checked_at": utcnow(), "blobs_checked": result.checked,
         "bytes_checked": result.bytes_checked, "missing": result.missing,

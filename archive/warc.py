@@ -9,7 +9,11 @@ Layout of an export:
   ``Transfer-Encoding`` are dropped and ``Content-Length`` is the body's real length;
 * a snapshot whose bytes equal an earlier exported capture of the same URL (same sha256, or a
   ``304 Not Modified``, ``not_modified = 1``) becomes a ``revisit`` record, profile
-  identical-payload-digest, pointing at the earlier record;
+  identical-payload-digest, pointing at the earlier record. An empty body is never revisited
+  (nothing to save, and replay tools resolve revisits by payload digest: an empty one would
+  match any empty record of the URL, a 304 among them);
+* a "bare" 304 (``status_code = 304``, ``not_modified = 0``: the crawler could not restore the
+  content it confirmed) is exported as what the server sent, a ``304`` response without payload;
 * when the fetch was redirected (``final_url`` differs from ``url``) the response is filed under
   ``final_url`` and a zero-length ``302`` response for ``url`` points to it. That record is
   reconstructed (the redirect's own status and headers were not archived) and says so in a
@@ -358,13 +362,19 @@ class _Exporter:
         return 200
 
     def _status(self, row: dict) -> int | None:
-        """The status line a capture replays with: a 304 stands for the content it confirmed
-        (pywb serves a revisit's own status line with the original's payload). The crawler
-        already records 200 for such rows; older rows may say 304."""
+        """The status line a capture replays with: a 304 restored from the capture it confirmed
+        (``not_modified``) stands for that content (pywb serves a revisit's own status line with
+        the original's payload). The crawler already records 200 for such rows; older rows may
+        say 304. A bare 304 (not restored: no content) keeps the status the server sent."""
         status = row["status_code"]
-        if (row["not_modified"] or status == 304) and status in (None, 304):
+        if row["not_modified"] and status in (None, 304):
             return self._origin_status(row)
         return status
+
+    @staticmethod
+    def _bare_304(row: dict) -> bool:
+        """A 304 the crawler could not restore (the confirmed capture's blob was unreadable)."""
+        return row["status_code"] == 304 and not row["not_modified"]
 
     def snapshot(self, row: dict) -> None:
         target = row["final_url"] or row["url"]
@@ -382,7 +392,9 @@ class _Exporter:
             snapshot_header["WARC-Xxgk-Not-Modified"] = (
                 "the server answered 304 Not Modified; the status line is that of the content it confirmed")
         ctype = (row["content_type"] or "").split(";")[0].strip().lower() or None
-        earlier = self.captures.get((target, row["sha256"]))
+        bare_304 = self._bare_304(row)
+        # a bare 304 is a response of its own: it holds no copy of an earlier capture
+        earlier = None if bare_304 else self.captures.get((target, row["sha256"]))
         record_id = StatusAndHeadersParser.make_warc_id()
         if earlier is not None:
             # This capture's own headers (its Date, ETag...), as WARC 1.1 6.7 asks of a revisit;
@@ -406,7 +418,9 @@ class _Exporter:
                                                  row["content_type"])
             warc_headers = {"WARC-Record-ID": record_id, "WARC-Date": date, **snapshot_header}
             announced = announced_length(row["headers"])
-            cut_short = not row["not_modified"] and announced is not None and announced > len(body)
+            # (a 304's Content-Length, if any, is that of the content it did not send)
+            cut_short = (not row["not_modified"] and not bare_304 and announced is not None
+                         and announced > len(body))
             if cut_short or row["truncated"]:
                 # The connection ended before the answer did (the crawler keeps such a body as
                 # evidence; without a Content-Length, the crawl marked it truncated): WARC 1.1
@@ -421,7 +435,8 @@ class _Exporter:
                 http_headers=http_headers, warc_headers_dict=warc_headers)
             digest = record.rec_headers.get_header("WARC-Payload-Digest")
             self._write(record, index=True, index_mime=ctype, status=http_headers.get_statuscode())
-            self.captures[(target, row["sha256"])] = _Capture(record_id, date, digest, len(body))
+            if body and not bare_304:
+                self.captures[(target, row["sha256"])] = _Capture(record_id, date, digest, len(body))
             status = http_headers.get_statuscode()
         if row["crawl_id"] is not None:
             self.raw_records[(row["crawl_id"], row["url"])] = record_id
@@ -430,7 +445,7 @@ class _Exporter:
         if row["final_url"] and row["final_url"] != row["url"]:
             self.redirect(row["url"], target, date, row["id"])
         self.result.snapshots += 1
-        if self.index and "html" in (ctype or "") and status.startswith(("2", "3")):
+        if self.index and "html" in (ctype or "") and status.startswith(("2", "3")) and status != "304":
             self.result.pages.append({"id": f"snapshot-{row['id']}", "url": target, "ts": date,
                                       "title": row["title"] or target})
 

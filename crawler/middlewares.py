@@ -19,6 +19,7 @@ Settings:
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import zlib
 from collections import OrderedDict
@@ -31,6 +32,8 @@ from scrapy.http import HtmlResponse, Response
 from scrapy.responsetypes import responsetypes
 
 from archive.blobs import BlobError, load_blob
+
+logger = logging.getLogger(__name__)
 
 #: Request meta key: body bytes received so far for this request and the ones it replaced.
 WIRE_BYTES = "xxgk_wire_bytes"
@@ -154,7 +157,17 @@ class ConditionalRequestMiddleware:
     pipeline commits in batches; a distributed job's writer too), and a URL asked for again
     in the same crawl (a redirect's target, another worker's copy) answered 304 against this
     crawl's own capture would be recorded "not modified since the previous crawl" (and get
-    no evidence screenshot)."""
+    no evidence screenshot).
+
+    Only captures whose blob row exists count, and a 304 whose capture's body cannot be
+    loaded after all (corrupt, or deleted meanwhile) is asked for again once without
+    validators (:data:`UNCONDITIONAL`): else a lost body would never be archived again, every
+    recrawl keeping an empty 304 in its place."""
+
+    #: Request meta key: ask without validators (this request replaces a 304 whose earlier
+    #: capture's body could not be loaded).
+    UNCONDITIONAL = "xxgk_unconditional"
+    _PREVIOUS_META = ("xxgk_previous_sha256", "xxgk_previous_content_type", "xxgk_previous_disposition")
 
     def __init__(self, db_path: str | None, enabled: bool, crawler: Any = None) -> None:
         self.db_path = db_path
@@ -191,7 +204,9 @@ class ConditionalRequestMiddleware:
         browser's DOM, not what the server sent; a body shorter than its Content-Length was
         cut short, and so was one marked ``truncated`` (a 304 against it would keep the cut
         copy for as long as the ETag holds);
-        a capture restored from a 304 is its original's stand-in, not a download."""
+        a capture restored from a 304 is its original's stand-in, not a download; a capture
+        whose blob row is gone has nothing a 304 could restore (a primary-key lookup per row
+        of the URL, on the blobs' covering index)."""
         conn = self._db()
         if conn is None:
             return None
@@ -206,6 +221,7 @@ class ConditionalRequestMiddleware:
                 " AND (json_extract(headers, '$.\"content-encoding\"') IS NOT NULL"
                 " OR coalesce(CAST(json_extract(headers, '$.\"content-length\"') AS INTEGER), 0) <= size)"
                 f" AND (crawl_id IS NULL OR crawl_id NOT IN ({','.join('?' * len(current))}))"
+                " AND EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = snapshots.sha256)"
                 " ORDER BY id DESC LIMIT 1",
                 [url, *current],
             ).fetchone()
@@ -213,7 +229,8 @@ class ConditionalRequestMiddleware:
             return None
 
     def process_request(self, request: Request, spider: Any = None) -> None:
-        if not self.enabled or request.method != "GET" or request.meta.get("playwright"):
+        if (not self.enabled or request.method != "GET" or request.meta.get("playwright")
+                or request.meta.get(self.UNCONDITIONAL)):
             return None
         previous = self._previous(request.url)
         if not previous:
@@ -236,8 +253,8 @@ class ConditionalRequestMiddleware:
             return response
         try:
             body = load_blob(conn, sha256)
-        except BlobError:
-            return response  # the 304 stands as it is: nothing to restore
+        except BlobError as exc:
+            return self._unconditional(request, exc)
         headers = response.headers.copy()
         content_type = request.meta.get("xxgk_previous_content_type")
         if content_type:
@@ -251,6 +268,23 @@ class ConditionalRequestMiddleware:
         if cls is Response and body.lstrip()[:1] == b"<":
             cls = HtmlResponse
         return cls(url=response.url, status=200, headers=headers, body=body, request=request)
+
+    def _unconditional(self, request: Request, exc: BlobError) -> Request:
+        """``request`` again, once, without the validators: the 304 confirmed a capture whose
+        body cannot be loaded, so download the page in full (and archive it again). The meta
+        goes along (the 304's wire bytes, the redirect chain); the dupefilter has seen the URL."""
+        retry = request.replace(dont_filter=True)
+        for name in (b"If-None-Match", b"If-Modified-Since"):
+            retry.headers.pop(name, None)
+        for key in self._PREVIOUS_META:
+            retry.meta.pop(key, None)
+        retry.meta[self.UNCONDITIONAL] = True
+        logger.warning("%s: 304 for a capture whose body cannot be loaded (%s);"
+                                            " asking again without validators", request.url, exc)
+        stats = getattr(self.crawler, "stats", None)
+        if stats is not None:
+            stats.inc_value("xxgk/conditional_lost_body_refetched")
+        return retry
 
 
 class _Answer(NamedTuple):
