@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import zipfile
 
@@ -192,3 +193,64 @@ def test_failed_export_keeps_old_file_and_cleans_up(archive, tmp_path, monkeypat
         export(archive, out)
     assert out.read_bytes() == b"old"
     assert _others(tmp_path) == ["out"]
+
+
+# -- sizes that lie ------------------------------------------------------------------------------
+@pytest.fixture
+def archive_with_304(archive):
+    """The archive above and a day-2 capture of the page restored from a 304 (the same blob)."""
+    writer = ArchiveWriter(archive)
+    writer.record_check(LinkCheck(site_id="s", crawl_id=start_crawl(archive, "s"), url=URL,
+                                  checked_at="2026-01-02T08:00:00Z", state="ok", rule="test", status_code=200,
+                                  body=BODY, not_modified=True))
+    writer.commit()
+    assert verify_blobs(archive).ok
+    return archive
+
+
+@pytest.mark.parametrize("url", [URL, URL + "raw.bin"], ids=["zlib", "none"])
+def test_blob_size_that_lies_is_corrupt(archive_with_304, url):
+    archive = archive_with_304
+    sha = _sha(archive, url)
+    archive.execute("UPDATE blobs SET size = size + 7 WHERE sha256 = ?", [sha])
+    archive.conn.commit()
+    with pytest.raises(BlobError, match="corrupt: .* bytes uncompressed, .* recorded"):
+        load_blob(archive_with_304, sha)
+    result = verify_blobs(archive_with_304)
+    # one problem, the blob's: the snapshots' sizes are not compared with a size that lies
+    assert (result.checked, result.missing, result.corrupt) == (2, 0, 1), result.problems
+    assert result.problems[0]["sha256"] == sha and "recorded" in result.problems[0]["problem"]
+    row = archive.execute("SELECT missing, corrupt, details FROM fixity_checks ORDER BY id DESC").fetchone()
+    assert row[:2] == (0, 1) and json.loads(row[2]) == result.problems
+
+
+def test_snapshot_size_that_lies_is_reported(archive_with_304, tmp_path, capsys):
+    archive = archive_with_304
+    from xxgk.cli import main
+
+    sha = _sha(archive, URL)
+    first = archive.execute("SELECT MIN(id) FROM snapshots WHERE url = ?", [URL]).fetchone()[0]
+    archive.execute("UPDATE snapshots SET size = size - 1 WHERE id = ?", [first])
+    # a 304 row's size is not compared, nor a row whose blob row is gone (that is "missing")
+    archive.execute("UPDATE snapshots SET size = 1 WHERE not_modified = 1")
+    archive.conn.commit()
+    assert load_blob(archive_with_304, sha) == BODY  # the blob itself is sound
+    result = verify_blobs(archive_with_304)
+    assert (result.checked, result.missing, result.corrupt) == (2, 0, 1), result.problems
+    assert result.problems == [{"sha256": sha, "problem": f"snapshot {first} records size {len(BODY) - 1},"
+                                                          f" its blob holds {len(BODY)} bytes"}]
+    assert archive.execute("SELECT missing, corrupt FROM fixity_checks ORDER BY id DESC").fetchone() == (0, 1)
+
+    assert main(["verify", "--db", str(tmp_path / "archive.db")]) == 1
+    out = capsys.readouterr().out
+    assert "0 missing, 1 corrupt" in out and f"snapshot {first} records size" in out
+
+
+def test_snapshot_without_blob_is_missing_not_a_size_problem(archive_with_304):
+    archive = archive_with_304
+    sha = _sha(archive, URL + "raw.bin")
+    archive.execute("DELETE FROM blobs WHERE sha256 = ?", [sha])
+    archive.execute("UPDATE snapshots SET size = 1 WHERE sha256 = ?", [sha])
+    archive.conn.commit()
+    result = verify_blobs(archive_with_304)
+    assert (result.checked, result.missing, result.corrupt) == (1, 1, 0), result.problems
