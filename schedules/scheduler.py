@@ -52,7 +52,9 @@ interrupts to reach it) and ``trigger_factory`` (``(expr, tzinfo) -> trigger``; 
 
 Cron note: registry schedules follow standard cron, where day-of-week 0 and 7 are Sunday
 and 1 is Monday. APScheduler 3's ``CronTrigger.from_crontab`` counts 0 as *Monday*, so
-:func:`cron_trigger` translates the day-of-week field before building the trigger.
+:func:`cron_trigger` translates the day-of-week field before building the trigger. Also as
+cron does, a schedule with a fixed hour runs once in the hour a daylight-saving change
+repeats (``30 2 * * *`` under Europe/Berlin fired at both 02:30 of the autumn day).
 """
 
 from __future__ import annotations
@@ -150,17 +152,41 @@ def crontab_day_of_week(expr: str) -> str:
     return ",".join(_CRON_WEEKDAYS[day] for day in sorted(days))
 
 
-def cron_trigger(expr: str, tz: tzinfo) -> CronTrigger:
+class OnceInRepeatedHour(BaseTrigger):
+    """A trigger that fires once at a wall-clock time the autumn change shows twice (the
+    first time), as cron does for schedules with a fixed hour; other fire times as ``inner``."""
+
+    def __init__(self, inner: BaseTrigger) -> None:
+        self.inner = inner
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        fire = self.inner.get_next_fire_time(previous_fire_time, now)
+        # (aware times of one zone compare by wall clock, fold ignored: compare in UTC)
+        while (fire is not None and previous_fire_time is not None
+               and fire.astimezone(UTC) != previous_fire_time.astimezone(UTC)
+               and fire.replace(tzinfo=None) == previous_fire_time.replace(tzinfo=None)):
+            fire = self.inner.get_next_fire_time(fire, fire.astimezone(UTC) + timedelta(microseconds=1))
+        return fire
+
+    def __str__(self) -> str:
+        return str(self.inner)
+
+    def __repr__(self) -> str:
+        return f"<OnceInRepeatedHour {self.inner!r}>"
+
+
+def cron_trigger(expr: str, tz: tzinfo) -> BaseTrigger:
     """The trigger of a standard 5-field cron expression (the registry's contract)."""
     fields = expr.split()
     if len(fields) != 5:
         raise ValueError(f"Wrong number of fields; got {len(fields)}, expected 5")
     minute, hour, day, month, day_of_week = fields
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=crontab_day_of_week(day_of_week), timezone=tz)
+    trigger = CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                          day_of_week=crontab_day_of_week(day_of_week), timezone=tz)
+    return trigger if hour == "*" else OnceInRepeatedHour(trigger)
 
 
-def extended_cron_trigger(expr: str, tz: tzinfo) -> CronTrigger:
+def extended_cron_trigger(expr: str, tz: tzinfo) -> BaseTrigger:
     """Like :func:`cron_trigger`, also accepting 6 fields with seconds first (for tests).
 
     ``"*/2 * * * * *"`` fires every two seconds. The registry itself only accepts 5 fields;
