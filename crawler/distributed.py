@@ -661,12 +661,12 @@ class DistributedSiteRun(SiteRun):
         if reason is None:
             parts = urlsplit(url)
             keys = "&".join(sorted({q.partition("=")[0] for q in parts.query.split("&") if q}))
-            pattern = guard.pattern(url) or ""
+            pattern, budget = guard.budget_of(url)
             plain = parts._replace(query="", fragment="").geturl()
             code = int(self.dist.admit_script(
                 keys=[self.keys["seen"], self.keys["variants"], self.keys["variant_counts"],
                       self.keys["patterns"], self.keys["budget"]],
-                args=[_digest(url), keys, pattern, guard.max_query_variants, guard.budget_for(pattern),
+                args=[_digest(url), keys, pattern or "", guard.max_query_variants, budget,
                       self.site.max_pages, _digest(f"{parts.hostname or ''}{parts.path}"), _digest(plain)]))
             if code == 1:
                 if len(self._admitted) >= self.ADMITTED_CACHE:

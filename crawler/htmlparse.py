@@ -40,7 +40,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import lxml.html
 from lxml import etree
@@ -133,8 +133,30 @@ def _parse_checked(html: str) -> tuple[Any | None, bool]:
     return root, limited
 
 
-#: Elements whose URL the spider follows (``href`` of a/area, ``src`` of iframe/frame).
-LINK_XPATH = "//a[@href] | //area[@href] | //iframe[@src] | //frame[@src]"
+#: Elements whose URL the spider follows: ``href`` of a/area, ``src`` of iframe/frame/embed,
+#: ``data`` of object, and ``pdfsrc`` (WebPlus' PDF player: often an article's only link to
+#: its attachment, an annual report among them).
+LINK_XPATH = ("//a[@href] | //area[@href] | //iframe[@src] | //frame[@src] | //embed[@src]"
+              " | //object[@data] | //*[@pdfsrc]")
+#: A pdf.js viewer page showing ``?file=``: the file is the link (the viewer is a script page
+#: that says nothing about it). WebPlus embeds one as /_js/.../pdfjs/web/viewer.html.
+_PDF_VIEWER_RE = re.compile(r"(?:^|/)(?:pdfjs/(?:web/)?)?viewer\.html?(?:\?|$)", re.I)
+
+
+#: Link elements whose text is their anchor (an embedded player's is not).
+_TEXT_ANCHORED = frozenset({"a", "area", "iframe", "frame"})
+
+
+def link_target(attrib: Any) -> str:
+    """The URL an element of :data:`LINK_XPATH` links to (a pdf.js viewer's file)."""
+    href = (attrib.get("href") or attrib.get("src") or attrib.get("pdfsrc") or attrib.get("data") or "").strip()
+    if "file=" in href and _PDF_VIEWER_RE.search(href.split("#", 1)[0]):
+        query = urlsplit(href).query
+        shown = next((value for key, value in parse_qsl(query, keep_blank_values=True) if key == "file"), "")
+        if shown.strip():
+            # pdf.js resolves the file against the viewer's own address
+            return urljoin(href, shown.strip())
+    return href
 _LINKS = etree.XPath(LINK_XPATH)
 _BASE_HREF = etree.XPath("//base/@href", smart_strings=False)
 _STRING = etree.XPath("string(.)", smart_strings=False)
@@ -168,8 +190,40 @@ def anchor_text(text: str, title: str = "", alts: Iterable[str] = ()) -> str:
     return text[:_ANCHOR_MAX]
 
 
+#: TRS WCM list pages write their pager with a script: ``createPageHTML(count, current,
+#: "index", "html")`` (numbers, or variables set just before: ``var countPage = 3``) links
+#: ``index.html``, ``index_1.html`` ... ``index_<count-1>.html``. Real TRS output has no other
+#: link to the pages after the first.
+_TRS_PAGER_RE = re.compile(r"createPageHTML\s*\(([^()]{0,300})\)")
+_JS_NUMBER_VAR_RE = re.compile(r"\b(?:var|let|const)\s+([A-Za-z_$][\w$]{0,40})\s*=\s*(\d{1,6})\s*;?")
+_PAGER_NAME_RE = re.compile(r"^[\w.-]{1,100}$")
+#: More pages than a real list has: a count past it is noise, not a pager.
+_TRS_MAX_PAGES = 2000
+
+
+def script_paging_links(html: str) -> list[str]:
+    """Relative URLs of the list pages a TRS ``createPageHTML`` pager writes (in order)."""
+    if "createPageHTML" not in html:
+        return []
+    numbers = {name: int(value) for name, value in _JS_NUMBER_VAR_RE.findall(html)}
+    links: list[str] = []
+    for match in _TRS_PAGER_RE.finditer(html):
+        args = [a.strip().strip("'\"") for a in match.group(1).split(",")]
+        if len(args) < 4 or not (_PAGER_NAME_RE.match(args[2]) and _PAGER_NAME_RE.match(args[3])):
+            continue
+        count = int(args[0]) if args[0].isdigit() else numbers.get(args[0])
+        if count is None or not 1 < count <= _TRS_MAX_PAGES:
+            continue
+        prefix, ext = args[2], args[3]
+        links += [f"{prefix}.{ext}", *(f"{prefix}_{n}.{ext}" for n in range(1, count))]
+        if len(links) >= _TRS_MAX_PAGES:  # a page repeating the call: one pager's worth
+            return links[:_TRS_MAX_PAGES]
+    return links
+
+
 def page_links(html: str) -> tuple[str | None, list[tuple[str, str]]]:
-    """(first ``<base href>``, ``[(raw href/src, anchor text)]`` in document order).
+    """(first ``<base href>``, ``[(raw href/src, anchor text)]`` in document order, then the
+    pages a script pager writes, :func:`script_paging_links`, without anchor).
 
     The anchor is :func:`anchor_text` of the element's text, ``title`` and image ``alt``s.
     Read from the cached :func:`parse` tree (the classifier has usually
@@ -183,10 +237,13 @@ def page_links(html: str) -> tuple[str | None, list[tuple[str, str]]]:
     links = []
     for node in _LINKS(root):
         attrib = node.attrib
-        href = attrib.get("href") or attrib.get("src") or ""
-        text = _STRING(node)
+        href = link_target(attrib)
+        # an embedded player's own content (the parser may nest what follows a void <embed>
+        # in it) is not its anchor: its title is
+        text = _STRING(node) if _tag(node) in _TEXT_ANCHORED else ""
         alts = _IMG_ALTS(node) if not text.strip() else ()  # only image links need them
         links.append((href, anchor_text(text, attrib.get("title", ""), alts)))
+    links += [(url, "") for url in script_paging_links(html)]
     return (bases[0] if bases else None), links
 
 
@@ -196,10 +253,11 @@ def _page_links_selector(html: str) -> tuple[str | None, list[tuple[str, str]]]:
     selector = scrapy.Selector(text=html, type="html")
     links = []
     for node in selector.xpath(LINK_XPATH):
-        href = node.attrib.get("href") or node.attrib.get("src") or ""
-        text = node.xpath("string(.)").get("")
+        href = link_target(node.attrib)
+        text = node.xpath("string(.)").get("") if (node.root.tag or "").lower() in _TEXT_ANCHORED else ""
         alts = node.xpath(".//img/@alt").getall() if not text.strip() else ()
         links.append((href, anchor_text(text, node.attrib.get("title", ""), alts)))
+    links += [(url, "") for url in script_paging_links(html)]
     return selector.xpath("//base/@href").get(), links
 
 

@@ -214,8 +214,29 @@ def _other_content(info: PageInfo, message: str | None = None) -> tuple[int, int
     return sum(others), max(others, default=0)
 
 
+#: A heading at least this long (dense characters) is an article's title, not a column's name.
+ARTICLE_HEADING_MIN = 8
+
+
+def _notice_heading(info: PageInfo) -> str | None:
+    """The page's own notice title (关于...的通知, ...终止公告): a heading of article length
+    that reads like a notice, says nothing of its own absence and is (part of) the page's
+    title. Its short text ("原公告已撤销", "旧版网页已关闭") is the notice, not a not-found
+    message."""
+    title = _WS_RE.sub("", info.title)
+    for heading in info.headings:
+        dense = _WS_RE.sub("", heading)
+        if (len(dense) >= ARTICLE_HEADING_MIN and dense in title and _NOTICE_TITLE_RE.search(dense)
+                and not find_phrase(heading)):
+            return heading
+    return None
+
+
 def message_says_not_found(info: PageInfo) -> tuple[str, str] | None:
-    """(kind, text) of a prominent not-found message on a page with little else, or None."""
+    """(kind, text) of a prominent not-found message on a page with little else, or None
+    (also when the page is a notice with a title of its own: :func:`_notice_heading`)."""
+    if _notice_heading(info) is not None:
+        return None
     candidates: list[tuple[str, str]] = [("heading", h) for h in info.headings]
     candidates += [("message", b) for b in info.content_blocks]
     if info.text_len <= ALERT_PAGE_MAX:  # alert() only speaks for pages that show nothing else

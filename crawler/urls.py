@@ -449,6 +449,10 @@ _CALENDAR_KEY_RE = re.compile(
     r"calendar|cal|caldate|week|start_?date|end_?date|begin_?date|time|t)$",
     re.I,
 )
+#: One-letter calendar keys are also what CMSs call a column or a type (``list.asp?t=4``):
+#: calendar keys only beside a year (``?y=2021&m=4``) or with a date-like value.
+_AMBIGUOUS_CALENDAR_KEY_RE = re.compile(r"^[ymdt]$", re.I)
+_YEAR_VALUE_RE = re.compile(r"^(?:1[89]|2\d)\d{2}$")
 _PAGING_KEY_RE = re.compile(
     r"^(?:page|pages|pageno|page_no|pagenum|pagenumber|pageindex|page_index|pn|p|pg|curpage|"
     r"currentpage|current|cpage|start|offset|begin|startrecord|startrow)$",
@@ -462,10 +466,28 @@ _CALENDAR_DIR_RE = re.compile(r"^(?:calendar|cal|rili|riqi|date|dates|archives?|
 _YEAR_RE = re.compile(r"(?<!\d)(\d{4})(?:\d{2}|\d{4})?(?!\d)|(?<!\d)(\d{4})(?=[-/年.])")
 
 
-def _trap_param(key: str, value: str) -> bool:
+def _calendar_key(key: str, value: str, beside_year: bool) -> bool:
+    """Whether ``key`` (unquoted) names a calendar field here (see _AMBIGUOUS_CALENDAR_KEY_RE)."""
+    if not _CALENDAR_KEY_RE.match(key):
+        return False
+    return not _AMBIGUOUS_CALENDAR_KEY_RE.match(key) or beside_year or bool(_DATE_VALUE_RE.match(unquote(value)))
+
+
+def _has_year(query: str) -> bool:
+    """A query with a year in a calendar key (``year=2021``, ``y=2021``): its one-letter
+    keys are calendar fields."""
+    for piece in query.split("&"):
+        key, _, value = piece.partition("=")
+        if _CALENDAR_KEY_RE.match(unquote(key)) and (_YEAR_VALUE_RE.match(unquote(value))
+                                                     or _DATE_VALUE_RE.match(unquote(value))):
+            return True
+    return False
+
+
+def _trap_param(key: str, value: str, beside_year: bool = True) -> bool:
     """A query parameter whose values can run forever: calendar fields, paging, dates."""
     key = unquote(key)
-    if _CALENDAR_KEY_RE.match(key) or _PAGING_KEY_RE.match(key):
+    if _calendar_key(key, value, beside_year) or _PAGING_KEY_RE.match(key):
         return True
     return not _ID_KEY_RE.search(key) and bool(_DATE_VALUE_RE.match(unquote(value)))
 
@@ -496,12 +518,18 @@ class TrapGuard:
     calendar without validators is re-sent in full every crawl); revisiting a few keeps
     the family checked without re-downloading fifty of them each time. Paging patterns
     keep their full budget: deeper list pages lead to older articles.
+
+    A paging pattern alone (``BigClass.jsp?id=71&page=N``, ``?pageNum=N``) gets
+    ``paging_budget`` URLs, not ``per_pattern``: a column's sixtieth list page is as real as
+    its first (old articles, where dead links pile up, are beyond page 50), and a list ends
+    where its pages stop linking a next one; ``max_pages`` still bounds the site.
     """
 
     def __init__(
         self,
         per_pattern: int = 50,
         *,
+        paging_budget: int = 500,
         max_depth: int = 12,
         max_query_variants: int = 20,
         max_repeats: int = 2,
@@ -511,6 +539,7 @@ class TrapGuard:
         revisit_budget: int = 10,
     ) -> None:
         self.per_pattern = per_pattern
+        self.paging_budget = max(paging_budget, per_pattern)
         self.known_traps = frozenset(known_traps)
         self.revisit_budget = min(revisit_budget, per_pattern)
         self.max_depth = max_depth
@@ -537,11 +566,12 @@ class TrapGuard:
                     segments[i] = _DIGITS_RE.sub("0", segments[i])
                     trap = calendar = True
         pieces = []
+        beside_year = _has_year(parts.query)
         for piece in parts.query.split("&"):
             if not piece:
                 continue
             key, _, value = piece.partition("=")
-            if _trap_param(key, value) and _DIGITS_RE.search(value):
+            if _trap_param(key, value, beside_year) and _DIGITS_RE.search(value):
                 piece = f"{key}={_DIGITS_RE.sub('0', value)}"
                 trap = True
                 calendar = calendar or not _PAGING_KEY_RE.match(unquote(key))
@@ -569,9 +599,16 @@ class TrapGuard:
         ``known_traps``."""
         return frozenset(pattern for url in urls if (pattern := cls.calendar_pattern(url)))
 
-    def budget_for(self, pattern: str) -> int:
-        """How many URLs of ``pattern`` this crawl may visit."""
-        return self.revisit_budget if pattern in self.known_traps else self.per_pattern
+    def budget_for(self, pattern: str, *, calendar: bool = True) -> int:
+        """How many URLs of ``pattern`` this crawl may visit (``calendar``: not paging alone)."""
+        if pattern in self.known_traps:
+            return self.revisit_budget
+        return self.per_pattern if calendar else self.paging_budget
+
+    def budget_of(self, url: str) -> tuple[str | None, int]:
+        """(:meth:`pattern` of ``url``, how many URLs of it this crawl may visit)."""
+        pattern, calendar = self._collapse(url)
+        return pattern, (self.budget_for(pattern, calendar=calendar) if pattern is not None else 0)
 
     def _repeated(self, segments: list[str]) -> bool:
         """True when some run of segments repeats more than ``max_repeats`` times in a row."""
@@ -624,8 +661,8 @@ class TrapGuard:
         variants = self._query_keys.setdefault(path_key, set())
         if keys not in variants and len(variants) >= self.max_query_variants:
             return "query-variants"
-        pattern = self.pattern(url)
-        if pattern is not None and self._patterns[pattern] >= self.budget_for(pattern):
+        pattern, budget = self.budget_of(url)
+        if pattern is not None and self._patterns[pattern] >= budget:
             return "pattern-budget"
         variants.add(keys)
         if pattern is not None:

@@ -494,6 +494,26 @@ def test_soft_404_messages(message):
     check(page(body), S.SOFT_404, "soft404-message")
 
 
+@pytest.mark.parametrize("title, text", [
+    ("XX大学采购项目终止公告", "原公告已撤销。"),
+    ("关于网站改版的通知", "旧版网页已关闭。"),
+    ("关于撤销部分信息公开栏目的说明", "原“招生考试”栏目已撤销。"),
+    ("关于信息公开网维护的通知", "部分链接页面不存在，正在修复。"),
+])
+def test_a_short_notice_with_its_own_title_is_not_a_soft_404(title, text):
+    """Disclosure notices are short and speak of things withdrawn (撤销, 关闭, 不存在): a
+    notice whose heading is its title is a page, not a not-found message (found by a review:
+    a procurement termination notice was recorded soft_404)."""
+    body = (f"<html><head><title>{title}</title></head><body><div class='nav'><a href='/'>首页</a></div>"
+            f"<h1>{title}</h1><p>{text}</p><p>XX大学</p><p>2024年5月1日</p></body></html>")
+    check(page(body), S.OK)
+    # A column's name over a not-found message is still a soft 404, as is a short notice title.
+    for heading in ("通知公告", "关于XX的通知"):
+        still = body.replace(f"<h1>{title}</h1>", f"<h1>{heading}</h1>").replace(text, "您访问的页面不存在！")
+        check(page(still.replace(f"<title>{title}</title>", f"<title>{heading}</title>")), S.SOFT_404,
+              "soft404-message")
+
+
 @pytest.mark.parametrize(
     "fixture",
     ["news_404_optimization.html", "article_find_job.html", "article_quoting_phrase.html", "webplus_article.html"],

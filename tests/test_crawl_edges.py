@@ -101,3 +101,45 @@ def test_a_report_first_linked_without_report_wording_is_still_ingested(crawl_pa
     conn, _log = crawl_pages(pages, f"{host}/main.htm")
     reports = conn.execute("SELECT source_url, academic_year FROM reports").fetchall()
     assert reports == [(pdf_url, "2021-2022")], reports
+
+
+def test_real_portal_patterns_reach_every_list_page_and_attachment(crawl_pages):
+    """Patterns of real portals the simulated sites did not have (found by a review): a
+    WebPlus article whose PDF is shown only by its PDF player (``pdfsrc``) or a pdf.js viewer
+    (``viewer.html?file=``); a JSP column paged past the calendar budget of 50; a TRS list
+    whose pager exists only as ``createPageHTML(...)``. Every page and file is fetched."""
+    from simweb.docs import simple_pdf
+
+    host = "http://xxgk.patterns-univ.edu.cn"
+    pdf = Resource(body=simple_pdf("年度报告", ("学校信息公开工作年度报告正文。",)), content_type="application/pdf",
+                   validators=False)
+    text = f"<p>{'学校信息公开的正文内容。' * 30}</p>"
+    article = _page("2021-2022学年信息公开工作年度报告",
+                    f"<h1>年度报告</h1>{text}<div class='wp_pdf_player' pdfsrc='/_upload/files/report.pdf'></div>"
+                    "<iframe src='/_js/_portletPlugs/swfPlayer/pdfjs/web/viewer.html?file=/_upload/files/zszc.pdf'>"
+                    "</iframe>")
+    pages = {f"{host}/robots.txt": ROBOTS, f"{host}/_upload/files/report.pdf": pdf,
+             f"{host}/_upload/files/zszc.pdf": pdf, f"{host}/2021/0501/c1a1/page.htm": article}
+    for n in range(1, 61):  # BigClass.jsp?id=71&page=N, 60 pages chained by 下一页
+        more = f"<a href='BigClass.jsp?id=71&page={n + 1}'>下一页</a>" if n < 60 else ""
+        pages[f"{host}/BigClass.jsp?id=71&page={n}"] = _page(
+            f"信息公开 第{n}页", f"{text}<ul class='news_list'><li><a href='Show.jsp?id={n}'>文章{n}</a>"
+            f" 2024-05-01</li></ul>{more}")
+        pages[f"{host}/Show.jsp?id={n}"] = _page(f"文章{n}", text)
+    for n in range(3):  # TRS channel: the pager is a script call
+        name = "index.html" if n == 0 else f"index_{n}.html"
+        pages[f"{host}/zc/{name}"] = _page(
+            f"政策 第{n + 1}页", f"{text}<ul class='list_ul'><li><a href='./t{n}.html'>政策{n}</a> 2024-05-01</li></ul>"
+            f"<script>var currentPage = {n};\nvar countPage = 3\n"
+            "createPageHTML(countPage, currentPage, \"index\", \"html\");</script>")
+        pages[f"{host}/zc/t{n}.html"] = _page(f"政策{n}", text)
+    home = _page("信息公开网", f"{text}<a href='/2021/0501/c1a1/page.htm'>年度报告</a>"
+                                f"<a href='/BigClass.jsp?id=71&page=1'>信息公开</a><a href='/zc/index.html'>政策</a>")
+    pages[f"{host}/main.htm"] = home
+    conn, log = crawl_pages(pages, f"{host}/main.htm", "max_pages = 500\n")
+    checked = dict(conn.execute("SELECT url, state FROM link_checks"))
+    missing = sorted(set(pages) - {f"{host}/robots.txt"} - set(checked))
+    assert not missing, missing
+    assert {checked[url] for url in pages if url in checked} == {"ok"}, {
+        url: state for url, state in checked.items() if state != "ok"}
+    assert not conn.execute("SELECT url FROM link_checks WHERE rule IN ('trap-guard', 'budget')").fetchall()

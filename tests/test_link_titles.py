@@ -83,3 +83,43 @@ def test_the_title_is_found_without_rescanning_unclosed_titles():
         assert title_bytes(head) == (match.group(1) if match else None)
 
     same_as_the_regex()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_embedded_players_link_their_files(path: str) -> None:
+    """WebPlus articles often show their attachment (an annual report among them) only in a
+    PDF player: ``pdfsrc``, ``<embed>``, ``<object>``, or a pdf.js viewer whose ``?file=``
+    is the file (the viewer page itself is a script that says nothing about it). None was
+    followed: the report was never fetched (found by a review of real portal patterns)."""
+    html = ('<html><body><div class="wp_pdf_player" pdfsrc="/_upload/article/files/aa/report.pdf"'
+            ' title="2021-2022学年信息公开年度报告"></div>'
+            '<iframe class="wp_pdf_player" src="/_js/_portletPlugs/swfPlayer/pdfjs/web/viewer.html'
+            '?file=/_upload/article/files/bb/zszc.pdf"></iframe>'
+            '<iframe src="/js/pdfjs/web/viewer.html?file=..%2F..%2Ffiles%2Fc.pdf#page=2"></iframe>'
+            '<embed src="/files/d.pdf"><object data="/files/e.swf"></object>'
+            '<a href="/news/x.htm">新闻</a><iframe src="/viewer.html?id=3"></iframe></body></html>')
+    assert PATHS[path](html)[1] == [
+        ("/_upload/article/files/aa/report.pdf", "2021-2022学年信息公开年度报告"),
+        ("/_upload/article/files/bb/zszc.pdf", ""),
+        ("/js/files/c.pdf", ""),  # resolved against the viewer, as pdf.js does
+        ("/files/d.pdf", ""), ("/files/e.swf", ""), ("/news/x.htm", "新闻"),
+        ("/viewer.html?id=3", ""),  # a page called viewer.html showing no file: itself
+    ]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_trs_pager_written_by_script_links_its_pages(path: str) -> None:
+    """Real TRS WCM lists write their pager with ``createPageHTML(count, current, "index",
+    "html")`` and no other link to pages 2..N: the crawl stopped at the first page (found by
+    a review; the simulated TRS site also linked the pages statically)."""
+    html = ('<html><body><ul class="list_ul"><li><a href="./202105/t20210501_1.html">通知</a></li></ul>'
+            '<script>var currentPage = 0;\nvar countPage = 3\n'
+            'createPageHTML(countPage, currentPage, "index", "html");</script>'
+            "<script>createPageHTML(2, 0, 'list', 'htm')</script>"
+            '<script>createPageHTML(1, 0, "one", "html"); createPageHTML(x, 0, "unknown", "html");'
+            ' createPageHTML(5, 0, "../../evil", "html")</script></body></html>')
+    assert PATHS[path](html)[1] == [
+        ("./202105/t20210501_1.html", "通知"), ("index.html", ""), ("index_1.html", ""), ("index_2.html", ""),
+        ("list.htm", ""), ("list_1.htm", "")]
+    many = "<script>" + 'createPageHTML(2000, 0, "index", "html");' * 5000 + "</script>"
+    assert len(PATHS[path](many)[1]) == 2000  # one pager's worth, however often it is called

@@ -238,11 +238,34 @@ def test_trap_guard_calendar_year_range():
 
 def test_trap_guard_pattern_budget():
     guard = TrapGuard(per_pattern=5)
-    allowed = [guard.allow(f"http://x.edu.cn/list.jsp?page={n}") for n in range(1, 20)]
+    allowed = [guard.allow(f"http://x.edu.cn/cal.jsp?date=2024-05-{n:02d}") for n in range(1, 20)]
     assert allowed == [True] * 5 + [False] * 14
-    assert guard.allow("http://x.edu.cn/list.jsp?page=1")  # seen before: free
-    assert guard.allow("http://x.edu.cn/other.jsp?page=1")
+    assert guard.allow("http://x.edu.cn/cal.jsp?date=2024-05-01")  # seen before: free
+    assert guard.allow("http://x.edu.cn/other.jsp?date=2024-05-01")
     assert guard.denied["pattern-budget"] == 14
+    paging = TrapGuard(per_pattern=5, paging_budget=8)
+    allowed = [paging.allow(f"http://x.edu.cn/list.jsp?page={n}") for n in range(1, 20)]
+    assert allowed == [True] * 8 + [False] * 11
+
+
+def test_real_list_paging_is_not_cut_at_the_calendar_budget():
+    """A column's list pages past the 50th are as real as the first (old articles are where
+    dead links pile up): paging alone has its own, larger budget; calendars keep 50. A
+    one-letter key is a calendar field beside a year only: ``list.asp?t=4&page=N`` is column
+    4's paging, not one calendar with every column in it (found by a review)."""
+    guard = TrapGuard()
+    for url in ("http://x.edu.cn/BigClass.jsp?id=71&page={}", "http://x.edu.cn/index.html?uid=456&pageNum={}",
+                "http://x.edu.cn/list.jsp?urltype=tree.TreeTempUrl&wbtreeid=1021&PAGENUM={}"):
+        assert all(guard.allow(url.format(n)) for n in range(1, 121)), url
+    months = [guard.allow(f"http://x.edu.cn/cal.jsp?year=2024&month={m}&day={d}")
+              for m in range(1, 13) for d in range(1, 8)]
+    assert months.count(True) == 50
+    columns = TrapGuard(per_pattern=10, paging_budget=10)
+    for column in range(1, 6):
+        assert all(columns.allow(f"http://x.edu.cn/list.asp?t={column}&page={n}") for n in range(1, 11))
+    assert TrapGuard.calendar_pattern("http://x.edu.cn/list.asp?t=4&page=2") is None
+    assert TrapGuard.calendar_pattern("http://x.edu.cn/cal.asp?y=2021&m=4") == "x.edu.cn/cal.asp?m=0&y=0"
+    assert TrapGuard.calendar_pattern("http://x.edu.cn/cal.asp?d=2021-04-05") is not None
 
 
 def test_trap_guard_revisits_a_known_calendar_with_its_revisit_budget():
@@ -278,7 +301,7 @@ def test_trap_guard_never_budgets_articles():
 
 
 def test_trap_guard_paging_budget_is_per_column():
-    guard = TrapGuard(per_pattern=10)
+    guard = TrapGuard(per_pattern=10, paging_budget=10)
     for column in (71, 72):
         allowed = [guard.allow(f"http://x.edu.cn/BigClass.jsp?id={column}&page={n}") for n in range(1, 30)]
         assert allowed.count(True) == 10
