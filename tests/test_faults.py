@@ -682,3 +682,51 @@ def test_post_crawl_work_a_dead_parent_never_ran_is_caught_up(tmp_path, registry
         unmarked = conn.execute("SELECT id FROM crawls WHERE postcrawl_at IS NULL").fetchall()
     assert {"changed", "new"} <= kinds, kinds
     assert unmarked == []
+
+
+# -- a crawl started by hand ---------------------------------------------------------------------
+def test_a_crawl_started_by_hand_refuses_a_site_being_crawled(tmp_path, registry, web):
+    """``xxgk crawl`` took no site lock: started while the scheduler crawled the same site,
+    both ran at once (two rows 'running', two processes on one portal; found by a review).
+    It now takes the scheduler's lock, and refuses while a crawl row of the site runs."""
+    from archive.store import start_crawl
+    from schedules.locks import SiteLock
+
+    db = tmp_path / "archive.db"
+    _make_archive(db)
+    with SiteLock(db, "jsp"):  # what the scheduler holds for a whole crawl
+        refused = _run("crawl", "--registry", str(registry), "--db", str(db), *FAST, proxy=web.proxy_url)
+    assert refused.returncode == 1, refused.stderr
+    assert "site 'jsp' is already being crawled (lock held by pid" in refused.stderr
+    with contextlib.closing(_ro(db)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM crawls").fetchone() == (0,)
+    from archive.db import open_db
+
+    archive = open_db(db)
+    running = start_crawl(archive, "jsp", pid=os.getpid())  # a crawl started without the lock, alive
+    archive.conn.close()
+    refused = _run("crawl", "--registry", str(registry), "--db", str(db), *FAST, proxy=web.proxy_url)
+    assert refused.returncode == 1 and f"(crawl {running}, pid {os.getpid()})" in refused.stderr
+    with contextlib.closing(_ro(db)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM crawls").fetchone() == (1,)
+
+
+def test_ctrl_c_ends_a_crawl_incomplete_and_says_so(tmp_path, registry, web):
+    """One Ctrl-C stops the crawl gracefully (rows 'incomplete', what was checked kept); the
+    command said nothing and exited 0, as if the crawl had finished."""
+    db = tmp_path / "archive.db"
+    _make_archive(db)
+    crawl = _xxgk("crawl", "--registry", str(registry), "--db", str(db), *SLOW, proxy=web.proxy_url)
+    try:
+        _wait_for(lambda: _running_crawl(db) is not None, what="the crawl's first commit")
+        crawl.send_signal(signal.SIGINT)  # a terminal's Ctrl-C reaches the command (the child has its own session)
+        _out, err = crawl.communicate(timeout=120)
+    finally:
+        if crawl.poll() is None:
+            crawl.kill()
+    assert crawl.returncode == 1, err
+    assert "the crawl was interrupted" in err and "Traceback" not in err
+    with contextlib.closing(_ro(db)) as conn:
+        status, checks = conn.execute(
+            "SELECT status, (SELECT COUNT(*) FROM link_checks) FROM crawls").fetchone()
+    assert status == "incomplete" and checks > 0

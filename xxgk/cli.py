@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 the job ran but failed (a crawl crashed, blobs are corr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sqlite3
 import sys
 from pathlib import Path
@@ -109,15 +110,57 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
     sites = _registry_sites(args)
     settings = dict(split_setting(s) for s in args.set)
-    result = run_crawl(sites, db_path=args.db, registry_path=args.registry, settings=settings,
-                       echo=args.verbose)
-    db = open_db(args.db)
-    from archive.postcrawl import after_crawl
+    with contextlib.ExitStack() as held:
+        # Never two crawls of one site at once: the scheduler's lock, and its check for a
+        # crawl row still running (a crawl started without the lock by an older version).
+        busy = _busy_sites(args.db, sites, held)
+        if busy:
+            print(f"xxgk: {'; '.join(busy)}: try again when it ends", file=sys.stderr)
+            return EXIT_FAILED
+        result = run_crawl(sites, db_path=args.db, registry_path=args.registry, settings=settings,
+                           echo=args.verbose)
+        db = open_db(args.db)
+        from archive.postcrawl import after_crawl
 
-    after_crawl(db, list(result.crawl_ids.values()))
+        after_crawl(db, list(result.crawl_ids.values()))
     print(crawl_summary(db, list(result.crawl_ids.values())))
     print(f"log: {result.log_path}")
+    if result.interrupted:
+        print("xxgk: the crawl was interrupted: its crawls rows say incomplete", file=sys.stderr)
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _busy_sites(db_path: str | Path, sites: list, held: contextlib.ExitStack) -> list[str]:
+    """Take each site's crawl lock (kept by ``held``); why the sites that are busy are."""
+    from archive.store import mark_abandoned_crawls
+    from schedules.locks import SiteLock
+
+    db = open_db(db_path)  # first: an unusable archive is reported as such (exit 3)
+    busy = []
+    for site in sites:
+        lock = SiteLock(db_path, site.id)
+        try:
+            acquired = lock.acquire()
+        except OSError as exc:
+            db.conn.close()
+            raise ArchiveError(f"cannot take the crawl lock {lock.path}: {exc.strerror or exc}") from exc
+        if not acquired:
+            busy.append(f"site {site.id!r} is already being crawled (lock held by pid {lock.holder() or '?'})")
+            continue
+        held.callback(lock.release)
+    if busy:
+        db.conn.close()
+        return busy
+    try:
+        mark_abandoned_crawls(db)
+        for site in sites:
+            row = db.execute("SELECT id, pid FROM crawls WHERE site_id = ? AND status = 'running'",
+                             [site.id]).fetchone()
+            if row:
+                busy.append(f"site {site.id!r} is already being crawled (crawl {row[0]}, pid {row[1]})")
+    finally:
+        db.conn.close()
+    return busy
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

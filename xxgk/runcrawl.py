@@ -45,12 +45,16 @@ class CrawlResult:
     log_path: Path
     #: Final ``crawls.status`` per site id.
     statuses: dict[str, str] = field(default_factory=dict)
+    #: The crawl was stopped before its end: Ctrl-C, a signal to the child (Scrapy closes
+    #: with reason ``shutdown``), or the ``timeout``. Its rows say ``incomplete``.
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
-        """The process exited 0 and no crawl row says it failed (Scrapy exits 0 even when
-        the pipeline closed the spider because the archive could not be written)."""
-        return self.exit_code == 0 and "failed" not in self.statuses.values()
+        """The process exited 0, was not interrupted, and no crawl row says it failed (Scrapy
+        exits 0 even when the pipeline closed the spider because the archive could not be
+        written, and after a graceful stop)."""
+        return self.exit_code == 0 and not self.interrupted and "failed" not in self.statuses.values()
 
 
 def log_dir_for(db_path: Path) -> Path:
@@ -81,9 +85,11 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
             finish_crawl(db, crawl_id, "failed", finish_reason=f"the crawler could not start: {exc}")
         db.conn.close()
         raise ArchiveError(f"the crawl could not start: {exc}") from exc
+    interrupted = False
     try:
         exit_code = process.wait(timeout=timeout)
     except (KeyboardInterrupt, subprocess.TimeoutExpired):
+        interrupted = True
         # Let Scrapy close cleanly (it flushes the pipeline), then insist.
         process.send_signal(signal.SIGINT)
         try:
@@ -98,7 +104,8 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
                            f" went to the old file and are not in it (log: {log_path})")
     statuses: dict[str, str] = {}
     for site_id, crawl_id in crawl_ids.items():
-        status = db.execute("SELECT status FROM crawls WHERE id = ?", [crawl_id]).fetchone()[0]
+        status, reason = db.execute("SELECT status, finish_reason FROM crawls WHERE id = ?", [crawl_id]).fetchone()
+        interrupted = interrupted or (status == "incomplete" and reason == "shutdown")
         if status == "running":
             status = "killed" if exit_code < 0 else "failed"
             finish_crawl(db, crawl_id, status, exit_code=exit_code,
@@ -107,7 +114,7 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
             db.execute("UPDATE crawls SET exit_code = ? WHERE id = ?", [exit_code, crawl_id])
         statuses[site_id] = status
     db.conn.close()
-    return CrawlResult(crawl_ids, exit_code, log_path, statuses)
+    return CrawlResult(crawl_ids, exit_code, log_path, statuses, interrupted)
 
 
 def _start_child(db: Database, crawl_ids: dict[str, int], db_path: Path,
