@@ -15,16 +15,19 @@ the write happens; the CLI turns it into exit code 3.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlite_utils import Database
 
-from archive.schema import SchemaError, apply_migrations
+from archive.schema import SchemaError, apply_migrations, migrations_pending
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -155,6 +158,23 @@ def utcnow() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@contextlib.contextmanager
+def _directory_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the archive's directory (other xxgk processes that
+    migrate an archive there wait; nothing is created beside the archive). Without one (a
+    directory we cannot open), go on unlocked: the migration then fails or races as before."""
+    try:
+        fd = os.open(path.parent if str(path.parent) else ".", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     """Open (creating if needed) the archive at ``path`` and apply pending migrations."""
     if not str(path).strip():
@@ -163,17 +183,29 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
         raise ArchiveError(f"{path} is a directory, not an archive file: give the archive's file name "
                            "(e.g. xxgk.db)")
     path = Path(path)
+    # Two processes creating (or migrating) one archive at once raced: one saw the other's
+    # half-made migrations table and called the file "not an xxgk archive", or its switch to
+    # WAL answered "database is locked" (not retried). They take turns now.
     try:
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                               factory=_Connection)
-        conn.archive_path = str(path)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = OFF")
-        db = Database(conn)
-        if migrate:
-            apply_migrations(db)
+        new = not path.exists() or path.stat().st_size == 0
+    except OSError:
+        new = False  # sqlite3 says what is wrong with it below
+    try:
+        with contextlib.ExitStack() as turn:
+            if new:
+                turn.enter_context(_directory_lock(path))
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   factory=_Connection)
+            conn.archive_path = str(path)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = OFF")
+            db = Database(conn)
+            if migrate and migrations_pending(db):
+                if not new:
+                    turn.enter_context(_directory_lock(path))
+                apply_migrations(db)
     except ArchiveError:
         raise
     except SchemaError as exc:

@@ -9,6 +9,7 @@ Times are ISO-8601 UTC strings (``2026-11-23T14:55:41Z``); JSON columns hold JSO
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 
 from sqlite_utils import Database
@@ -853,27 +854,6 @@ class SchemaError(Exception):
     """The database is not an archive this version can use (another program's, or newer)."""
 
 
-def apply_migrations(db: Database) -> None:
-    """Bring ``db`` up to the current schema (idempotent).
-
-    Refuses (:class:`SchemaError`, nothing written) a database that is not an archive (it
-    has tables but no migration of ours: another program's data, which must not get our
-    tables) and one a newer version migrated (its schema may not be what this one reads).
-    """
-    applied = {migration.name for migration in migrations.applied(db)}
-    known = {migration.name for migration in migrations.pending(Database(memory=True))}
-    if applied - known:
-        raise SchemaError("it was written by a newer xxgk-archive (schema migrations "
-                          f"{', '.join(sorted(applied - known))} are unknown here): upgrade to use it")
-    if not applied:
-        tables = [name for name in db.table_names() if not name.startswith("sqlite_")]
-        if tables:
-            shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
-            raise SchemaError(f"it is an SQLite database but not an xxgk archive (tables {shown}); "
-                              "nothing was changed")
-    migrations.apply(db)
-
-
 @migrations()
 def m017_items_of_uncrawled_sites_are_unknown(db: Database) -> None:
     """``compliance`` counted every checklist item of a site whose portal was never crawled
@@ -921,3 +901,36 @@ def m017_items_of_uncrawled_sites_are_unknown(db: Database) -> None:
                       AND r2.academic_year IS r.academic_year AND r2.error IS NULL);
         """
     )
+
+
+def migrations_pending(db: Database) -> bool:
+    """Whether :func:`apply_migrations` has anything to do or to refuse (cheap: one read)."""
+    applied = {migration.name for migration in migrations.applied(db)}
+    return applied != _known_migrations()
+
+
+@functools.cache
+def _known_migrations() -> frozenset[str]:
+    """The names of this version's migrations (all registered once the module is imported)."""
+    return frozenset(migration.name for migration in migrations.pending(Database(memory=True)))
+
+
+def apply_migrations(db: Database) -> None:
+    """Bring ``db`` up to the current schema (idempotent).
+
+    Refuses (:class:`SchemaError`, nothing written) a database that is not an archive (it
+    has tables but no migration of ours: another program's data, which must not get our
+    tables) and one a newer version migrated (its schema may not be what this one reads).
+    """
+    applied = {migration.name for migration in migrations.applied(db)}
+    known = _known_migrations()
+    if applied - known:
+        raise SchemaError("it was written by a newer xxgk-archive (schema migrations "
+                          f"{', '.join(sorted(applied - known))} are unknown here): upgrade to use it")
+    if not applied:
+        tables = [name for name in db.table_names() if not name.startswith("sqlite_")]
+        if tables:
+            shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+            raise SchemaError(f"it is an SQLite database but not an xxgk archive (tables {shown}); "
+                              "nothing was changed")
+    migrations.apply(db)
