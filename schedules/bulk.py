@@ -63,9 +63,9 @@ COLUMNS = ("id", "name", "portal", "allowed_domains", "schedule", "render", "kin
 REQUIRED_COLUMNS = ("id", "name", "portal")
 KEY_ORDER = ("id", "name", "portal", "allowed_domains", "schedule", "render", "max_pages", "kind")
 _SPLIT_RE = re.compile(r"[\s;；]+")
-_HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_HOST_LABEL_RE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")  # fullmatch ("$" allows a final "\n")
 _SITE_HEADER_RE = re.compile(r"^\s*\[\[\s*site\s*\]\]\s*(#.*)?$")
-_IPV4_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_IPV4_RE = re.compile(r"\d{1,3}(\.\d{1,3}){3}")  # fullmatch
 
 
 # -- import ------------------------------------------------------------------------------------
@@ -129,14 +129,14 @@ def url_problem(url: str) -> str | None:
         return f"{text!r} has a bad port"
     if any(ch.isspace() for ch in text):
         return f"{text!r} contains spaces"
-    if _IPV4_RE.match(host) or host == "localhost" or ":" in host:
+    if _IPV4_RE.fullmatch(host) or host == "localhost" or ":" in host:
         return None
     try:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
         return f"{text!r}: host {host!r} is not a valid domain name"
     labels = ascii_host.split(".")
-    if len(labels) < 2 or not all(_HOST_LABEL_RE.match(label) for label in labels):
+    if len(labels) < 2 or not all(_HOST_LABEL_RE.fullmatch(label) for label in labels):
         return f"{text!r}: host {host!r} is not a valid domain name"
     if labels[-1].isdigit():
         return f"{text!r}: host {host!r} is not a valid domain name"
@@ -350,7 +350,7 @@ def _toml_string(text: str) -> str:
 
 
 def _toml_key(key: str) -> str:
-    return key if re.match(r"^[A-Za-z0-9_-]+$", key) else _toml_string(key)
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
 
 
 def toml_value(value: Any) -> str:
@@ -401,25 +401,50 @@ def _blocks(lines: list[str]) -> tuple[list[str], list[list[str]]] | None:
 
 
 def merge_registry_text(text: str, sites: dict[str, dict[str, Any]]) -> str:
-    """``text`` with the tables of ``sites`` replaced (known ids) or appended (new ids)."""
+    """``text`` with the tables of ``sites`` replaced (known ids) or appended (new ids).
+
+    The file's comments and layout are kept outside the replaced tables when its line-by-line
+    split into tables is sound (checked: the result must parse to what the file parses to, with
+    ``sites`` merged); otherwise, e.g. a multi-line string holding ``#`` or ``[[site]]`` lines,
+    the registry is rewritten whole from its parsed contents.
+    """
+    header = "# Site registry (see schedules/registry.py for the format).\n\n"
     if not text.strip():
-        body = "\n".join(site_table(raw) for raw in sites.values())
-        return "# Site registry (see schedules/registry.py for the format).\n\n" + body
+        return header + "\n".join(site_table(raw) for raw in sites.values())
+    data = tomllib.loads(text)
+    pending = dict(sites)
+    raws = [pending.pop(raw["id"], raw) for raw in data.get("site", [])] + list(pending.values())
+    merged = _merge_blocks(text, sites)
+    if merged is not None:
+        try:
+            if tomllib.loads(merged) == {**data, "site": raws}:
+                return merged
+        except tomllib.TOMLDecodeError:
+            pass
+    return header + "\n".join(site_table(raw) for raw in raws)
+
+
+def _merge_blocks(text: str, sites: dict[str, dict[str, Any]]) -> str | None:
+    """:func:`merge_registry_text` table by table, keeping the rest of ``text`` as it is; None
+    when the file does not split into tables line by line (the caller then checks the result)."""
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     split = _blocks(lines)
     pending = dict(sites)
     if split is None:
-        data = tomllib.loads(text)
-        raws = [pending.pop(raw["id"], raw) for raw in data.get("site", [])] + list(pending.values())
-        return "# Site registry (see schedules/registry.py for the format).\n\n" + "\n".join(
-            site_table(raw) for raw in raws)
+        return None
     preamble, blocks = split
     out = list(preamble)
     for block in blocks:
         block_text = "".join(block)
-        site_id = tomllib.loads(block_text)["site"][0].get("id")
+        try:  # a block cut out of a multi-line string does not parse, or not as one table
+            tables = tomllib.loads(block_text).get("site")
+            site_id = tables[0].get("id") if isinstance(tables, list) and len(tables) == 1 else None
+        except (tomllib.TOMLDecodeError, AttributeError):
+            return None
+        if not isinstance(site_id, str):
+            return None
         if site_id in pending:
             comments = []
             for line in block:

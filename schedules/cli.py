@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -42,6 +43,7 @@ from schedules.scheduler import (
     DEFAULT_RELOAD_INTERVAL,
     DEFAULT_STOP_TIMEOUT,
     DEFAULT_TIMEZONE,
+    MAX_MISFIRE_GRACE,
     STOP_MODES,
     Scheduler,
     resolve_timezone,
@@ -69,17 +71,37 @@ def _settings(parser: argparse.ArgumentParser) -> None:
                         help="a Scrapy/xxgk setting for every crawl, e.g. -s XXGK_DOWNLOAD_TIMEOUT=5")
 
 
+#: The longest --reload-interval, --stop-timeout or --wait (about 11.6 days): longer (or
+#: infinite) waits overflowed the scheduler's control thread, which then ignored signals.
+MAX_SECONDS = 1_000_000
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer (got {text})")
     return value
 
 
+def _grace_seconds(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_MISFIRE_GRACE:
+        raise argparse.ArgumentTypeError(f"{value} is more than {MAX_MISFIRE_GRACE} seconds (10 years)")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative (got {text})")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number of seconds of at least 0")
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text} is more than {MAX_SECONDS} seconds")
     return value
 
 
@@ -100,7 +122,7 @@ def add_schedule_parser(subparsers: Any) -> argparse.ArgumentParser:
     _timezone(run)
     run.add_argument("--max-concurrent", type=_positive_int, default=DEFAULT_MAX_CONCURRENT, metavar="N",
                      help=f"crawls running at once across sites (default: {DEFAULT_MAX_CONCURRENT})")
-    run.add_argument("--misfire-grace-time", type=_positive_int, default=DEFAULT_MISFIRE_GRACE,
+    run.add_argument("--misfire-grace-time", type=_grace_seconds, default=DEFAULT_MISFIRE_GRACE,
                      metavar="SECONDS",
                      help="run a missed job if no later than this after its time "
                           f"(default: {DEFAULT_MISFIRE_GRACE})")

@@ -13,8 +13,10 @@ Format (one ``[[site]]`` table per university)::
     kind = "本科"                                # optional: 本科 | 专科
     allow_private = false                        # optional: allow private/loopback origins
 
-A malformed registry is rejected as a whole, before any crawl starts, with a
-:class:`RegistryError` naming the file, the site and the field.
+Nothing but ``[[site]]`` tables may stand at the top level (a ``[[sites]]`` typo is an
+error, not a site that silently vanishes), and a schedule must fire within 5 years
+(``0 0 31 2 *`` never does). A malformed registry is rejected as a whole, before any crawl
+starts, with a :class:`RegistryError` naming the file, the site and the field.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 DEFAULT_REGISTRY = Path(__file__).with_name("sites.toml")
-SITE_ID_RE = re.compile(r"^[a-z0-9_-]+$")
+SITE_ID_RE = re.compile(r"[a-z0-9_-]+")  # use fullmatch: "$" also matched before a final "\n"
 RENDER_MODES = ("auto", "never", "always")
 KINDS = ("本科", "专科")
 # A bound far above any portal, and far inside SQLite's 64-bit INTEGER (where it is stored).
@@ -36,6 +38,8 @@ KNOWN_FIELDS = {
     "id", "name", "portal", "allowed_domains", "schedule", "render", "max_pages", "kind",
     "allow_private", "applicable_items", "report_column",
 }
+#: A schedule must fire within this long (``0 0 31 2 *`` never does).
+SCHEDULE_HORIZON = timedelta(days=5 * 366)
 
 
 class RegistryError(ValueError):
@@ -91,9 +95,14 @@ def _check_cron(expr: object, where: str) -> str:
     from schedules.scheduler import cron_trigger  # standard cron: 0 and 7 are Sunday
 
     try:
-        cron_trigger(expr, UTC)
+        trigger = cron_trigger(expr, UTC)
     except ValueError as exc:
         raise RegistryError(f"{where}: schedule {expr!r} is not a valid cron expression: {exc}") from exc
+    now = datetime.now(UTC)
+    fire = trigger.get_next_fire_time(None, now)
+    if fire is None or fire - now > SCHEDULE_HORIZON:
+        raise RegistryError(f"{where}: schedule {expr!r} never fires (no date matches it "
+                            "within 5 years)")
     return expr
 
 
@@ -103,7 +112,7 @@ def parse_site(raw: dict, where: str) -> Site:
     if unknown:
         raise RegistryError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     site_id = raw.get("id")
-    if not isinstance(site_id, str) or not SITE_ID_RE.match(site_id):
+    if not isinstance(site_id, str) or not SITE_ID_RE.fullmatch(site_id):
         raise RegistryError(f"{where}: field 'id' is missing or not [a-z0-9_-]+ (got {site_id!r})")
     where = f"{where} (id={site_id!r})"
     name = raw.get("name", site_id)
@@ -158,8 +167,13 @@ def parse_registry(text: str, source: str = "<registry>") -> list[Site]:
     except RecursionError as exc:
         raise RegistryError(f"{source}: not valid TOML: nested too deeply") from exc
     raw_sites = data.get("site")
+    unknown = sorted(set(data) - {"site"})
     if not isinstance(raw_sites, list) or not raw_sites:
-        raise RegistryError(f"{source}: no [[site]] tables found")
+        extra = f" (unknown top-level key(s) {', '.join(unknown)})" if unknown else ""
+        raise RegistryError(f"{source}: no [[site]] tables found{extra}")
+    if unknown:  # a [[sites]] typo silently dropped its site
+        raise RegistryError(f"{source}: unknown top-level key(s) {', '.join(unknown)}; "
+                            "the registry holds only [[site]] tables")
     sites: list[Site] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_sites, start=1):

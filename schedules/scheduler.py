@@ -54,7 +54,9 @@ Cron note: registry schedules follow standard cron, where day-of-week 0 and 7 ar
 and 1 is Monday. APScheduler 3's ``CronTrigger.from_crontab`` counts 0 as *Monday*, so
 :func:`cron_trigger` translates the day-of-week field before building the trigger. Also as
 cron does, a schedule with a fixed hour runs once in the hour a daylight-saving change
-repeats (``30 2 * * *`` under Europe/Berlin fired at both 02:30 of the autumn day).
+repeats (``30 2 * * *`` under Europe/Berlin fired at both 02:30 of the autumn day). When both
+the day of month and the day of week are restricted (neither starts with ``*``), a day
+matching either runs, as in cron: ``0 3 1 * 1`` runs on the 1st and on every Monday.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import os
 import signal
 import threading
@@ -87,6 +90,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from archive.db import ArchiveError, open_db
@@ -101,6 +105,8 @@ DEFAULT_MAX_CONCURRENT = 2
 DEFAULT_MISFIRE_GRACE = 6 * 3600
 DEFAULT_RELOAD_INTERVAL = 5.0
 DEFAULT_STOP_TIMEOUT = 600.0
+#: The longest misfire grace time (10 years): longer ones overflowed date arithmetic.
+MAX_MISFIRE_GRACE = 10 * 365 * 86400
 STOP_MODES = ("interrupt", "finish")
 
 # Stop levels: how hard running crawls are being stopped.
@@ -175,14 +181,24 @@ class OnceInRepeatedHour(BaseTrigger):
         return f"<OnceInRepeatedHour {self.inner!r}>"
 
 
+def _days_trigger(day: str, day_of_week: str, tz: tzinfo, **fields: str) -> BaseTrigger:
+    """A CronTrigger, or, as standard (Vixie) cron does when both the day of month and the
+    day of week are restricted (neither starts with ``*``), the OR of the two: ``0 3 1 * 1``
+    fires on the 1st of each month and on every Monday, not only on Mondays that are the 1st."""
+    weekdays = crontab_day_of_week(day_of_week)
+    if day.startswith("*") or day_of_week.startswith("*"):
+        return CronTrigger(day=day, day_of_week=weekdays, timezone=tz, **fields)
+    return OrTrigger([CronTrigger(day=day, day_of_week="*", timezone=tz, **fields),
+                      CronTrigger(day="*", day_of_week=weekdays, timezone=tz, **fields)])
+
+
 def cron_trigger(expr: str, tz: tzinfo) -> BaseTrigger:
     """The trigger of a standard 5-field cron expression (the registry's contract)."""
     fields = expr.split()
     if len(fields) != 5:
         raise ValueError(f"Wrong number of fields; got {len(fields)}, expected 5")
     minute, hour, day, month, day_of_week = fields
-    trigger = CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                          day_of_week=crontab_day_of_week(day_of_week), timezone=tz)
+    trigger = _days_trigger(day, day_of_week, tz, minute=minute, hour=hour, month=month)
     return trigger if hour == "*" else OnceInRepeatedHour(trigger)
 
 
@@ -198,8 +214,7 @@ def extended_cron_trigger(expr: str, tz: tzinfo) -> BaseTrigger:
     if len(fields) != 6:
         raise ValueError(f"Wrong number of fields; got {len(fields)}, expected 5 or 6")
     second, minute, hour, day, month, day_of_week = fields
-    return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=crontab_day_of_week(day_of_week), timezone=tz)
+    return _days_trigger(day, day_of_week, tz, second=second, minute=minute, hour=hour, month=month)
 
 
 def resolve_timezone(name: str | tzinfo) -> tzinfo:
@@ -208,7 +223,7 @@ def resolve_timezone(name: str | tzinfo) -> tzinfo:
         return name
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "Asia" is a directory
         raise ValueError(f"unknown time zone {name!r}") from exc
 
 
@@ -346,10 +361,12 @@ class Scheduler:
                  trigger_factory: TriggerFactory = cron_trigger) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
-        if misfire_grace_time < 1:
-            raise ValueError("misfire_grace_time must be at least 1 second")
-        if reload_interval <= 0:
-            raise ValueError("reload_interval must be positive")
+        if not 1 <= misfire_grace_time <= MAX_MISFIRE_GRACE:
+            raise ValueError(f"misfire_grace_time must be 1..{MAX_MISFIRE_GRACE} seconds")
+        if not (math.isfinite(reload_interval) and reload_interval > 0):
+            raise ValueError("reload_interval must be a finite number of seconds above 0")
+        if stop_timeout is not None and not (math.isfinite(stop_timeout) and stop_timeout >= 0):
+            raise ValueError("stop_timeout must be a finite number of seconds (or None)")
         if stop_mode not in STOP_MODES:
             raise ValueError(f"stop_mode must be one of {', '.join(STOP_MODES)}")
         self.registry_path = Path(registry_path)
@@ -464,19 +481,26 @@ class Scheduler:
         With ``handle_signals`` (main thread only), SIGTERM and SIGINT stop gracefully and
         SIGHUP reloads the registry; previous handlers are restored on return.
         """
-        self._prepare(BlockingScheduler)
-        assert self._aps is not None
         previous: dict[int, Any] = {}
         if handle_signals:
+            # Before _prepare (seconds on a big registry): a signal during start-up is handled
+            # as later (a stop, or a reload once started), instead of killing the process.
             for signum in (signal.SIGTERM, signal.SIGINT):
                 previous[signum] = signal.signal(signum, self._on_stop_signal)
             previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_reload_signal)
         try:
-            self._aps.start()  # blocks until the controller shuts it down
+            self._prepare(BlockingScheduler)
+            assert self._aps is not None
+            try:
+                if self.stopping:
+                    logger.info("stop requested while starting: no crawls will start")
+                else:
+                    self._aps.start()  # blocks until the controller shuts it down
+            finally:
+                if self._stop_level == _RUNNING:  # APScheduler ended on its own (an error)
+                    self._stop_level = _INTERRUPT if self.stop_mode == "interrupt" else _FINISH
+                self._finish_stop()
         finally:
-            if self._stop_level == _RUNNING:  # APScheduler ended on its own (an error)
-                self._stop_level = _INTERRUPT if self.stop_mode == "interrupt" else _FINISH
-            self._finish_stop()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         logger.info("scheduler stopped")
@@ -602,6 +626,8 @@ class Scheduler:
                                exit_code=crawl.exit_code, crawl_ids=crawl_ids)
             if not crawl_ok:
                 result.message = (f"crawl exited with {crawl.exit_code}" if crawl.exit_code
+                                  else "crawl interrupted (its crawls row says incomplete)"
+                                  if getattr(crawl, "interrupted", False)
                                   else "crawl failed (see its crawls row)")
             # What the crawl did check counts, failed or not (as after `xxgk crawl`).
             from archive.postcrawl import after_crawl
@@ -697,7 +723,24 @@ class Scheduler:
     # ------------------------------------------------------------------ control thread
 
     def _control(self) -> None:
-        """Reload on request or on a registry change; on a stop request shut APScheduler down."""
+        """Reload on request or on a registry change; on a stop request shut APScheduler down.
+
+        Should the loop itself fail, the scheduler stops (logged) rather than running on
+        with nobody left to act on SIGTERM/SIGINT.
+        """
+        try:
+            self._control_loop()
+        except BaseException:
+            logger.exception("scheduler control thread failed; stopping the scheduler")
+            if self._stop_level == _RUNNING:
+                self._stop_level = _INTERRUPT if self.stop_mode == "interrupt" else _FINISH
+            try:
+                assert self._aps is not None
+                self._aps.shutdown(wait=False)
+            except Exception:  # already stopped
+                logger.debug("scheduler already shut down", exc_info=True)
+
+    def _control_loop(self) -> None:
         assert self._aps is not None
         while True:
             self._wake.wait(self.reload_interval)
