@@ -42,6 +42,10 @@ Settings:
 ``XXGK_BROWSER_CONNECTION_GUARD``  without an upstream proxy, launch Chromium with the SOCKS5
                          proxy of :mod:`crawler.socksguard`, which judges every connection
                          (default ``True``)
+``XXGK_BROWSER_WORKERS_BEHIND_PROXY``  let rendered pages start dedicated workers when
+                         Chromium connects through an upstream proxy (default ``False``: a
+                         worker's WebSocket passes the request-level checks, and the proxy
+                         connects wherever it is asked; disclosure pages need no workers)
 
 A page rendered because the crawl's own download of it needs a browser (``auto`` mode, or
 a screenshot as evidence) is not downloaded again: the spider keeps that answer in
@@ -321,7 +325,8 @@ class BoundedPlaywrightDownloadHandler(ScrapyPlaywrightDownloadHandler):
         # A shared worker's requests pass every handler of ours (it belongs to no page), and
         # WebRTC sends UDP past every proxy: disclosure pages need neither to show their content.
         await wrapper.context.add_init_script(UNGUARDED_APIS_OFF)
-        if self._connections is None and self._ssrf_guard() is not None:
+        if (self._connections is None and self._ssrf_guard() is not None
+                and not self._crawler.settings.getbool("XXGK_BROWSER_WORKERS_BEHIND_PROXY", False)):
             # No connection guard (an upstream proxy connects instead): a dedicated worker's
             # WebSocket would pass the request-level checks (see crawler.socksguard).
             await wrapper.context.add_init_script(NO_WORKERS)

@@ -110,7 +110,9 @@ def simweb_archive(tmp_path_factory) -> Path:
             with sqlite3.connect(os.environ["XXGK_TEST_ARCHIVE"]) as src, sqlite3.connect(path) as dst:
                 src.backup(dst)
         else:
-            crawl_simweb(path, days=2, delay_scale=0.05, settings={"XXGK_DOWNLOAD_TIMEOUT": "1"})
+            # The slow host answers after 30 s x 0.2 = 6 s, well after the 1 s timeout even on a
+            # loaded machine (at 0.05, 1.5 s, the answer beat the timeout under load: 'ok', not 'timeout').
+            crawl_simweb(path, days=2, delay_scale=0.2, settings={"XXGK_DOWNLOAD_TIMEOUT": "1"})
         path.with_name("crawled").touch()
     return path
 

@@ -141,7 +141,12 @@ def test_queries_answer_while_a_crawl_holds_a_write_transaction(ds, simweb_archi
         broken = get(ds, "/xxgk/broken_now.json?_shape=array")
         page = get(ds, "/-/university/webplus")
         sites = get(ds, "/xxgk/sites.json?_shape=array")
-        assert time.monotonic() - start < 5
+        # Raised from 5 s, not dropped: three page renders took longer than 5 s on a loaded
+        # machine though nothing waited for the lock. A reader that does wait fails anyway:
+        # sqlite gives up after its busy timeout (5 s) with "database is locked", a 500 the
+        # status checks below catch, since the write transaction is open until they are done.
+        # The bound stays for a reader stuck far longer than any render (a hung test instead).
+        assert time.monotonic() - start < 30
         assert broken.status_code == page.status_code == sites.status_code == 200
         assert broken.json(), "readers see the last committed state, not the open transaction"
         assert "uncommitted" not in {row["id"] for row in sites.json()}

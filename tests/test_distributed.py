@@ -160,7 +160,9 @@ def tracked_web(latency: dict[str, float]) -> Iterator[tuple[Any, HostTracker]]:
 
     _Handler._serve = serve
     try:
-        with SimWeb(port=0, day=1, delay_scale=0.05) as web:
+        # The slow host answers after 30 s x 0.2 = 6 s, well after the 1 s timeout even on a
+        # loaded machine (at 0.05, 1.5 s, the answer beat the timeout under load: 'ok', not 'timeout').
+        with SimWeb(port=0, day=1, delay_scale=0.2) as web:
             yield web, tracker
     finally:
         _Handler._serve = original
@@ -591,10 +593,13 @@ def test_leases_of_a_dead_worker_return_to_the_queue(redis_url):
                                                                   "allowed_domains": ["a.cn"]}]))
     server.hset(f"{prefix}:job:{job}:crawls", "s", 1)
     server.set(f"{prefix}:job:{job}:state", "running")
-    a = DistributedCrawl(server, prefix=prefix, job=job, worker_id="a", ttl=0.5)
-    b = DistributedCrawl(server, prefix=prefix, job=job, worker_id="b", ttl=5)
+    # Heartbeats that outlive any Redis round trip on a loaded machine (a 0.5 s one expired
+    # mid-test); a's death is made explicit below, as its heartbeat key's expiry would.
+    a = DistributedCrawl(server, prefix=prefix, job=job, worker_id="a", ttl=60)
+    b = DistributedCrawl(server, prefix=prefix, job=job, worker_id="b", ttl=60)
     a.beat()
     b.beat()
+    assert 0 < server.pttl(a.heartbeat_key) <= 60_000  # a heartbeat that does expire
     assert a.push(b"r1", 0, "fp1") and a.push(b"r2", -1, "fp2")
     assert not b.push(b"r1-again", 0, "fp1")  # seen: not queued twice
     assert a.claim_seeding() and not b.claim_seeding()
@@ -603,8 +608,7 @@ def test_leases_of_a_dead_worker_return_to_the_queue(redis_url):
     assert data1 == b"r2"  # highest priority first (score -1)
     assert a.try_finish() == 0  # something is in flight
     assert b.reap() == (0, 0)  # a is alive
-    time.sleep(0.7)  # a's heartbeat expires
-    b.beat()
+    assert server.delete(a.heartbeat_key) == 1  # a dies: its heartbeat expires
     assert b.reap() == (1, 1)
     assert server.zcard(b.queue_key) == 2
     popped = [b.pop(), b.pop()]
@@ -779,8 +783,11 @@ def test_workers_learn_from_the_writer_what_the_archive_knew_when_the_job_starte
     decided = [runs[i % 2].admit(u) for i, u in enumerate(urls)]
     assert decided == [alone.admit(u) for u in urls]
     assert decided[:20].count(True) == 5  # the known calendar: the revisit budget
-    assert decided[20:].count(True) == 50  # paging: its full pattern budget
-    assert runs[1].refusal == alone.refusal == "pattern-budget"  # recorded so, the next crawl knows too
+    assert decided[20:].count(True) == 60  # paging: its own (larger) budget, not the calendar's
+    # a calendar URL past the budget: refused, and recorded so (the next crawl knows too)
+    late = "http://a.cn/cal.jsp?year=2020&month=3&day=1"
+    assert runs[1].admit(late) is alone.admit(late) is False
+    assert runs[1].refusal == alone.refusal == "pattern-budget"
 
 
 def test_host_slots_are_shared_and_freed_when_a_worker_dies(redis_url):
@@ -790,8 +797,11 @@ def test_host_slots_are_shared_and_freed_when_a_worker_dies(redis_url):
     server = connect(redis_url)
     acquire = server.register_script(_ACQUIRE)
     keys = ["slot-test:host:h:slots", "slot-test:host:h:next"]
-    server.set("slot-test:worker:w1", 1, px=300)
-    server.set("slot-test:worker:w2", 1, px=10_000)
+    server.delete(*keys)
+    # Heartbeats that outlive any Redis round trip on a loaded machine (300 ms ones expired
+    # mid-test); w1's death is made explicit below, as its heartbeat key's expiry would.
+    server.set("slot-test:worker:w1", 1, px=60_000)
+    server.set("slot-test:worker:w2", 1, px=60_000)
 
     def take(token: str, delay_ms: int = 0) -> int:
         return int(acquire(keys=keys, args=[token, 2, delay_ms, 60_000, "slot-test:worker:"]))
@@ -800,13 +810,15 @@ def test_host_slots_are_shared_and_freed_when_a_worker_dies(redis_url):
     assert take("w2|2") > 0  # two in flight on the host: the third waits
     server.zrem(keys[0], "w2|1")
     assert take("w2|2") == 0
-    assert take("w2|3") > 0
-    time.sleep(0.4)  # w1 dies holding its slot: the slot is freed
+    assert take("w2|3") > 0  # still busy: w1's slot is held while w1 lives
+    assert server.delete("slot-test:worker:w1") == 1  # w1 dies holding its slot: the slot is freed
     assert take("w2|3") == 0
     server.delete(keys[0])
-    assert take("w2|4", delay_ms=500) == 0
+    # A delay between starts no Redis round trip outlasts, however slow the machine.
+    assert take("w2|4", delay_ms=60_000) == 0
     server.zrem(keys[0], "w2|4")
-    assert 0 < take("w2|5", delay_ms=500) <= 500  # the delay between starts holds too
+    assert 0 < take("w2|5", delay_ms=60_000) <= 60_000  # the delay between starts holds too
+    server.delete(*keys, "slot-test:worker:w2")
 
 
 def test_single_machine_mode_never_imports_redis():

@@ -37,7 +37,7 @@ from archive.evaluate_cli import add_evaluate_parser, run_evaluate_command
 from archive.reports.ingest import ingest_report
 
 SEEDS = Path(__file__).parent / "fixtures" / "reports" / "seeds"
-DELAY_SCALE = 0.05
+DELAY_SCALE = 0.2  # the slow host answers after 6 s, well after the 1 s timeout even under load
 CRAWL_SETTINGS = {"XXGK_DOWNLOAD_TIMEOUT": "1"}
 DAY = date(2022, 11, 20)  # simweb.content.SIM_TODAY[1]
 METHOD = load_method()

@@ -51,7 +51,12 @@ from archive.states import STATES  # noqa: E402
 
 #: Cases that fail today, with the reason: a fix elsewhere makes the test fail until removed here.
 KNOWN_FAILURES: dict[str, str] = {}
+#: Per case: seconds of CPU time the worker (with its child processes) may spend; a case
+#: stuck spinning is a hang. CPU time, not wall-clock: a loaded machine stretches the wall
+#: clock (a 20 s report case took 70 s), not the work done. WALL_FACTOR times as long in
+#: wall-clock time is the backstop for a case stuck without spinning (waiting forever).
 LIMITS = {"html": 20.0, "url": 5.0, "disposition": 5.0, "report": 45.0, "registry": 10.0}
+WALL_FACTOR = 10
 CASES = corpus()
 _WORKDIR: Path | None = None
 
@@ -196,6 +201,45 @@ def _worker(conn, workdir: str) -> None:
                        time.perf_counter() - started))
 
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of ``pid``, of its children it waited for, and of its live
+    descendants (``report`` runs ``xxgk ingest-report``, which extracts in a child); None
+    where ``/proc`` does not say (then the wall clock is the limit, as before)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    total = sum(int(v) for v in fields[11:15]) / _TICK  # utime stime cutime cstime
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                for child in f.read().split():
+                    total += _cpu_seconds(int(child)) or 0.0
+    return total
+
+
+def _wait_answer(parent, pid: int, limit: float) -> str | None:
+    """Wait for the worker's answer to one case: None once it is there, else why not (the
+    case used ``limit`` s of CPU time, or ``WALL_FACTOR * limit`` s passed)."""
+    started, cpu_start = time.monotonic(), _cpu_seconds(pid)
+    while not parent.poll(0.1):
+        wall = time.monotonic() - started
+        cpu = _cpu_seconds(pid)
+        if cpu_start is None or cpu is None:
+            if wall >= limit:
+                return f"no answer within {limit} s"
+        elif cpu - cpu_start >= limit:
+            return f"no answer within {limit} s of CPU time ({wall:.1f} s wall-clock)"
+        if wall >= WALL_FACTOR * limit:
+            cpu_used = "?" if cpu_start is None or cpu is None else f"{cpu - cpu_start:.1f}"
+            return f"no answer within {WALL_FACTOR * limit} s wall-clock ({cpu_used} s CPU time)"
+    return None
+
+
 def run_isolated(indexes: list[int], workdir: Path) -> dict[str, tuple[str, str, float]]:
     """Run cases in a forked worker; a case over its time limit kills the worker (a hang)."""
     context = multiprocessing.get_context("fork")
@@ -210,8 +254,9 @@ def run_isolated(indexes: list[int], workdir: Path) -> dict[str, tuple[str, str,
                 index = pending.pop(0)
                 case = CASES[index]
                 parent.send(index)
-                if not parent.poll(LIMITS[case.kind]):
-                    results[case.name] = ("hang", f"no answer within {LIMITS[case.kind]} s", LIMITS[case.kind])
+                hang = _wait_answer(parent, process.pid, LIMITS[case.kind])
+                if hang is not None:
+                    results[case.name] = ("hang", hang, LIMITS[case.kind])
                     break
                 results[case.name] = parent.recv()
             else:

@@ -100,7 +100,7 @@ def pages(loopback: str) -> dict:
 
 
 def render_crawl(tmp: Path, loopback: str, *settings: str, portal: tuple[str, ...] = (PAGE, MOVED),
-                 extra: dict | None = None, render: str = "always") -> dict:
+                 extra: dict | None = None, render: str = "always", workers: bool = True) -> dict:
     from simweb import SimWeb
 
     registry = tmp / "sites.toml"
@@ -113,7 +113,9 @@ def render_crawl(tmp: Path, loopback: str, *settings: str, portal: tuple[str, ..
         result = subprocess.run(
             [sys.executable, "-m", "xxgk", "crawl", "--registry", str(registry), "--db", str(tmp / "a.db"),
              "-s", "XXGK_DOWNLOAD_TIMEOUT=10", "-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False",
-             "-s", "XXGK_PROBE_SOFT404=0", "-s", "XXGK_SSRF_DNS_TIMEOUT=1", *settings],
+             "-s", "XXGK_PROBE_SOFT404=0", "-s", "XXGK_SSRF_DNS_TIMEOUT=1",
+             # workers behind the simulated web's proxy, so that their requests are judged too
+             "-s", f"XXGK_BROWSER_WORKERS_BEHIND_PROXY={int(workers)}", *settings],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stdout + result.stderr
         stats = crawl_stats(re.search(r"log: (\S+)", result.stdout).group(1))
@@ -157,6 +159,15 @@ def test_requests_of_scripts_and_workers_to_forbidden_origins_are_never_sent(gua
             f"http://{HOST}/go/worker"} <= set(guarded["urls"]), guarded["urls"]
     assert not SCRIPT_PATHS & guarded["reached"], guarded["reached"]
     assert f"http://{HOST}/shared.js" not in guarded["urls"]
+
+
+def test_behind_a_proxy_rendered_pages_start_no_workers_by_default(tmp_path, loopback):
+    """A dedicated worker's WebSocket passes the request-level checks and the proxy connects
+    it anywhere (found by a security review): behind a proxy pages get no Worker."""
+    default = render_crawl(tmp_path, loopback, portal=(PAGE,), workers=False)
+    assert f"http://{HOST}/go/fetch" in default["urls"]  # the page's own scripts ran
+    assert f"http://{HOST}/worker.js" not in default["urls"], default["urls"]
+    assert not default["reached"], default["reached"]
 
 
 def test_a_rendered_page_redirecting_to_a_forbidden_origin_is_excluded(guarded):

@@ -8,6 +8,7 @@ unit finer (``"*/1 * * * *"`` fires every second) through ``trigger_factory``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -337,24 +338,58 @@ def test_probing_a_lock_never_makes_a_job_think_the_site_busy(tmp_path):
         assert time.monotonic() - started < 1
 
 
+def _sleeping(pid: int) -> bool:
+    """The fake crawl child is in its ``time.sleep``, so its SIGINT handler is installed
+    (sleeping, and in a sleep call where the kernel names it); True without ``/proc``."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        wchan = Path(f"/proc/{pid}/wchan").read_text()
+    except (OSError, IndexError):
+        return True
+    return state == "S" and (wchan in ("", "0") or "sleep" in wchan)
+
+
+def _child_pid(db_path: Path) -> int | None:
+    """The fake crawl child's pid, once FakeRunner has recorded it (``start_crawl`` records
+    this process's pid first)."""
+    rows = crawl_rows(db_path)
+    pid = rows[0]["pid"] if rows else None
+    return pid if pid and pid != os.getpid() else None
+
+
 def test_lock_blocks_concurrent_run_once_in_another_process(paths, schedulers):
     registry, db_path = paths
     write_registry(registry, {"a": RARELY})
-    runner = FakeRunner({"a": 2.0})
+    # The crawl holds the lock until the test lets go (SIGINT below), however long the CLI
+    # subprocess takes to start on a loaded machine: a fixed-length crawl could end first,
+    # and the CLI then found the lock free and crawled for real.
+    runner = FakeRunner({"a": 120.0})
     scheduler = make_scheduler(registry, db_path, runner)
     schedulers.append(scheduler)
     scheduler.start()
     job = threading.Thread(target=scheduler.run_site, args=("a",))
     job.start()
-    wait_until(lambda: SiteLock(db_path, "a").is_locked())
-    other = subprocess.run(
-        [sys.executable, "-m", "schedules.cli", "schedule", "run-once", "--site", "a",
-         "--registry", str(registry), "--db", str(db_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=30)
-    assert other.returncode == 1, other.stderr
-    assert "a: busy" in other.stdout and f"pid {os.getpid()}" in other.stdout
-    assert len(crawl_rows(db_path)) == 1                              # no second crawl started
-    job.join()
+    child_pid = None
+    try:
+        wait_until(lambda: SiteLock(db_path, "a").is_locked())
+        child_pid = wait_until(lambda: _child_pid(db_path))
+        other = subprocess.run(
+            [sys.executable, "-m", "schedules.cli", "schedule", "run-once", "--site", "a",
+             "--registry", str(registry), "--db", str(db_path)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert other.returncode == 1, other.stdout + other.stderr
+        assert "a: busy" in other.stdout and f"pid {os.getpid()}" in other.stdout
+        assert len(crawl_rows(db_path)) == 1                          # no second crawl started
+        assert job.is_alive()                                         # the lock was held throughout
+        wait_until(lambda: _sleeping(child_pid))
+        os.kill(child_pid, signal.SIGINT)                             # the fake crawl stops, exit 0
+        job.join(timeout=30)
+        assert not job.is_alive()
+    finally:
+        if job.is_alive() and child_pid is not None:                  # a failure above: leave nothing
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child_pid, signal.SIGKILL)
+            job.join(timeout=30)
     assert (lock_dir_for(db_path) / "a.lock").exists()
     assert scheduler.results[0].ok
     # A scheduled run also waits its turn while another process holds the lock.
