@@ -716,7 +716,10 @@ def test_ctrl_c_ends_a_crawl_incomplete_and_says_so(tmp_path, registry, web):
     command said nothing and exited 0, as if the crawl had finished."""
     db = tmp_path / "archive.db"
     _make_archive(db)
-    crawl = _xxgk("crawl", "--registry", str(registry), "--db", str(db), *SLOW, proxy=web.proxy_url)
+    # As from a terminal: a test run in the background (CI, a `&` job) has SIGINT ignored,
+    # which a child inherits (Python then raises no KeyboardInterrupt).
+    crawl = _xxgk("crawl", "--registry", str(registry), "--db", str(db), *SLOW, proxy=web.proxy_url,
+                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for(lambda: _running_crawl(db) is not None, what="the crawl's first commit")
         crawl.send_signal(signal.SIGINT)  # a terminal's Ctrl-C reaches the command (the child has its own session)
