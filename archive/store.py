@@ -172,6 +172,14 @@ def pid_alive(pid: int | None, started_at: str | None = None) -> bool:
     return True
 
 
+def running_crawl(db: Database, site_id: str) -> tuple[int, int | None] | None:
+    """(id, pid) of a crawl of ``site_id`` still running after :func:`mark_abandoned_crawls`
+    closed those whose process is gone; None when there is none."""
+    mark_abandoned_crawls(db)
+    row = db.execute("SELECT id, pid FROM crawls WHERE site_id = ? AND status = 'running'", [site_id]).fetchone()
+    return (row[0], row[1]) if row else None
+
+
 def mark_abandoned_crawls(db: Database) -> list[int]:
     """Mark ``running`` crawls whose process is gone as ``incomplete``; return their ids."""
     rows = db.execute("SELECT id, pid, started_at FROM crawls WHERE status = 'running'").fetchall()

@@ -84,6 +84,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from archive.itemqueue import DEFAULT_PREFIX, ItemQueue, connect, encode_control, encode_item, job_key
+from crawler.fetch import went_through_proxy
 from crawler.robots import PoliteRobotsTxtMiddleware
 from crawler.spiders.portal import SiteRun, revisiting_guard
 from crawler.urls import TrapGuard
@@ -1165,7 +1166,7 @@ class SharedRobotsTxtMiddleware(PoliteRobotsTxtMiddleware):
         head = {"status": response.status,
                 "headers": {k.decode("latin-1"): [v.decode("latin-1") for v in values]
                             for k, values in response.headers.items()},
-                "via_proxy": bool(meta.get("proxy") or meta.get("_auth_proxy"))}
+                "via_proxy": went_through_proxy(meta)}
         return json.dumps(head).encode() + b"\n" + response.body
 
     @staticmethod

@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 _CONTENT_RANGE_RE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+)", re.I)
 
 
+def went_through_proxy(meta: dict) -> bool:
+    """Whether a request (its ``meta``) went through an HTTP proxy, as Scrapy's proxy
+    middleware records it (``proxy``, or ``_auth_proxy`` for one with credentials)."""
+    return bool(meta.get("proxy") or meta.get("_auth_proxy"))
+
+
 @dataclass
 class Fetch:
     url: str                                   # the URL as linked (canonical form)

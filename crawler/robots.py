@@ -52,7 +52,7 @@ from twisted.internet.defer import Deferred
 
 from archive import states as S
 from crawler.classify import classify
-from crawler.fetch import Fetch
+from crawler.fetch import Fetch, went_through_proxy
 
 __all__ = ["PoliteRobotsTxtMiddleware", "Undefined", "judge_answer", "judge_failure"]
 
@@ -101,7 +101,7 @@ def judge_answer(response: Response) -> Undefined | None:
     fetch = Fetch(url=response.url, status=response.status,
                   headers={k.decode("latin-1").lower(): b", ".join(v) for k, v in response.headers.items()},
                   body=response.body, expect="external",
-                  via_proxy=bool(meta.get("proxy") or meta.get("_auth_proxy")))
+                  via_proxy=went_through_proxy(meta))
     verdict = classify(fetch)
     if _absent(verdict.state, verdict.rule, verdict.detail):
         return None  # the proxy says nobody is there: the pages' own attempts say so too

@@ -94,7 +94,7 @@ from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from archive.db import ArchiveError, open_db
-from archive.store import mark_abandoned_crawls, pid_alive
+from archive.store import mark_abandoned_crawls, pid_alive, running_crawl
 from schedules.locks import SiteLock, lock_dir_for
 from schedules.registry import RegistryError, Site, load_registry, parse_registry
 
@@ -605,14 +605,12 @@ class Scheduler:
         try:
             db = open_db(self.db_path)
             try:
-                mark_abandoned_crawls(db)
-                rows = db.execute("SELECT id, pid FROM crawls WHERE site_id = ? AND status = 'running'",
-                                  [site_id]).fetchall()
+                running = running_crawl(db, site_id)
             finally:
                 db.conn.close()
-            if rows:
+            if running:
                 return JobResult(site_id, "busy", scheduled_at,
-                                 message=f"crawl {rows[0][0]} (pid {rows[0][1]}) is still running")
+                                 message=f"crawl {running[0]} (pid {running[1]}) is still running")
             if self.stopping:
                 return JobResult(site_id, "skipped", scheduled_at, message="scheduler is stopping")
             logger.info("site %s: crawl starting (scheduled at %s)", site_id, scheduled_at)

@@ -132,7 +132,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
 def _busy_sites(db_path: str | Path, sites: list, held: contextlib.ExitStack) -> list[str]:
     """Take each site's crawl lock (kept by ``held``); why the sites that are busy are."""
-    from archive.store import mark_abandoned_crawls
+    from archive.store import running_crawl
     from schedules.locks import SiteLock
 
     db = open_db(db_path)  # first: an unusable archive is reported as such (exit 3)
@@ -152,12 +152,10 @@ def _busy_sites(db_path: str | Path, sites: list, held: contextlib.ExitStack) ->
         db.conn.close()
         return busy
     try:
-        mark_abandoned_crawls(db)
         for site in sites:
-            row = db.execute("SELECT id, pid FROM crawls WHERE site_id = ? AND status = 'running'",
-                             [site.id]).fetchone()
-            if row:
-                busy.append(f"site {site.id!r} is already being crawled (crawl {row[0]}, pid {row[1]})")
+            running = running_crawl(db, site.id)
+            if running:
+                busy.append(f"site {site.id!r} is already being crawled (crawl {running[0]}, pid {running[1]})")
     finally:
         db.conn.close()
     return busy

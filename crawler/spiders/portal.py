@@ -38,7 +38,7 @@ from archive.store import cited_urls, evidence_urls, trap_budget_refusals
 from crawler.challenges import BROWSER, COOKIES, WAIT, ChallengeHosts
 from crawler.classify import SiteProbe, classify, probe_url
 from crawler.decode import decode_body, filename_from_content_disposition
-from crawler.fetch import Fetch, Verdict
+from crawler.fetch import Fetch, Verdict, went_through_proxy
 from crawler.htmlparse import needs_render, page_links
 from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources, OverheadBytes
 from crawler.maintext import main_text
@@ -332,7 +332,7 @@ class PortalSpider(scrapy.Spider):
             expect=expect, is_home_page=bool(meta["xxgk"].get("home")),
             home_urls=tuple(site.portal), method=response.request.method if response.request else "GET",
             elapsed_ms=int(latency * 1000) if latency is not None else None,
-            via_proxy=bool(meta.get("proxy") or meta.get("_auth_proxy")),
+            via_proxy=went_through_proxy(meta),
             dataloss="dataloss" in response.flags, stream_cut=STREAM_CUT in response.flags,
         )
 
@@ -587,7 +587,7 @@ class PortalSpider(scrapy.Spider):
                       error_type=failure.type.__name__, error=str(failure.value)[:1000],
                       expect=xxgk.get("expect", "page"), method=request.method,
                       home_urls=tuple(run.site.portal),
-                      via_proxy=bool(request.meta.get("proxy") or request.meta.get("_auth_proxy")))
+                      via_proxy=went_through_proxy(request.meta))
         verdict = classify(fetch, probe=run.current_probe())
         if xxgk.get("raw_verdict") and verdict.rule != "ssrf":
             # The browser failed: the raw answer stands. Not when it refused the page's own
