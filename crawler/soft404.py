@@ -35,8 +35,8 @@ not-found wording to be *the page's message*, not a word somewhere in a page:
   normalised; Jaccard >= 0.9 and at most ``5 + 2 %`` shingles of its own).
 
 Phrases (matched without whitespace; English case-insensitively): "(您访问的)页面/文章/
-信息/内容/栏目/文件/记录... 不存在 / 已(被)删除 / 已失效 / 找不到 / 未找到 / 走丢了",
-"找不到(该)页面", "参数错误/非法参数", "该页无法显示", "404 Not Found", "Page not found",
+信息/内容/栏目/文件/记录... 不存在 / 已(被)删除 / 已下架 / 已失效 / 未发布 / 找不到 / 未找到 /
+走丢了", "找不到(该)页面", "无此信息", "信息ID不存在", "参数错误/非法参数", "该页无法显示", "404 Not Found", "Page not found",
 "HTTP Status 404", "The resource cannot be found", "the page you requested could not be
 found", "No such file"...
 """
@@ -63,17 +63,17 @@ _OBJ = (
 )
 _FILL = r"(?:暂时|可能|或者?|已经?|也许|或已|或已经|或者已|已被管理员|可能已)*"
 _GONE = (
-    r"(?:不存在|已?(?:经)?(?:被)?(?:删除|移除|撤销|撤回|下线|关闭|失效|过期|屏蔽|删掉)了?|"
+    r"(?:不存在|已?(?:经)?(?:被)?(?:删除|移除|撤销|撤回|下线|下架|关闭|失效|过期|屏蔽|删掉)了?|未发布|"
     r"无法(?:找到|访问|显示)|找不到|未找到|没有找到|不见了|走丢了|丢失了|飞走了|迷路了|去火星了|出错了)"
 )
 CJK_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.I)
     for p in (
         rf"(?:(?:您|你)?所?要?(?:访问|请求|查看|浏览|查找|打开|查询)的)?{_OBJ}{_FILL}{_GONE}(?:[,，]?(?:或|或者|也可能){_FILL}{_GONE})*",
-        rf"(?:找不到|无法找到|未能找到|未找到|没有找到|查无)(?:该|此|您|你)?(?:要|所)?"
+        rf"(?:找不到|无法找到|未能找到|未找到|没有找到|查无|无此|没有此|没有该)(?:该|此|您|你)?(?:要|所)?"
         rf"(?:访问|请求|查找|浏览|查看|需要)?的?{_OBJ}",
         r"参数(?:错误|有误|不正确|非法|无效|异常|不合法)|(?:非法|无效|错误)的?参数",
-        r"(?:文章|信息|新闻|栏目)(?:id|编号)(?:错误|有误|不正确|无效)",
+        r"(?:文章|信息|新闻|栏目)(?:id|编号)(?:错误|有误|不正确|无效|不存在)",
         r"该页无法显示|无法显示(?:此|该)?(?:网)?页",
     )
 )
@@ -124,7 +124,7 @@ def find_phrase(text: str) -> str | None:
 #: ``_GONE`` without its optional parts (已/经/被 before a verb, 了 after it): it matches
 #: somewhere exactly when ``_GONE_RE`` does, and is several times faster to search.
 _GONE_CORE_RE = re.compile(
-    r"不存在|删除|移除|撤销|撤回|下线|关闭|失效|过期|屏蔽|删掉|无法(?:找到|访问|显示)|找不到|未找到|没有找到|"
+    r"不存在|删除|移除|撤销|撤回|下线|下架|关闭|失效|过期|屏蔽|删掉|未发布|无法(?:找到|访问|显示)|找不到|未找到|没有找到|"
     r"不见了|走丢了|丢失了|飞走了|迷路了|去火星了|出错了",
     re.I,
 )
@@ -139,9 +139,9 @@ def _find_phrase(text: str) -> str | None:
     cjk1, cjk2, cjk3, cjk4, cjk5 = CJK_PATTERNS
     for pattern, possible in (
         (cjk1, _GONE_CORE_RE.search(dense) is not None),
-        (cjk2, "找" in dense or "查无" in dense),
+        (cjk2, "找" in dense or "查无" in dense or "无此" in dense or "没有" in dense),
         (cjk3, "参数" in dense),
-        (cjk4, "误" in dense or "不正确" in dense or "无效" in dense),
+        (cjk4, "误" in dense or "不正确" in dense or "无效" in dense or "不存在" in dense),
         (cjk5, "无法显示" in dense),
     ):
         if possible:

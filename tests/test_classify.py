@@ -487,7 +487,10 @@ def test_soft_404_titles(title):
 @pytest.mark.parametrize(
     "message",
     ["抱歉，找不到该页面！", "页面未找到", "对不起，您访问的文章不存在", "该信息已删除", "栏目不存在",
-     "页面不存在或已被删除", "The page you requested could not be found.", "Page Not Found"],
+     "页面不存在或已被删除", "The page you requested could not be found.", "Page Not Found",
+     # CMS wordings a review found caught only by the site probe (which says nothing
+     # about content.jsp?id= pages): withdrawn, unknown id, never published
+     "该信息已下架", "对不起，无此信息！", "信息ID不存在", "该信息未发布或已过期"],
 )
 def test_soft_404_messages(message):
     body = f"<html><head><title>某某大学信息公开网</title></head><body><div class='nav'><a href='/'>首页</a></div><div class='msg'><p>{message}</p></div></body></html>"

@@ -40,7 +40,7 @@ def _plain_find_phrase(text: str) -> str | None:
 
 def _texts() -> list[str]:
     words = ["页面", "文章", "信息", "已", "经", "被", "删除", "不存在", "找不到", "查无", "参数", "错误", "有误",
-             "无效", "不正确", "无法显示", "该页", "了", "未找到", "走丢了", "去火星了", "id", "ID", "编号", "Page",
+             "无效", "不正确", "无法显示", "该页", "了", "未找到", "走丢了", "去火星了", "id", "ID", "编号", "Page", "下架", "未发布", "无此", "没有", "该",
              "NOT", "found", "FOUND", "404", "410", "error", "the", "requested", "url", "could", "be", "No",
              "such", "ſuch", "fıle", "İtem", "doesn't", "exist", " ", "\u3000", "-", "：", "栏目", "新闻", "通知"]
     rng = random.Random(7)
@@ -60,7 +60,8 @@ def test_find_phrase_prefilters_change_nothing() -> None:
 
 
 def test_gone_core_matches_exactly_when_gone_does() -> None:
-    pieces = ["已", "经", "被", "了", "删除", "下线", "不存在", "无法", "访问", "找不到", "出错了", "x", "过期"]
+    pieces = ["已", "经", "被", "了", "删除", "下线", "下架", "未发布", "不存在", "无法", "访问", "找不到", "出错了", "x",
+              "过期"]
     for n in range(1, 4):
         for combo in itertools.product(pieces, repeat=n):
             text = "".join(combo)

@@ -13,7 +13,8 @@ robots-excluded ``/admin/``, a near-miss "找不到工作？" article (ok), NXDO
 Unknown URLs (any path, any ``id``) answer **200 with the site's own article frame, empty**
 (the CMS's front controller renders its template whatever the record): nothing in it
 says "not found", so only the crawler's probe of a random URL can tell. Links to removed
-articles and a removed column (:data:`DEAD_LINKS`) answer that frame: ``soft_404``.
+articles and a removed column (:data:`DEAD_LINKS`) answer that frame: ``soft_404``. One
+withdrawn record (:data:`WITHDRAWN_ARTICLE`) answers the frame with "对不起，该信息已下架！".
 
 Cosmetic: article 142's 点击数 and its footer's "您是本站第 N 位访问者　当前在线：N人" change
 every day (article text unchanged).
@@ -56,6 +57,9 @@ DEAD_LINKS = (
     BASE + "/ShowArticle.jsp?id=93",
     BASE + "/BigClass.jsp?id=88",
 )
+#: A withdrawn record the CMS answers with its own wording ("对不起，该信息已下架！"), not the
+#: empty frame: the page's message says it is gone, whatever the site probe learnt.
+WITHDRAWN_ARTICLE = BASE + "/ShowArticle.jsp?id=96"
 
 
 def item_url(n: int) -> str:
@@ -132,6 +136,19 @@ class _Site:
             '<div class="arttitle"></div><div class="artinfo">发布日期：　点击数：0</div>'
             '<div class="artcontent"></div>'
         )
+        return Resource(
+            body=self.layout("", content).encode("gbk"),
+            content_type="text/html",
+            encoding="gbk",
+            state="soft_404",
+            validators=False,
+            headers=[("Server", "Apache-Coyote/1.1")],
+        )
+
+    def withdrawn_record(self) -> Resource:
+        """The article frame carrying the CMS's "withdrawn" notice (status 200, soft_404)."""
+        content = ('<div class="arttitle"></div><div class="artcontent">'
+                   '<p align="center">对不起，该信息已下架！</p></div>')
         return Resource(
             body=self.layout("", content).encode("gbk"),
             content_type="text/html",
@@ -266,8 +283,10 @@ class _Site:
         # Removed records still linked from "相关阅读" lines and the directory (soft_404).
         for url in DEAD_LINKS:
             b.put(url, self.missing_record())
+        b.put(WITHDRAWN_ARTICLE, self.withdrawn_record())
         related = {
-            141: f'<p>相关阅读：<a href="{DEAD_LINKS[0][len(BASE) :]}">2021届毕业生双选会通知</a></p>',
+            141: f'<p>相关阅读：<a href="{DEAD_LINKS[0][len(BASE) :]}">2021届毕业生双选会通知</a></p>'
+                 f'<p>相关阅读：<a href="{WITHDRAWN_ARTICLE[len(BASE) :]}">2021年就业推荐表领取说明</a></p>',
             142: f'<p>相关阅读：<a href="{self.href(DEAD_LINKS[1][len(BASE) :], 2)}">就业协议书填写说明</a></p>',
         }
         for aid, title, d, paras in specs:
