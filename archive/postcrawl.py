@@ -9,9 +9,14 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from sqlite_utils import Database
 
 from archive.db import utcnow
+
+logger = logging.getLogger(__name__)
 
 
 def portal_site_items(db: Database, crawl_ids: list[int]) -> int:
@@ -84,25 +89,65 @@ def pending_postcrawl(db: Database) -> list[int]:
         "SELECT id FROM crawls WHERE postcrawl_at IS NULL AND status <> 'running' ORDER BY id")]
 
 
+class PostcrawlError(Exception):
+    """Post-crawl work failed for some of the crawls asked for; every other crawl's was done."""
+
+    def __init__(self, failures: dict[int, str]) -> None:
+        self.failures = failures
+        listed = "; ".join(f"crawl {crawl_id}: {error}" for crawl_id, error in sorted(failures.items()))
+        super().__init__(f"post-crawl work failed ({listed}); what the crawl checked is archived,"
+                         " and the work is tried again after the next crawl")
+
+
 def after_crawl(db: Database, crawl_ids: list[int]) -> list[int]:
     """Everything that runs after each crawl, in order, for ``crawl_ids`` and any closed crawl
     whose post-crawl work never ran; each step can run twice harmlessly. Returns the crawls
-    done (marked ``crawls.postcrawl_at`` once all of it has run)."""
+    done (marked ``crawls.postcrawl_at`` once all of it has run).
+
+    Each crawl's steps, and each site's evaluation, run on their own: one that raises (a bug
+    met by one crawl's data) is logged, rolled back and left unmarked, to be tried again
+    after the next crawl, and the others go on. :class:`PostcrawlError` names the failures
+    among ``crawl_ids`` once the rest is done (a failure of an earlier crawl's retried work
+    is logged only: it was reported when it first failed)."""
     from archive.changes import detect_changes
     from archive.evaluate import evaluate
 
-    crawl_ids = sorted(set(crawl_ids) | set(pending_postcrawl(db)))
-    portal_site_items(db, crawl_ids)
-    retire_unlinked(db, crawl_ids)
-    detect_changes(db, crawl_ids)
+    asked = set(crawl_ids)
+    crawl_ids = sorted(asked | set(pending_postcrawl(db)))
+    failures: dict[int, str] = {}
+
+    def attempt(what: str, ids: list[int], step: Callable[..., object], *args: object, **kwargs: object) -> None:
+        try:
+            step(db, *args, **kwargs)
+        except Exception as exc:
+            if db.conn.in_transaction:  # a step's own atomic blocks roll back; anything else too
+                db.conn.rollback()
+            error = f"{what}: {type(exc).__name__}: {exc}"
+            logger.error("post-crawl work of crawl(s) %s failed: %s", ", ".join(map(str, ids)), error,
+                         exc_info=True)
+            for crawl_id in ids:
+                failures.setdefault(crawl_id, error)
+
+    for crawl_id in crawl_ids:
+        for what, step in (("site items", portal_site_items), ("unlinked links", retire_unlinked),
+                           ("changes", detect_changes)):
+            if crawl_id not in failures:
+                attempt(what, [crawl_id], step, [crawl_id])
     # The crawled sites only: evaluating every site after each site's crawl wrote sites²
     # evaluations a day under the scheduler (`xxgk evaluate` judges them all at once).
     marks = ",".join("?" * len(crawl_ids))
-    for (site_id,) in db.execute(f"SELECT DISTINCT site_id FROM crawls WHERE id IN ({marks})"
-                                 " AND site_id IS NOT NULL ORDER BY site_id", crawl_ids).fetchall():
-        evaluate(db, site_id=site_id)
-    if crawl_ids:
+    by_site: dict[str, list[int]] = {}
+    for crawl_id, site_id in db.execute(f"SELECT id, site_id FROM crawls WHERE id IN ({marks})"
+                                        " AND site_id IS NOT NULL ORDER BY site_id, id", crawl_ids).fetchall():
+        by_site.setdefault(site_id, []).append(crawl_id)
+    for site_id, ids in by_site.items():
+        attempt(f"evaluation of site {site_id}", ids, evaluate, site_id=site_id)
+    done = [crawl_id for crawl_id in crawl_ids if crawl_id not in failures]
+    if done:
         with db.atomic():
-            db.execute(f"UPDATE crawls SET postcrawl_at = ? WHERE id IN ({marks})"
-                       " AND status <> 'running'", [utcnow(), *crawl_ids])
-    return crawl_ids
+            db.execute(f"UPDATE crawls SET postcrawl_at = ? WHERE id IN ({','.join('?' * len(done))})"
+                       " AND status <> 'running'", [utcnow(), *done])
+    mine = {crawl_id: error for crawl_id, error in failures.items() if crawl_id in asked}
+    if mine:
+        raise PostcrawlError(mine)
+    return done

@@ -2,7 +2,9 @@
 
 :class:`ArchiveWriter` is the single write path used by the Scrapy pipeline (and by tests).
 It batches writes into transactions of ``commit_every`` items so a crash loses at most one
-uncommitted batch and never leaves half an item behind.
+uncommitted batch and never leaves half an item behind (a crash between two statements of
+an item rolls back with its batch; an exception inside :meth:`ArchiveWriter.one_item` rolls
+back that item alone).
 
 Link health (how a watchdog should read ``links``):
 
@@ -19,9 +21,11 @@ Link health (how a watchdog should read ``links``):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +44,11 @@ def upsert_sites(db: Database, rows: list[dict]) -> None:
     now = utcnow()
     for row in rows:
         db["sites"].upsert({**row, "updated_at": now}, pk="id")
+
+
+#: ``crawls.finish_reason`` prefix of a crawl that ended with pages or items it could not
+#: process (status ``incomplete``; see :mod:`crawler.pipelines`).
+PROCESSING_ERRORS = "processing_errors"
 
 
 def start_crawl(db: Database, site_id: str, *, pid: int | None = None, log_path: str | None = None,
@@ -231,6 +240,8 @@ class ArchiveWriter:
         # rolled back with that item.
         self.batch_sources = batch_sources
         self._sources: list[tuple] = []
+        #: Inside :meth:`one_item` (nesting depth): batches commit only between items.
+        self._in_item = 0
 
     # -- transactions -------------------------------------------------------------------
     def _begin(self) -> None:
@@ -241,7 +252,27 @@ class ArchiveWriter:
     def _tick(self) -> None:
         self._pending += 1
         self._last_write = time.monotonic()
-        if self._pending >= self.commit_every or self._overdue():
+        if not self._in_item and self._commit_due():
+            self.commit()
+
+    def _commit_due(self) -> bool:
+        return self._pending >= self.commit_every or self._overdue()
+
+    @contextlib.contextmanager
+    def one_item(self) -> Iterator[None]:
+        """One item's writes, stored whole or not at all: a savepoint inside the open batch.
+        An exception inside rolls back this item's rows only (the batch's earlier items stay)
+        and propagates. Link sources waiting to be written go in first, so that a failing
+        item cannot take them with it; the batch commits, when due, after the item."""
+        self._flush_sources()
+        self._begin()
+        self._in_item += 1
+        try:
+            with self.db.atomic():
+                yield
+        finally:
+            self._in_item -= 1
+        if not self._in_item and self._commit_due():
             self.commit()
 
     def _overdue(self) -> bool:

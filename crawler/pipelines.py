@@ -18,6 +18,14 @@ Settings read in :meth:`ArchivePipeline.from_crawler`:
 The spider carries ``sites`` (registry entries) and ``crawl_ids`` (site id -> ``crawls.id``,
 created by ``xxgk crawl`` before Scrapy starts; created here when a spider is run directly).
 
+A page the spider could not process (an exception in its callback: a bug, or input nothing
+anticipated) or an item the archive could not store for any other reason (the item's rows
+are rolled back: :meth:`archive.store.ArchiveWriter.one_item`) is logged with its
+traceback and counted; the crawl goes on, but its ``crawls`` row ends ``incomplete`` with
+``finish_reason`` ``processing_errors: ...`` (count and first error) rather than
+``finished``: what the crawl did not judge is not evidence of anything, and the post-crawl
+retirement of links no page cites any more runs only after finished crawls.
+
 When the archive cannot be written (disk full, read-only, I/O error: an
 :class:`~archive.db.ArchiveError` or ``sqlite3.OperationalError``; or its file was deleted
 or replaced under the crawl, checked before each commit) the uncommitted batch is
@@ -48,7 +56,7 @@ from archive.db import ArchiveError, changed_since, file_identity, open_db
 from archive.reports.extract import Extracted
 from archive.reports.ingest import report_known
 from archive.reports.isolated import DEFAULT_TIMEOUT, extract_isolated, needs_isolation
-from archive.store import ArchiveWriter, start_crawl, upsert_sites
+from archive.store import PROCESSING_ERRORS, ArchiveWriter, start_crawl, upsert_sites
 from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources, OverheadBytes
 
 logger = logging.getLogger(__name__)
@@ -61,6 +69,11 @@ ARCHIVE_ERROR_REASON = "archive_error"
 
 class ArchiveUnavailable(DropItem):
     """An item not stored because the archive cannot be written (logged once, not per item)."""
+
+
+class ItemNotStored(DropItem):
+    """An item not stored because storing it raised (logged by the pipeline, with the
+    traceback and without the item's body)."""
 
 
 class ItemLogFormatter(LogFormatter):
@@ -85,7 +98,7 @@ class ItemLogFormatter(LogFormatter):
 
     def dropped(self, item: Any, exception: BaseException, response: Any,  # type: ignore[override]
                 spider: Any) -> LogFormatterResult | None:
-        if isinstance(exception, ArchiveUnavailable):
+        if isinstance(exception, (ArchiveUnavailable, ItemNotStored)):
             return None
         return super().dropped(item, exception, response, spider)
 
@@ -110,6 +123,8 @@ class ArchivePipeline:
         self.commit_idle = 0.05
         self._committer: Any = None  # twisted LoopingCall committing an overdue batch
         self._file: tuple[int, int] | None = None  # the archive file's identity when opened
+        #: site id (None: unknown) -> (pages or items not processed, the first one's error)
+        self.processing_errors: dict[str | None, tuple[int, str]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ArchivePipeline:
@@ -126,6 +141,7 @@ class ArchivePipeline:
         # The finish reason (finished, shutdown, closespider_timeout, ...) is only known in
         # the spider_closed signal, which Scrapy sends after pipelines' close_spider.
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(pipeline.spider_error, signal=signals.spider_error)
         return pipeline
 
     def open_spider(self, spider: Any = None) -> None:
@@ -159,7 +175,8 @@ class ArchivePipeline:
         assert writer is not None
         try:
             if isinstance(item, LinkCheck):
-                _check_id, snapshot_id = writer.record_check(item)
+                with writer.one_item():
+                    _check_id, snapshot_id = writer.record_check(item)
                 if item.report_hint and snapshot_id and item.body and item.state in ("ok", "redirected"):
                     if (needs_isolation(item.body, item.filename, item.content_type)
                             and not report_known(writer.db, item.site_id, item.body)):
@@ -174,7 +191,8 @@ class ArchivePipeline:
             elif isinstance(item, LinkSource):
                 writer.record_source(item)
             elif isinstance(item, Evidence):
-                writer.record_evidence(item)
+                with writer.one_item():
+                    writer.record_evidence(item)
             elif isinstance(item, OverheadBytes):
                 writer.record_overhead(item)
         except ARCHIVE_ERRORS as exc:
@@ -182,7 +200,38 @@ class ArchivePipeline:
                 raise
             self._archive_failed(exc)
             raise ArchiveUnavailable(f"archive error: {exc}") from exc
+        except Exception as exc:  # this item only (rolled back): record it, carry on
+            if self.crawler is None:  # the distributed writer loop keeps it as a dead letter
+                raise
+            url = getattr(item, "url", None) or getattr(item, "from_url", None) or ""
+            # Not Scrapy's "Error processing {item}": an item's repr holds its whole body.
+            logger.error("could not store %s %s", type(item).__name__, url, exc_info=True)
+            self._processing_error(getattr(item, "site_id", None),
+                                   f"{type(item).__name__} {url}: {type(exc).__name__}: {exc}")
+            raise ItemNotStored(f"{type(exc).__name__}: {exc}") from exc
         return item
+
+    def spider_error(self, failure: Any, response: Any, spider: Any = None) -> None:
+        """A callback raised (Scrapy logged it with its traceback): count it for the site."""
+        meta = getattr(response, "meta", None) or {}
+        xxgk = meta.get("xxgk") if isinstance(meta.get("xxgk"), dict) else {}
+        self._processing_error(xxgk.get("site"), f"{getattr(response, 'url', '')}: "
+                                                  f"{failure.type.__name__}: {failure.value}")
+
+    def _processing_error(self, site_id: str | None, error: str) -> None:
+        count, first = self.processing_errors.get(site_id, (0, error))
+        self.processing_errors[site_id] = (count + 1, first)
+        if self.crawler is not None:
+            self.crawler.stats.inc_value("xxgk/processing_errors")
+
+    def _unprocessed(self, site_id: str) -> str | None:
+        """``finish_reason`` for a crawl of ``site_id`` that left pages or items unprocessed."""
+        errors = [self.processing_errors[k] for k in (site_id, None) if k in self.processing_errors]
+        if not errors:
+            return None
+        count = sum(n for n, _first in errors)
+        return (f"{PROCESSING_ERRORS}: {count} page(s) or item(s) could not be processed, see the log;"
+                f" first: {errors[0][1]}")[:1000]
 
     def _archive_failed(self, exc: BaseException) -> None:
         """Stop the crawl: roll back the half-written batch and close the spider."""
@@ -262,8 +311,9 @@ class ArchivePipeline:
                 self._archive_failed(exc)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
-        """Close this run's ``crawls`` rows: ``finished`` only if Scrapy finished normally,
-        ``failed`` after an archive error, ``incomplete`` otherwise."""
+        """Close this run's ``crawls`` rows: ``finished`` only if Scrapy finished normally with
+        every page and item of the site processed, ``failed`` after an archive error,
+        ``incomplete`` otherwise."""
         writer = self.writer
         if writer is None:
             return
@@ -272,8 +322,12 @@ class ArchivePipeline:
         else:
             status = "finished" if reason == "finished" else "incomplete"
         try:
-            for crawl_id in self.owned_crawls.values():
-                writer.close_crawl(crawl_id, status, finish_reason=reason)
+            for site_id, crawl_id in self.owned_crawls.items():
+                unprocessed = self._unprocessed(site_id) if status == "finished" else None
+                if unprocessed:
+                    writer.close_crawl(crawl_id, "incomplete", finish_reason=unprocessed)
+                else:
+                    writer.close_crawl(crawl_id, status, finish_reason=reason)
             writer.commit()
         except ARCHIVE_ERRORS as exc:  # still unwritable: ``xxgk crawl`` closes the rows
             logger.error("could not close the crawl rows: %s", exc)

@@ -626,6 +626,9 @@ class Scheduler:
                 result.message = (f"crawl exited with {crawl.exit_code}" if crawl.exit_code
                                   else "crawl interrupted (its crawls row says incomplete)"
                                   if getattr(crawl, "interrupted", False)
+                                  else "pages or items could not be processed (its crawls row says"
+                                       " incomplete; errors in its log)"
+                                  if getattr(crawl, "unprocessed", False)
                                   else "crawl failed (see its crawls row)")
             # What the crawl did check counts, failed or not (as after `xxgk crawl`).
             from archive.postcrawl import after_crawl

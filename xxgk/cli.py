@@ -120,14 +120,23 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         result = run_crawl(sites, db_path=args.db, registry_path=args.registry, settings=settings,
                            echo=args.verbose)
         db = open_db(args.db)
-        from archive.postcrawl import after_crawl
+        from archive.postcrawl import PostcrawlError, after_crawl
 
-        after_crawl(db, list(result.crawl_ids.values()))
+        postcrawl_failed = None
+        try:
+            after_crawl(db, list(result.crawl_ids.values()))
+        except PostcrawlError as exc:  # the crawl is archived: say so after its summary
+            postcrawl_failed = exc
     print(crawl_summary(db, list(result.crawl_ids.values())))
     print(f"log: {result.log_path}")
     if result.interrupted:
         print("xxgk: the crawl was interrupted: its crawls rows say incomplete", file=sys.stderr)
-    return EXIT_OK if result.ok else EXIT_FAILED
+    if result.unprocessed:
+        print("xxgk: some pages or items could not be processed (errors in the log): the crawls rows"
+              " say incomplete", file=sys.stderr)
+    if postcrawl_failed is not None:
+        print(f"xxgk: {postcrawl_failed}", file=sys.stderr)
+    return EXIT_OK if result.ok and postcrawl_failed is None else EXIT_FAILED
 
 
 def _busy_sites(db_path: str | Path, sites: list, held: contextlib.ExitStack) -> list[str]:

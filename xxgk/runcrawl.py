@@ -9,6 +9,7 @@ any the child could not (a crash, a kill), so every run is accounted for.
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import re
 import signal
@@ -20,7 +21,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from archive.db import ArchiveError, changed_since, file_identity, open_db
-from archive.store import finish_crawl, mark_abandoned_crawls, start_crawl, upsert_sites
+from archive.store import PROCESSING_ERRORS, finish_crawl, mark_abandoned_crawls, start_crawl, upsert_sites
 from crawler.extensions import PARENT_GONE_SIGNAL
 from schedules.registry import Site
 
@@ -48,13 +49,17 @@ class CrawlResult:
     #: The crawl was stopped before its end: Ctrl-C, a signal to the child (Scrapy closes
     #: with reason ``shutdown``), or the ``timeout``. Its rows say ``incomplete``.
     interrupted: bool = False
+    #: Some pages or items could not be processed (their rows say ``incomplete``, reason
+    #: ``processing_errors: ...``): what the crawl checked is archived, but not everything.
+    unprocessed: bool = False
 
     @property
     def ok(self) -> bool:
         """The process exited 0, was not interrupted, and no crawl row says it failed (Scrapy
         exits 0 even when the pipeline closed the spider because the archive could not be
         written, and after a graceful stop)."""
-        return self.exit_code == 0 and not self.interrupted and "failed" not in self.statuses.values()
+        return (self.exit_code == 0 and not self.interrupted and not self.unprocessed
+                and "failed" not in self.statuses.values())
 
 
 def log_dir_for(db_path: Path) -> Path:
@@ -79,12 +84,18 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
     crawl_ids = {site.id: start_crawl(db, site.id, pid=None, scheduled_at=scheduled_at) for site in sites}
     try:
         process, log_path = _start_child(db, crawl_ids, db_path, registry_path, settings, env, echo)
-    except OSError as exc:
-        # The rows exist: close them, or they would say "running" for ever.
-        for crawl_id in crawl_ids.values():
-            finish_crawl(db, crawl_id, "failed", finish_reason=f"the crawler could not start: {exc}")
+    except BaseException as exc:
+        # The rows exist, with this process's pid: close them whatever went wrong (a busy or
+        # full archive, a failing preexec_fn, Ctrl-C), or they would say "running" for as long
+        # as this process lives (the scheduler's: every later crawl of the site refused).
+        with contextlib.suppress(Exception):
+            for crawl_id in crawl_ids.values():
+                finish_crawl(db, crawl_id, "failed",
+                             finish_reason=f"the crawler could not start: {type(exc).__name__}: {exc}")
         db.conn.close()
-        raise ArchiveError(f"the crawl could not start: {exc}") from exc
+        if isinstance(exc, OSError):
+            raise ArchiveError(f"the crawl could not start: {exc}") from exc
+        raise
     interrupted = False
     try:
         exit_code = process.wait(timeout=timeout)
@@ -103,9 +114,11 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
         raise ArchiveError(f"the archive {db_path} {changed} while the crawl ran: the crawl's results"
                            f" went to the old file and are not in it (log: {log_path})")
     statuses: dict[str, str] = {}
+    unprocessed = False
     for site_id, crawl_id in crawl_ids.items():
         status, reason = db.execute("SELECT status, finish_reason FROM crawls WHERE id = ?", [crawl_id]).fetchone()
         interrupted = interrupted or (status == "incomplete" and reason == "shutdown")
+        unprocessed = unprocessed or (status == "incomplete" and (reason or "").startswith(PROCESSING_ERRORS))
         if status == "running":
             status = "killed" if exit_code < 0 else "failed"
             finish_crawl(db, crawl_id, status, exit_code=exit_code,
@@ -114,7 +127,7 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
             db.execute("UPDATE crawls SET exit_code = ? WHERE id = ?", [exit_code, crawl_id])
         statuses[site_id] = status
     db.conn.close()
-    return CrawlResult(crawl_ids, exit_code, log_path, statuses, interrupted)
+    return CrawlResult(crawl_ids, exit_code, log_path, statuses, interrupted, unprocessed)
 
 
 def _start_child(db: Database, crawl_ids: dict[str, int], db_path: Path,
@@ -153,10 +166,16 @@ def _start_child(db: Database, crawl_ids: dict[str, int], db_path: Path,
     finally:
         if log_file:
             log_file.close()
-    db.execute(
-        f"UPDATE crawls SET pid = ? WHERE id IN ({','.join('?' * len(crawl_ids))})",
-        [process.pid, *crawl_ids.values()],
-    )
+    try:
+        db.execute(
+            f"UPDATE crawls SET pid = ? WHERE id IN ({','.join('?' * len(crawl_ids))})",
+            [process.pid, *crawl_ids.values()],
+        )
+    except BaseException:
+        # Nobody would wait for a child whose rows cannot say it runs: stop it.
+        process.kill()
+        process.wait()
+        raise
     return process, log_path
 
 
