@@ -126,7 +126,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "scheduled_at": "When the scheduler planned the crawl" + _UTC,
         "started_at": "Start" + _UTC,
         "finished_at": "End" + _UTC,
-        "status": "running | finished | failed | killed | incomplete",
+        "status": "running | finished | failed | killed | incomplete (stopped early, or pages or items it could"
+                  " not process: see finish_reason)",
         "pages": "Pages archived",
         "links_checked": "URLs checked",
         "bytes_received": "Body bytes downloaded from the site: every check, plus overhead_bytes",
@@ -137,7 +138,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "exit_code": "Exit code of the crawl process",
         "pid": "Process id of the crawl",
         "log_path": "The crawl's log file",
-        "finish_reason": "Why the crawl ended (Scrapy's finish reason)",
+        "finish_reason": "Why the crawl ended (Scrapy's finish reason; 'processing_errors: ...' when pages or"
+                         " items could not be processed: how many, the first error)",
     },
     "links": {
         "url": "The URL (canonical form) / 链接",
