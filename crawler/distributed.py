@@ -94,7 +94,9 @@ logger = logging.getLogger(__name__)
 
 #: Request meta that belongs to one worker's attempt, not to the request.
 _TRANSIENT_META = ("xxgk_lease", "xxgk_lease_host", "xxgk_host_slot")
+#: What the proxy middleware sets from a worker's environment: its proxy, and its credentials.
 _PROXY_META = ("proxy", "_auth_proxy", "_scheme_proxy")
+_PROXY_AUTH = b"Proxy-Authorization"
 
 # -- Redis scripts -----------------------------------------------------------------------------
 # Requests are stored as in scrapy-redis' PriorityQueue (a sorted set scored -priority); an
@@ -941,8 +943,13 @@ class LeasedPriorityQueue(PriorityQueue):
     def _encode_request(self, request: Request) -> bytes:
         meta = request.meta
         drop = list(_TRANSIENT_META)
+        auth = None
         if meta.get("_scheme_proxy"):  # the proxy came from this worker's environment
             drop += _PROXY_META
+            # A retry or same-scheme redirect keeps the credentials the proxy middleware put
+            # in the header: they must not go into Redis, nor to another worker's proxy (the
+            # worker that pops the request adds its own, from its environment, as for meta).
+            auth = request.headers.pop(_PROXY_AUTH, None)
         saved = {k: meta.pop(k) for k in drop if k in meta}
         errback = request.errback
         request.errback = _unwrapped_errback(request)  # scrapy-redis stores the spider's method
@@ -950,6 +957,8 @@ class LeasedPriorityQueue(PriorityQueue):
             data = super()._encode_request(request)
         finally:
             meta.update(saved)
+            if auth is not None:
+                request.headers[_PROXY_AUTH] = auth
             request.errback = errback
         host = (urlparse_cached(request).hostname or "").lower().encode("ascii", "replace")
         return host + b"\0" + data

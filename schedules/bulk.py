@@ -579,6 +579,28 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+#: http.client's words for a refused CONNECT: "Tunnel connection failed: 407 Proxy Authentication Required".
+_TUNNEL_FAILED_RE = re.compile(r"Tunnel connection failed: (\d{3}) ?(.*)", re.S)
+
+
+def _tunnel_error(text: str) -> str:
+    """A proxy's refusal of the CONNECT tunnel in Scrapy's ``TunnelError`` words, whose status
+    the crawler's ``net-proxy-tunnel`` rule reads (407 -> blocked, 504 -> timeout): a check
+    judges a refused tunnel as a crawl does. The proxy is named by host and port only, never
+    with its credentials. (urllib tunnels https only, through the ``https`` proxy.)"""
+    proxy = urllib.request.getproxies().get("https", "")
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    try:
+        port = parts.port or http.client.HTTPS_PORT  # what urllib connects to when none is given
+    except ValueError:
+        port = http.client.HTTPS_PORT
+    match = _TUNNEL_FAILED_RE.search(text)
+    extra: Any = text  # Scrapy gives the proxy's raw answer when it is not a status line
+    if match:
+        extra = {"status": int(match.group(1)), "reason": match.group(2).strip().encode("latin-1", "replace")}
+    return f"Could not open CONNECT tunnel with proxy {parts.hostname or '(unknown)'}:{port} [{extra!r}]"
+
+
 def _error_type(exc: BaseException) -> tuple[str, str]:
     reason: Any = exc.reason if isinstance(exc, urllib.error.URLError) and not isinstance(
         exc, urllib.error.HTTPError) else exc
@@ -593,7 +615,7 @@ def _error_type(exc: BaseException) -> tuple[str, str]:
     if isinstance(reason, ssl.SSLError):
         return "SSLError", str(reason)
     if isinstance(reason, OSError) and "Tunnel connection failed" in str(reason):
-        return "TunnelError", f"CONNECT tunnel failed: {reason}"
+        return "TunnelError", _tunnel_error(str(reason))
     if isinstance(reason, BaseException):
         return type(reason).__name__, str(reason)
     return type(exc).__name__, str(reason)
