@@ -1,9 +1,19 @@
 """Chromium launch options for scrapy-playwright: Debian's browser, our proxy.
 
 Playwright cannot download its own browsers here, so we launch ``/usr/bin/chromium``
-(override with ``XXGK_CHROMIUM``). The browser goes through the same proxy as Scrapy
-(``https_proxy``/``http_proxy``, upper or lower case; ``no_proxy`` becomes the bypass list),
-except the Google services Chromium calls by itself (``CHROMIUM_OWN_HOSTS``), which go nowhere.
+(override with ``XXGK_CHROMIUM``). The browser sends each URL the way Scrapy does
+(:mod:`crawler.proxy` reads the environment for both): ``http://`` URLs through ``http_proxy``,
+``https://`` URLs through ``https_proxy``, direct for a scheme without one or for a host
+``no_proxy`` matches, except the Google services Chromium calls by itself
+(``CHROMIUM_OWN_HOSTS``), which go nowhere.
+
+Playwright's ``proxy`` option can say none of that: it takes one server for every scheme
+and passes its bypass list to Chromium, which reads a bare name as that one host. It still
+carries the proxy's user name and password (Chromium takes none from a URL, and Playwright
+answers the proxy's 407 with them) and tells :mod:`crawler.rendering` that an upstream proxy
+connects. What Chromium actually does is said by ``--proxy-server`` (per scheme) and
+``--proxy-bypass-list`` (our ``no_proxy`` rules in Chromium's syntax) appended to the launch
+arguments: Playwright puts ours after its own, and Chromium keeps the last of a repeated switch.
 
 Site isolation is off (``--disable-site-isolation-trials``): a cross-site frame would
 otherwise be a target of its own, out of reach of the page's CDP session with which
@@ -19,6 +29,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
+
+from crawler.proxy import SCHEMES, browser_credentials, no_proxy_rules, no_proxy_value, scheme_proxies
 
 #: Google services Chromium calls on its own (sign-in, push messaging, updates, safe
 #: browsing), never for a page: resolved to nowhere and kept off the proxy, so a crawl
@@ -28,18 +41,43 @@ CHROMIUM_OWN_HOSTS = ("accounts.google.com", "android.clients.google.com", "clie
                       "optimizationguide-pa.googleapis.com", "content-autofill.googleapis.com")
 
 
-def env_proxy(environ: dict[str, str] | None = None) -> dict[str, str] | None:
-    """Playwright's ``proxy`` option built from the standard proxy variables, or None."""
-    env = os.environ if environ is None else environ
+def env_proxy(environ: Mapping[str, str] | None = None) -> dict[str, str] | None:
+    """Playwright's ``proxy`` option from the standard proxy variables, or None (direct).
 
-    def get(name: str) -> str:
-        return env.get(name) or env.get(name.upper()) or ""
-
-    server = get("https_proxy") or get("http_proxy")
-    if not server:
+    Raises :class:`~crawler.proxy.ProxyConfigError` when the two schemes' proxies carry
+    different credentials (Playwright has one pair for every proxy).
+    """
+    proxies = scheme_proxies(environ)
+    no_proxy = no_proxy_value(environ)
+    if not proxies or no_proxy_rules(no_proxy).bypass_all:
         return None
-    bypass = ",".join(filter(None, [get("no_proxy"), *CHROMIUM_OWN_HOSTS]))
-    return {"server": server, "bypass": bypass}
+    credentials = browser_credentials(proxies)
+    proxy = proxies.get("http") or proxies["https"]
+    # The bypass list here is Playwright's bookkeeping only: proxy_args() overrides it.
+    entries = [entry.strip() for entry in no_proxy.split(",")]
+    option = {"server": proxy.server, "bypass": ",".join(filter(None, [*entries, *CHROMIUM_OWN_HOSTS]))}
+    if credentials:
+        option["username"], option["password"] = credentials
+    return option
+
+
+def proxy_args(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Chromium's switches saying which proxy each scheme uses and which hosts go direct.
+
+    Appended after Playwright's own ``--proxy-server``/``--proxy-bypass-list`` (from
+    :func:`env_proxy`), which they replace: Chromium keeps the last value of a switch.
+    """
+    if env_proxy(environ) is None:
+        return []
+    proxies = scheme_proxies(environ)
+    # "http=...;https=...": a scheme without a proxy goes direct, as in Scrapy
+    server = ";".join(f"{scheme}={proxies[scheme].server}" for scheme in SCHEMES if scheme in proxies)
+    bypass = no_proxy_rules(no_proxy_value(environ)).chromium_bypass_list()
+    # "<-loopback>": without it Chromium sends localhost and 127.0.0.0/8 direct by itself,
+    # which Scrapy does only when no_proxy says so. First: Chromium's later rules override
+    # earlier ones, and this one last would send a no_proxy entry like 127.0.0.0/8 to the proxy.
+    return [f"--proxy-server={server}",
+            "--proxy-bypass-list=" + ";".join(["<-loopback>", *bypass, *CHROMIUM_OWN_HOSTS])]
 
 
 def chromium_path() -> str | None:
@@ -49,7 +87,7 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def launch_options(environ: dict[str, str] | None = None) -> dict:
+def launch_options(environ: Mapping[str, str] | None = None) -> dict:
     """Keyword arguments for ``browser_type.launch`` (``PLAYWRIGHT_LAUNCH_OPTIONS``)."""
     options: dict = {
         "headless": True,
@@ -73,4 +111,5 @@ def launch_options(environ: dict[str, str] | None = None) -> dict:
     proxy = env_proxy(environ)
     if proxy:
         options["proxy"] = proxy
+        options["args"] += proxy_args(environ)
     return options

@@ -41,6 +41,10 @@ Order of the rules
          reports only after its retries, -> ``type_mismatch``: the file arrives
          truncated); a proxy CONNECT refusal (``TunnelError``) -> ``connection_error`` for
          502/503, ``timeout`` for 504, ``blocked`` for 403/407 (our proxy said no);
+         Chromium's errors about *our* proxy (``net::ERR_INVALID_AUTH_CREDENTIALS``,
+         ``ERR_PROXY_*``, ``ERR_TUNNEL_CONNECTION_FAILED``...) -> ``blocked``
+         (net-browser-proxy), as Scrapy's 407 from the proxy is (http-407): Chromium does
+         not say what the proxy answered, so nothing says the page is gone;
          unknown errors -> ``connection_error`` (transient, retried).
        * an ``HttpError`` that carries a status is judged by the status (rules 3-5).
     2. **Proxy verdicts** (only when ``fetch.via_proxy``): a proxy's 4xx/5xx page speaks for
@@ -343,6 +347,25 @@ def net_proxy_tunnel(ctx: Context) -> Verdict | None:
     if status in (403, 407):
         return _v(S.BLOCKED, "net-proxy-tunnel", detail)
     return _v(S.CONNECTION_ERROR, "net-proxy-tunnel", detail)
+
+
+#: Chromium's net errors about the proxy it was told to use (net/base/net_error_list.h).
+#: ERR_TUNNEL_CONNECTION_FAILED is any CONNECT answer but 2xx/407 (Chromium keeps the status
+#: to itself); ERR_INVALID_AUTH_CREDENTIALS is the proxy's 407 after Playwright answered it
+#: (wrong or missing credentials: an origin's 401 is a response, not this error).
+_BROWSER_PROXY_RE = re.compile(
+    r"\bnet::(ERR_(?:PROXY_[A-Z0-9_]+|INVALID_AUTH_CREDENTIALS|TUNNEL_CONNECTION_FAILED|"
+    r"MANDATORY_PROXY_CONFIGURATION_FAILED|UNEXPECTED_PROXY_AUTH|HTTPS_PROXY_TUNNEL_RESPONSE(?:_REDIRECT)?))\b")
+
+
+def net_browser_proxy(ctx: Context) -> Verdict | None:
+    """Chromium could not get through our proxy: the proxy's failure, not the page's."""
+    if not ctx.failed:
+        return None
+    match = _BROWSER_PROXY_RE.search(ctx.fetch.error or "")
+    if match is None:
+        return None
+    return _v(S.BLOCKED, "net-browser-proxy", f"{match.group(1)}: the browser's proxy refused or failed")
 
 
 def net_dataloss(ctx: Context) -> Verdict | None:
@@ -919,6 +942,7 @@ RULES: tuple[Rule, ...] = (
     net_oversize,
     net_unsupported,
     net_proxy_tunnel,
+    net_browser_proxy,
     net_bad_encoding,
     net_dataloss,
     net_typed,

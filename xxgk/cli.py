@@ -101,6 +101,13 @@ def _registry_sites(args: argparse.Namespace) -> list:
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
+    from crawler.proxy import ProxyConfigError, check_proxy_environment
+
+    try:  # before any crawl row: a proxy Scrapy or Chromium cannot use fails every request
+        check_proxy_environment()
+    except ProxyConfigError as exc:
+        print(f"xxgk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if getattr(args, "workers", None):
         from xxgk.distributed_cli import run_distributed_crawl
 

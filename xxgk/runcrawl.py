@@ -71,6 +71,11 @@ def run_crawl(sites: list[Site], *, db_path: str | Path, registry_path: str | Pa
               scheduled_at: str | None = None, echo: bool = False,
               timeout: float | None = None) -> CrawlResult:
     """Crawl ``sites`` into ``db_path`` in a child ``scrapy crawl`` process and wait for it."""
+    from crawler.proxy import check_proxy_environment
+
+    # Before any crawl row (the scheduler comes here without `xxgk crawl`'s own check): a
+    # proxy the crawler or its browser cannot use fails every request (ProxyConfigError).
+    check_proxy_environment({**os.environ, **(env or {})})
     db_path = Path(db_path).resolve()
     db = open_db(db_path)
     identity = file_identity(db_path)
