@@ -9,6 +9,8 @@ material is Chinese); ``tests/test_datasette.py`` fails when a new one is not.
 
 from __future__ import annotations
 
+import html
+
 from archive.queries import CANNED_QUERIES
 from archive.states import DESCRIPTIONS
 
@@ -447,24 +449,29 @@ COLUMNS: dict[str, dict[str, str]] = {
     },
 }
 
-#: Links shown on the index page (relative to the Datasette root).
-_INDEX_HTML = (
-    "<p>Dated snapshots, link health and annual reports of Chinese university "
-    "information-disclosure portals (高等学校信息公开网).</p>"
-    "<p><strong><a href=\"/-/universities\">Universities / 高校</a></strong> · "
-    "<a href=\"/xxgk/broken_now\">Broken links now</a> · "
-    "<a href=\"/xxgk/scorecard\">Scorecard</a> · "
-    "<a href=\"/xxgk/missing_items\">Missing checklist items</a> · "
-    "<a href=\"/xxgk/dead_report_links\">Dead links in annual reports</a> · "
-    "<a href=\"/xxgk/report_timeline\">Report timeline</a> · "
-    "<a href=\"/xxgk/evaluation_ranking\">Evaluation ranking</a> · "
-    "<a href=\"/xxgk/recent_changes\">Recent changes</a> · "
-    "<a href=\"/xxgk/search\">Search</a></p>"
+#: Pages linked from the index page: (path under the Datasette root, label).
+_INDEX_LINKS = (
+    ("/xxgk/broken_now", "Broken links now"), ("/xxgk/scorecard", "Scorecard"),
+    ("/xxgk/missing_items", "Missing checklist items"),
+    ("/xxgk/dead_report_links", "Dead links in annual reports"),
+    ("/xxgk/report_timeline", "Report timeline"), ("/xxgk/evaluation_ranking", "Evaluation ranking"),
+    ("/xxgk/recent_changes", "Recent changes"), ("/xxgk/search", "Search"),
 )
 
 
-def metadata() -> dict:
-    """Datasette metadata (0.65 layout)."""
+def _index_html(base_url: str = "/") -> str:
+    """The index page's text and links, under ``base_url`` (Datasette's setting: an archive
+    served behind a proxy under a path links to its own pages, not the proxy's root)."""
+    root = base_url.rstrip("/")
+    links = " · ".join(f'<a href="{html.escape(root + path)}">{label}</a>' for path, label in _INDEX_LINKS)
+    return ("<p>Dated snapshots, link health and annual reports of Chinese university "
+            "information-disclosure portals (高等学校信息公开网).</p>"
+            f'<p><strong><a href="{html.escape(root)}/-/universities">Universities / 高校</a></strong> · '
+            f"{links}</p>")
+
+
+def metadata(base_url: str = "/") -> dict:
+    """Datasette metadata (0.65 layout); links under ``base_url``."""
     tables: dict[str, dict] = {}
     for name, config in TABLES.items():
         entry = dict(config)
@@ -477,7 +484,7 @@ def metadata() -> dict:
         "title": "xxgk-archive: 高等学校信息公开网 archive",
         "description": "Dated snapshots, link health and annual reports of Chinese university "
                        "information-disclosure portals (高等学校信息公开网).",
-        "description_html": _INDEX_HTML,
+        "description_html": _index_html(base_url),
         "license": "CC BY 4.0 (archive data); source pages © their universities",
         "license_url": "https://creativecommons.org/licenses/by/4.0/",
         "source": "xxgk-archive crawls",
@@ -485,7 +492,7 @@ def metadata() -> dict:
         "about": "xxgk-archive",
         "about_url": "https://github.com/xxgk-archive/xxgk-archive",
         "databases": {DATABASE_NAME: {
-            "description_html": _INDEX_HTML,
+            "description_html": _index_html(base_url),
             "tables": tables,
             # results first for readers who do not write SQL; "show" reveals the SQL
             "queries": {name: {**query, "hide_sql": True} for name, query in CANNED_QUERIES.items()},

@@ -3,8 +3,9 @@
 ``.atom``): never rename one or drop a parameter, add new ones instead.
 
 Every parameter is optional: a blank value means "no filter" (Datasette passes ``''`` for
-a parameter missing from the URL). Dates (``:since``) compare as ISO-8601 text, so
-``2026-11-01`` and ``2026-11-01T08:00:00Z`` both work.
+a parameter missing from the URL). ``:since`` is read as a point in time (:func:`instant_sql`):
+``2026-11-01``, ``2026-11-01T08:00:00Z``, ``2026-11-01 16:00+08:00``... all work; the server
+answers 400 to a value it cannot read (``archive.serve``).
 
 Every query is run by ``tests/test_queries.py`` against a crawled archive. The per-university
 pages (``archive/datasette_plugins/university.py``) run the same SQL with ``site`` set.
@@ -55,15 +56,44 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 def xml_text(value: object) -> object:
     """SQL function ``xml_text(x)``: text without the characters XML cannot carry.
 
-    Registered on Datasette's connections by :mod:`archive.serve` (the feeds use it)."""
+    Registered on Datasette's connections by :mod:`archive.serve` (the feeds and ``search``
+    use it)."""
     return _XML_ILLEGAL.sub("", value) if isinstance(value, str) else value
 
 
+#: The forms of a ``:since`` value :func:`instant_sql` reads (query descriptions, errors).
+INSTANT_FORMS = ("a date such as 2026-12-08, 20261208 or 2026/12/08, or a time such as "
+                 "2026-12-08T02:34:00Z or 2026-12-08 10:34+08:00 (UTC when no offset is given)")
+
+
+def instant_sql(param: str) -> str:
+    """SQL for the text parameter ``param`` (``:since``) as a stored time, ``YYYY-MM-DDTHH:MM:SSZ``
+    in UTC, so that a stored column compares to it as text (and its index serves).
+
+    Reads :data:`INSTANT_FORMS`: ISO 8601 with ``T`` or a space, with or without seconds
+    (fractions dropped), ``Z`` or a ``±HH:MM`` offset (converted to UTC), or a date alone
+    (midnight UTC) as ``YYYY-MM-DD``, ``YYYYMMDD`` or ``YYYY/MM/DD``. Blank stays ``''`` (no
+    filter); anything else is NULL, which matches nothing (the server answers 400 first).
+    Plain SQL (SQLite's own date parser), not a registered function: the queries also run on
+    connections Datasette did not prepare (tests, benchmarks)."""
+    text = f"trim({param})"
+    date = (f"(case when {text} glob '{'[0-9]' * 8}' then substr({text}, 1, 4) || '-' || substr({text}, 5, 2)"
+            f" || '-' || substr({text}, 7, 2) else replace({text}, '/', '-') end)")
+    # a leading date, or SQLite would also take 'now', a Julian day number or a bare time
+    return (f"(case when {text} = '' then '' when {date} glob '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
+            f" then strftime('%Y-%m-%dT%H:%M:%SZ', {date}) end)")
+
+
+#: ``:since`` as a stored time, for the queries to compare their stored column with.
+SINCE = instant_sql(":since")
+
+
 def atom_feed(sql: str, columns: list[str]) -> str:
-    """A feed query whose ``atom_title`` and ``atom_content`` are XML-safe (``columns``: the rest)."""
-    return (f"select atom_id, xml_text(atom_title) as atom_title, atom_updated,\n"
-            f"  xml_text(atom_content) as atom_content, atom_link, {', '.join(columns)}\n"
-            f"from ({sql.strip()})\norder by atom_updated desc, atom_id desc\n")
+    """A feed query whose texts (``atom_id``, ``atom_title``, ``atom_content``, ``atom_link``) are
+    XML-safe: a parameter such as ``:site`` reaches them as typed (``columns``: the rest)."""
+    return (f"select xml_text(atom_id) as atom_id, xml_text(atom_title) as atom_title, atom_updated,\n"
+            f"  xml_text(atom_content) as atom_content, xml_text(atom_link) as atom_link,"
+            f" {', '.join(columns)}\nfrom ({sql.strip()})\norder by atom_updated desc, atom_id desc\n")
 
 
 def like_pattern(expr: str) -> str:
@@ -75,10 +105,14 @@ def like_pattern(expr: str) -> str:
 def search_sql(few_hits: int = SEARCH_FEW_HITS) -> str:
     """The ``search`` query; ``few_hits`` is :data:`SEARCH_FEW_HITS` (tests lower it to
     exercise the read-newest-first branch on a small archive)."""
+    # the term without control characters (xml_text) everywhere it is read: a NUL cut the
+    # FTS5 query string short ("unterminated string"), and no archived text holds one. Plain
+    # SQL cannot remove a NUL (replace() takes char(0) for an empty pattern).
+    q = "trim(xml_text(:q))"
     # pages are read newest first for 1-2 character terms or when the index finds many
-    scan = f"(length(trim(:q)) between 1 and 2 or (select count(*) from fts_hits) > {few_hits})"
+    scan = f"(length({q}) between 1 and 2 or (select count(*) from fts_hits) > {few_hits})"
     return f"""
-with term as (select trim(:q) as q),
+with term as (select {q} as q),
 report_hits as (
   select rowid as id from reports_fts
   where length((select q from term)) >= 3
@@ -104,24 +138,24 @@ report_rows as (
 -- trigram index), the newest snapshots are read in display order until enough match.
 fts_hits as (
   select rowid as id from snapshots_fts
-  where length(trim(:q)) >= 3
-    and snapshots_fts match '"' || replace(trim(:q), '"', '""') || '"'
+  where length({q}) >= 3
+    and snapshots_fts match '"' || replace({q}, '"', '""') || '"'
   limit {few_hits + 1}
 ),
 few_hits as (
   select id from snapshots where id in (
     select max(s.id) from fts_hits h join snapshots s on s.id = h.id
     where (select count(*) from fts_hits) <= {few_hits}
-      and s.main_text like {like_pattern('trim(:q)')} escape '\\'
+      and s.main_text like {like_pattern(q)} escape '\\'
       and (:site = '' or s.site_id = :site)
     group by s.url)
 ),
 many_hits as (
   -- no site: newest snapshots in display order; LIMIT 0 (nothing read) unless needed
   select s.id from snapshots s
-  where :site = '' and s.main_text like {like_pattern('trim(:q)')} escape '\\'
+  where :site = '' and s.main_text like {like_pattern(q)} escape '\\'
     and not exists (select 1 from snapshots n where n.url = s.url and n.id > s.id
-                    and n.main_text like {like_pattern('trim(:q)')} escape '\\')
+                    and n.main_text like {like_pattern(q)} escape '\\')
   order by s.site_id, s.fetched_at desc
   limit case when {scan} then max(0, 500 - (select count(*) from report_rows)) else 0 end
 ),
@@ -129,7 +163,7 @@ many_site_hits as (
   -- one site: each of its URLs, newest capture first, until one matches
   select id from (
     select (select n.id from snapshots n where n.site_id = :site and n.url = u.url
-              and n.main_text like {like_pattern('trim(:q)')} escape '\\'
+              and n.main_text like {like_pattern(q)} escape '\\'
             order by n.id desc limit 1) as id
     from (select distinct url from snapshots where site_id = :site) u
     where :site != '' and {scan})
@@ -307,9 +341,9 @@ order by c.id desc
         "description": "Which URLs printed in a university's own annual report "
                        "(清单事项公开情况表) no longer work? Report → checklist item → URL → "
                        "state, health and since when. Filter with :site and :since (broken "
-                       "since this date).",
+                       f"since then). :since takes {INSTANT_FORMS}.",
         "params": ["site", "since"],
-        "sql": """
+        "sql": f"""
 select r.site_id, r.academic_year, r.id as report_id, ri.item_number, ri.title as item_title,
   ri.url, l.state, l.health, l.status_code, l.broken_since, l.last_ok, l.last_checked,
   r.source_url as report_url
@@ -320,7 +354,7 @@ cross join report_items ri on ri.report_id = r.id
 cross join links l on l.url = ri.url
 where l.health in ('suspect', 'dead')
   and (:site = '' or r.site_id = :site)
-  and (:since = '' or l.broken_since >= :since)
+  and (:since = '' or l.broken_since >= {SINCE})
 order by r.site_id, r.academic_year desc, ri.item_number, ri.url
 """,
     },
@@ -461,15 +495,16 @@ order by r.site_id, r.academic_year desc, r.id desc
                        "removed, reappeared, and links removed from pages, newest first. "
                        "prev_snapshot_id/new_snapshot_id open the archived copies. :kind = new, "
                        "changed, removed, reappeared or link_removed_from_source (blank = all "
-                       "but new); filter with :site and :since.",
+                       "but new); filter with :site and :since (detected since "
+                       f"then). :since takes {INSTANT_FORMS}.",
         "params": ["site", "kind", "since"],
-        "sql": """
+        "sql": f"""
 select c.detected_at, c.site_id, c.kind, c.url, c.size_of_change, c.diff, c.detail,
   c.prev_snapshot_id, c.new_snapshot_id, c.crawl_id, c.id as change_id
 from changes c
 where (:site = '' or c.site_id = :site)
   and (case when :kind = '' then c.kind != 'new' else c.kind = :kind end)
-  and (:since = '' or c.detected_at >= :since)
+  and (:since = '' or c.detected_at >= {SINCE})
 order by c.detected_at desc, c.id desc
 limit 1000
 """,
@@ -535,13 +570,13 @@ order by s.id
         "title": "xxgk-archive: newly broken links / 新增失效链接",
         "description": "Atom feed (add .atom to the URL) of links that broke: each check that found "
                        "a URL broken when its previous check was not, newest first (200 entries). "
-                       "Filter with :site and :since.",
+                       f"Filter with :site and :since (checked since then). :since takes {INSTANT_FORMS}.",
         "params": ["site", "since"],
         "sql": atom_feed(f"""
 with events as (
   -- newest broken checks first (partial index idx_link_checks_broken_time), keeping those whose
   -- previous check of the URL was not broken, until 200: never every broken check ever made.
-  -- "c.checked_at >= :since" also holds for a blank :since (every ISO time sorts after '').
+  -- "c.checked_at >= since" also holds for a blank :since (every ISO time sorts after '').
   select * from (
     select c.id, c.site_id, c.url, c.checked_at, c.state, c.status_code, c.crawl_id,
       (select p.state from link_checks p where p.url = c.url and p.checked_at < c.checked_at
@@ -549,7 +584,7 @@ with events as (
     from link_checks c indexed by idx_link_checks_broken_time
     where c.state in {BROKEN}
       and (:site = '' or c.site_id = :site)
-      and c.checked_at >= :since)
+      and c.checked_at >= {SINCE})
   where previous_state is null or previous_state not in {BROKEN}
   order by checked_at desc, site_id || '/' || id desc
   limit 200
@@ -581,14 +616,14 @@ limit 200
         "title": "xxgk-archive: new annual reports / 新发布的年度报告",
         "description": "Atom feed (add .atom to the URL) of annual reports as they are found, with "
                        "their year, signed date, deadline and timeliness. Filter with :site and "
-                       ":since.",
+                       f":since (found since then). :since takes {INSTANT_FORMS}.",
         "params": ["site", "since"],
         "sql": atom_feed(f"""
 with entries as (
   select r.*, s.name from reports r left join sites s on s.id = r.site_id
   where (r.error is null or r.error not like 'not an annual report%')
     and (:site = '' or r.site_id = :site)
-    and (:since = '' or r.first_seen >= :since)
+    and (:since = '' or r.first_seen >= {SINCE})
 )
 select '{TAG}report/' || e.site_id || '/' || coalesce(e.sha256, e.id) as atom_id,
   '[' || coalesce(e.name, e.site_id) || '] ' || coalesce(e.academic_year || '学年', '')

@@ -310,6 +310,47 @@ def test_feed_links_are_absolute_for_the_host_and_base_url(simweb_archive):
     assert nothing[0].find(f"{ATOM}link").get("href") == "https://xxgk.example.org/archive/xxgk/broken_now"
 
 
+def test_index_links_stay_under_the_base_url(simweb_archive):
+    """Behind a proxy serving the archive under a path, the index's links point under it (a
+    review found them at the proxy's root: 404s), on the index and on the database page."""
+    import re
+
+    proxied = make_datasette(simweb_archive, settings={"base_url": "/archive/"})
+    for path in ("/", "/xxgk"):
+        page = asyncio.run(proxied.client.get(path)).text
+        links = set(re.findall(r'href="(/[^"]*(?:universities|broken_now|scorecard|search))"', page))
+        assert {"/archive/-/universities", "/archive/xxgk/broken_now", "/archive/xxgk/scorecard",
+                "/archive/xxgk/search"} <= links, links
+        assert not {link for link in links if not link.startswith("/archive/")}, links
+
+
+def test_serve_takes_the_base_url_from_the_command_line(tmp_path, monkeypatch):
+    import uvicorn
+
+    import archive.serve
+    from xxgk.cli import main
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.update(app=app, **kwargs))
+    real = archive.serve.make_datasette
+
+    def capture(db_path, *, settings=None):
+        served["datasette"] = real(db_path, settings=settings)
+        return served["datasette"]
+
+    monkeypatch.setattr(archive.serve, "make_datasette", capture)
+    db = tmp_path / "a.db"
+    from archive.db import open_db
+
+    open_db(db).conn.close()
+    assert main(["serve", "--db", str(db), "--port", "8123", "--base-url", "/archive"]) == 0
+    assert served["port"] == 8123 and served["datasette"].setting("base_url") == "/archive/"
+    assert "/archive/-/universities" in served["datasette"].metadata("description_html")
+    with pytest.raises(SystemExit) as refused:
+        main(["serve", "--db", str(db), "--base-url", "archive"])
+    assert refused.value.code == 2
+
+
 def test_serve_freezes_what_it_loaded_before_serving(tmp_path, monkeypatch):
     """``xxgk serve`` moves Datasette and everything loaded at start out of the cyclic
     collector's reach before the first request (large answers no longer pay for full

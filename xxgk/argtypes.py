@@ -50,6 +50,14 @@ def port(text: str) -> int:
     return value
 
 
+def base_url(text: str) -> str:
+    """A URL path to serve under (Datasette's ``base_url``): starts and ends with ``/``."""
+    path = text.strip()
+    if not path.startswith("/") or any(c in path for c in "?#\"\'<> ") or "//" in path:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a path such as /archive/")
+    return path if path.endswith("/") else path + "/"
+
+
 def _number(text: str, what: str) -> float:
     try:
         return float(text)

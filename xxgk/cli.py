@@ -14,7 +14,7 @@ from pathlib import Path
 
 from archive.db import ArchiveError, explain, open_db
 from schedules.registry import DEFAULT_REGISTRY, RegistryError, load_registry, select_sites
-from xxgk.argtypes import port, split_setting
+from xxgk.argtypes import base_url, port, split_setting
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DB = 0, 1, 2, 3
 DEFAULT_DB = "xxgk.db"
@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(serve)
     serve.add_argument("--port", type=port, default=8001)
     serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--base-url", default="/", type=base_url,
+                       help="the path the archive is served under behind a proxy (Datasette's base_url, "
+                            "e.g. /archive/): links and feed entries point under it")
+    serve.add_argument("--force-https-urls", action="store_true",
+                       help="absolute links (feed entries) use https, for a proxy that ends TLS")
 
     demo = sub.add_parser("demo", help="crawl the bundled simulated portals, then serve them",
                           description="Start the bundled simulated web (a local proxy), crawl its "
@@ -184,7 +189,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"xxgk: no archive at {args.db}; run `xxgk crawl` or `xxgk demo` first", file=sys.stderr)
         return EXIT_DB
     open_db(args.db).conn.close()  # migrate before serving read-only
-    return serve(args.db, host=args.host, port=args.port)
+    return serve(args.db, host=args.host, port=args.port,
+                 settings={"base_url": args.base_url, "force_https_urls": args.force_https_urls})
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -280,7 +281,8 @@ async def load_body(datasette, sha256: str, what: str = "body") -> bytes:
     row = (await db.execute(f"SELECT {BLOB_READ_COLUMNS} FROM blobs WHERE sha256 = ?", [sha256])).first()
     if row is None:
         raise NotFound(f"The {what} {sha256} is missing from the archive")
-    return blob_bytes(sha256, *row)
+    # inflating and hashing up to 64 MiB: in a worker thread, the server keeps answering
+    return await asyncio.to_thread(blob_bytes, sha256, *row)
 
 
 async def resolve_links(datasette, urls: dict[str, list[str]], snapshot: dict) -> dict[str, int]:
@@ -334,6 +336,14 @@ async def neighbours(datasette, snapshot: dict) -> tuple[int | None, int | None]
     return (older[0] if older else None), (newer[0] if newer else None)
 
 
+def parse_page(data: bytes, snapshot: dict) -> tuple[Rewriter, dict[str, list[str]]]:
+    """The page decoded and parsed, and the URLs it refers to (:meth:`Rewriter.urls`).
+    CPU-bound, seconds for a large page: :func:`snapshot_raw` runs it in a worker thread."""
+    text = decode_body(data, snapshot["encoding"], snapshot["content_type"])
+    rewriter = Rewriter(text, snapshot["final_url"] or snapshot["url"], snapshot["encoding"])
+    return rewriter, rewriter.urls()
+
+
 # -- views -----------------------------------------------------------------------------------
 def _security_headers() -> dict[str, str]:
     return {"content-security-policy": CSP, "x-content-type-options": "nosniff",
@@ -353,10 +363,11 @@ async def snapshot_raw(datasette, request) -> Response:
     if not is_html(snapshot["content_type"], snapshot["main_text"]) or request.args.get("download"):
         headers["content-disposition"] = content_disposition(attachment_name(snapshot))
         return Response(data, headers=headers, content_type=original_type)
-    text = decode_body(data, snapshot["encoding"], snapshot["content_type"])
-    rewriter = Rewriter(text, snapshot["final_url"] or snapshot["url"], snapshot["encoding"])
-    links = await resolve_links(datasette, rewriter.urls(), snapshot)
-    page = rewriter.render(links, datasette.urls.path("/-/snapshot"))
+    # Parsing and rewriting take seconds for a large page (60,000 links): in worker threads, or
+    # every other request would wait for them. The tree is used by one thread at a time.
+    rewriter, urls = await asyncio.to_thread(parse_page, data, snapshot)
+    links = await resolve_links(datasette, urls, snapshot)
+    page = await asyncio.to_thread(rewriter.render, links, datasette.urls.path("/-/snapshot"))
     return Response(page, headers=headers, content_type="text/html; charset=utf-8")
 
 
