@@ -21,7 +21,11 @@ list, so they are processed in order with the items around them:
                    crawl refused for a spent pattern budget in ``<prefix>:job:<n>:trap_refusals``,
                    and the checklist item URLs known, kept as evidence, in ``...:evidence_urls``)
 ``finish_crawls``  the job is over (pushed atomically when the last request finished): close
-                   the crawls rows, run the post-crawl work, publish the summary
+                   the crawls rows (``incomplete`` with ``processing_errors: ...`` for a crawl
+                   with pages a worker could not process, counted by the workers in
+                   ``<prefix>:job:<n>:processing_errors``, or items this writer could not
+                   store, in ``<prefix>:processing_errors``), run the post-crawl work,
+                   publish the summary
 
 Delivery is at least once, writing effectively once:
 
@@ -49,6 +53,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from archive.store import processing_errors_reason
 from crawler.items import Evidence, LinkCheck, LinkSource, OverheadBytes
 
 logger = logging.getLogger(__name__)
@@ -300,6 +305,7 @@ class ArchiveWriterLoop:
                 logger.exception("could not write %s", type(obj).__name__)
                 self._forget(obj)
                 self._dead(payload, f"{type(exc).__name__}: {exc}")
+                self._count_unstored(obj, exc)
                 continue
             self.stats.items += 1
         writer.commit()
@@ -310,6 +316,41 @@ class ArchiveWriterLoop:
     def _dead(self, payload: bytes, error: str) -> None:
         self.stats.dead += 1
         self.queue.dead_letter(payload, error)
+
+    def _count_unstored(self, obj: Any, exc: BaseException) -> None:
+        """An item of a crawl that could not be stored: its crawl must not end "finished"."""
+        crawl_id = getattr(obj, "crawl_id", None)
+        if crawl_id is None:
+            return
+        url = getattr(obj, "url", None) or getattr(obj, "from_url", None) or ""
+        key = f"{self.prefix}:processing_errors"
+        pipe = self.server.pipeline()
+        pipe.hincrby(key, str(crawl_id), 1)
+        pipe.hsetnx(key, f"{crawl_id}:first", f"{type(obj).__name__} {url}: {type(exc).__name__}: {exc}"[:500])
+        pipe.execute()
+
+    def _unprocessed(self, job: int | str, crawl_ids: dict[str, int]) -> dict[int, str]:
+        """crawl id -> ``finish_reason`` for the job's crawls with pages a worker could not
+        process (``crawler.distributed``) or items this writer could not store."""
+        counts: dict[int, tuple[int, str]] = {}
+
+        def add(crawl_id: int, count: int, first: str) -> None:
+            before = counts.get(crawl_id, (0, first))
+            counts[crawl_id] = (before[0] + count, before[1])
+
+        pages = {k.decode(): v.decode("utf-8", "replace")
+                 for k, v in self.server.hgetall(job_key(self.prefix, job, "processing_errors")).items()}
+        for site, crawl_id in crawl_ids.items():
+            for field in (site, ""):  # "": a page whose site was not known
+                if pages.get(field, "").isdigit():
+                    add(crawl_id, int(pages[field]), pages.get(f"{field}:first", ""))
+        stored = self.server.hmget(f"{self.prefix}:processing_errors",
+                                   [str(c) for c in crawl_ids.values()] + [f"{c}:first" for c in crawl_ids.values()])
+        half = len(crawl_ids)
+        for i, crawl_id in enumerate(crawl_ids.values()):
+            if stored[i]:
+                add(crawl_id, int(stored[i]), (stored[half + i] or b"").decode("utf-8", "replace"))
+        return {crawl_id: processing_errors_reason(n, first) for crawl_id, (n, first) in counts.items()}
 
     def _seen_set(self, cache: dict[int, set[str]], crawl_id: int, sql: str) -> set[str]:
         seen = cache.get(crawl_id)
@@ -400,9 +441,14 @@ class ArchiveWriterLoop:
         crawl_ids = sorted(int(v) for v in raw.values())
         status = message.get("status", "finished")
         reason = message.get("reason", status)
+        unprocessed = self._unprocessed(job, {k.decode(): int(v) for k, v in raw.items()}) \
+            if status == "finished" else {}
         writer = self.pipeline.writer
         for crawl_id in crawl_ids:
-            writer.close_crawl(crawl_id, status, finish_reason=reason)
+            if crawl_id in unprocessed:
+                writer.close_crawl(crawl_id, "incomplete", finish_reason=unprocessed[crawl_id])
+            else:
+                writer.close_crawl(crawl_id, status, finish_reason=reason)
         writer.commit()
         if self.post_crawl and crawl_ids:
             from archive.postcrawl import after_crawl
@@ -418,6 +464,8 @@ class ArchiveWriterLoop:
         pipe = self.server.pipeline()
         pipe.set(job_key(self.prefix, job, "summary"), summary.encode("utf-8"))
         pipe.set(state_key, b"closed")
+        if crawl_ids:  # the closed crawls' counts of unstored items are spent
+            pipe.hdel(f"{self.prefix}:processing_errors", *[f"{c}{end}" for c in crawl_ids for end in ("", ":first")])
         for name in ("state", "summary", "crawls", "meta", "stats"):
             pipe.expire(job_key(self.prefix, job, name), JOB_RECORD_TTL)
         pipe.execute()

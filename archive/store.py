@@ -51,6 +51,12 @@ def upsert_sites(db: Database, rows: list[dict]) -> None:
 PROCESSING_ERRORS = "processing_errors"
 
 
+def processing_errors_reason(count: int, first: str) -> str:
+    """``crawls.finish_reason`` of a crawl that left ``count`` pages or items unprocessed."""
+    return (f"{PROCESSING_ERRORS}: {count} page(s) or item(s) could not be processed, see the log;"
+            f" first: {first}")[:1000]
+
+
 def start_crawl(db: Database, site_id: str, *, pid: int | None = None, log_path: str | None = None,
                 scheduled_at: str | None = None) -> int:
     cursor = db.execute(

@@ -285,15 +285,21 @@ def configure_settings(settings: Any) -> None:
     middlewares["crawler.distributed.GlobalPolitenessMiddleware"] = 950
     middlewares["scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"] = None
     middlewares["crawler.distributed.SharedRobotsTxtMiddleware"] = 100
-    settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority=priority)
+    # The components a worker cannot work without are merged into whatever the user set,
+    # above the command line's priority (40): a `-s SPIDER_MIDDLEWARES=...` of their own
+    # would otherwise replace them when `scrapy crawl` copies its settings onto the crawler
+    # after this ran (a worker without its lease middleware never ends its job; one with the
+    # archive pipeline would write the archive beside the writer).
+    components = 50
+    settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority=components)
     spider_middlewares = dict(settings.getdict("SPIDER_MIDDLEWARES"))
     # Closest to the engine: it sees what the scraper receives, after every other middleware.
     spider_middlewares["crawler.distributed.LeaseSpiderMiddleware"] = -1000
-    settings.set("SPIDER_MIDDLEWARES", spider_middlewares, priority=priority)
-    settings.set("ITEM_PIPELINES", {"crawler.distributed.RedisItemPipeline": 300}, priority=priority)
+    settings.set("SPIDER_MIDDLEWARES", spider_middlewares, priority=components)
+    settings.set("ITEM_PIPELINES", {"crawler.distributed.RedisItemPipeline": 300}, priority=components)
     extensions = dict(settings.getdict("EXTENSIONS"))
     extensions["crawler.distributed.WorkerExtension"] = 100
-    settings.set("EXTENSIONS", extensions, priority=priority)
+    settings.set("EXTENSIONS", extensions, priority=components)
 
 
 def host_limit(settings: Any) -> int:
@@ -597,6 +603,18 @@ class DistributedCrawl:
             logger.warning("reaped %d dead worker(s): %d request(s) back in the queue", dead, requeued)
         return int(dead), int(requeued)
 
+    def record_processing_error(self, site_id: str | None, error: str) -> None:
+        """Count a page this worker could not process, for its site's crawl (the archive
+        writer reads the counts when it closes the job's crawls)."""
+        field = site_id or ""
+        try:
+            pipe = self.server.pipeline()
+            pipe.hincrby(job_key(self.prefix, self.job, "processing_errors"), field, 1)
+            pipe.hsetnx(job_key(self.prefix, self.job, "processing_errors"), f"{field}:first", error[:500])
+            pipe.execute()
+        except Exception:  # Redis gone: the error is in this worker's log all the same
+            logger.warning("could not record a processing error in Redis", exc_info=True)
+
     def try_finish(self) -> int:
         """1: this call ended the job (and queued ``finish_crawls``); 2: it had ended; 0: not yet."""
         stats = self.jobs.stats(self.job)
@@ -872,6 +890,12 @@ class LeaseTracker:
             request = getattr(response, "request", None) or getattr(failure, "request", None)
             meta = getattr(request, "meta", None)
         self.end(self.get(meta))
+        # The page went unprocessed (a bug, or input nothing anticipated): its site's crawl
+        # must not end "finished" (see crawler.pipelines), whichever worker met it.
+        xxgk = (meta or {}).get("xxgk")
+        site = xxgk.get("site") if isinstance(xxgk, dict) else None
+        self.dist.record_processing_error(site, f"{getattr(response, 'url', '')}: "
+                                                f"{failure.type.__name__}: {failure.value}")
 
 
 class _LeaseErrback:

@@ -56,7 +56,7 @@ from archive.db import ArchiveError, changed_since, file_identity, open_db
 from archive.reports.extract import Extracted
 from archive.reports.ingest import report_known
 from archive.reports.isolated import DEFAULT_TIMEOUT, extract_isolated, needs_isolation
-from archive.store import PROCESSING_ERRORS, ArchiveWriter, start_crawl, upsert_sites
+from archive.store import ArchiveWriter, processing_errors_reason, start_crawl, upsert_sites
 from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources, OverheadBytes
 
 logger = logging.getLogger(__name__)
@@ -229,9 +229,7 @@ class ArchivePipeline:
         errors = [self.processing_errors[k] for k in (site_id, None) if k in self.processing_errors]
         if not errors:
             return None
-        count = sum(n for n, _first in errors)
-        return (f"{PROCESSING_ERRORS}: {count} page(s) or item(s) could not be processed, see the log;"
-                f" first: {errors[0][1]}")[:1000]
+        return processing_errors_reason(sum(n for n, _first in errors), errors[0][1])
 
     def _archive_failed(self, exc: BaseException) -> None:
         """Stop the crawl: roll back the half-written batch and close the spider."""

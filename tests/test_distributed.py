@@ -252,6 +252,7 @@ def _ppid(pid: int) -> int:
 
 
 def distributed_crawl(redis_url: str, prefix: str, tmp: Path, *, kill_after: int | None = None,
+                      settings: tuple[str, ...] = (), env_extra: dict[str, str] | None = None,
                       ) -> dict[str, Any]:
     """Writer + WORKERS workers against a tracked simulated web; optionally SIGKILL one worker
     once the crawl has checked ``kill_after`` URLs and the victim holds leased requests."""
@@ -261,7 +262,7 @@ def distributed_crawl(redis_url: str, prefix: str, tmp: Path, *, kill_after: int
     db_path = tmp / "archive.db"
     result: dict[str, Any] = {"db": db_path}
     with tracked_web({MEASURED_HOST: LATENCY}) as (web, tracker):
-        env = run_env(web)
+        env = {**run_env(web), **(env_extra or {})}
         writer = start(["-m", "xxgk.distributed_cli", "archive-writer", "--redis", redis_url,
                         "--db", str(db_path), "--prefix", prefix], env, tmp / "writer.out")
         workers = []
@@ -269,7 +270,8 @@ def distributed_crawl(redis_url: str, prefix: str, tmp: Path, *, kill_after: int
             for i in range(WORKERS):
                 workers.append(start(["-m", "xxgk.distributed_cli", "crawl", "--workers", redis_url,
                                       "--prefix", prefix, "--registry", str(demo_registry()),
-                                      "--db", str(db_path), *CRAWL_SETTINGS, *DISTRIBUTED_SETTINGS],
+                                      "--db", str(db_path), *CRAWL_SETTINGS, *DISTRIBUTED_SETTINGS,
+                                      *settings],
                                      env, tmp / f"worker{i}.out"))
                 if i == 0:  # the first one coordinates; the others join its job
                     wait_for_text(tmp / "worker0.out", "coordinating", workers[0])
@@ -579,6 +581,71 @@ def test_writer_keeps_one_verdict_and_recovers_an_unfinished_batch(redis_url, tm
         assert conn.execute("SELECT status, links_checked FROM crawls").fetchone() == ("finished", 3)
     assert server.get(f"{prefix}:job:7:state") == b"closed"
     assert server.llen(f"{prefix}:items:dead") == 1
+
+
+def test_a_page_a_worker_cannot_process_leaves_its_sites_crawl_incomplete(redis_url, tmp_path):
+    """As in single-process crawls (tests/test_processing_faults.py): a callback exception on
+    one worker costs that page, and its site's crawl ends incomplete, not finished."""
+    import json
+    import sqlite3
+
+    fault = ("-s", "SPIDER_MIDDLEWARES=" + json.dumps(
+        {"crawler.overhead.RobotsBytesMiddleware": 950, "tests.faultinject.RaiseInCallback": 960}))
+    result = distributed_crawl(redis_url, "pagefault", tmp_path, settings=fault,
+                               env_extra={"XXGK_TEST_FAULT_URL": "info.jsp-college.edu.cn/BigClass.jsp?id=72"})
+    with sqlite3.connect(result["db"]) as conn:
+        rows = {site: (status, reason) for site, status, reason
+                in conn.execute("SELECT site_id, status, finish_reason FROM crawls")}
+        checked = {url for (url,) in conn.execute("SELECT url FROM link_checks WHERE site_id = 'jsp'")}
+    status, reason = rows.pop("jsp")
+    assert status == "incomplete", reason
+    assert reason.startswith("processing_errors: 1 page(s)") and "BigClass.jsp?id=72" in reason
+    assert {status for status, _reason in rows.values()} == {"finished"}
+    assert "http://info.jsp-college.edu.cn/index.jsp" in checked  # the rest of the site is archived
+
+
+def test_items_the_writer_cannot_store_leave_their_crawl_incomplete(redis_url, tmp_path):
+    from archive.itemqueue import ArchiveWriterLoop, ItemQueue, connect, encode_control, encode_item
+    from crawler.distributed import DistributedCrawl
+    from crawler.items import LinkCheck
+
+    server = connect(redis_url)
+    prefix = "unstored-test"
+    queue = ItemQueue(server, prefix)
+    sites = [{"id": site, "name": site.upper(), "portal": f'["http://{site}.cn/"]', "allowed_domains": f'["{site}.cn"]',
+              "schedule": None, "render": "auto", "max_pages": 10, "kind": None} for site in ("s", "t", "u")]
+    server.set(f"{prefix}:job:3:state", "starting")
+    queue.push(encode_control("start_crawls", job=3, sites=sites))
+    db_path = tmp_path / "a.db"
+    loop = ArchiveWriterLoop(server, db_path, prefix=prefix, post_crawl=False)
+    loop.run(drain=True)
+    crawls = {k.decode(): int(v) for k, v in server.hgetall(f"{prefix}:job:3:crawls").items()}
+
+    def check(site: str, url: str, state: str = "ok") -> bytes:
+        return encode_item(LinkCheck(site_id=site, crawl_id=crawls[site], url=url,
+                                     checked_at="2026-01-01T00:00:00Z", state=state, rule="r", body=b"x"))
+
+    for payload in [check("s", "http://s.cn/1"), check("s", "http://s.cn/2", "not-a-state"),
+                    check("t", "http://t.cn/1"), check("u", "http://u.cn/1")]:
+        queue.push(payload)
+    # A worker met a page of site u it could not process.
+    server.hset(f"{prefix}:job:3:meta", "sites", "[]")  # what a coordinator publishes for its workers
+    DistributedCrawl(server, prefix=prefix, job=3).record_processing_error("u", "http://u.cn/2: RuntimeError: x")
+    queue.push(encode_control("finish_crawls", job=3, status="finished"))
+    server.set(f"{prefix}:job:3:state", "done")
+    loop.run(drain=True)
+    loop.close()
+    import sqlite3
+
+    with sqlite3.connect(db_path) as conn:
+        rows = {site: (status, reason) for site, status, reason
+                in conn.execute("SELECT site_id, status, finish_reason FROM crawls")}
+        assert conn.execute("SELECT COUNT(*) FROM link_checks WHERE url = 'http://s.cn/2'").fetchone()[0] == 0
+    assert rows["t"] == ("finished", "finished")
+    assert rows["s"][0] == "incomplete" and rows["s"][1].startswith("processing_errors: 1 ")
+    assert "http://s.cn/2" in rows["s"][1] and "not-a-state" in rows["s"][1]
+    assert rows["u"][0] == "incomplete" and "http://u.cn/2: RuntimeError: x" in rows["u"][1]
+    assert not server.exists(f"{prefix}:processing_errors")  # spent once the crawls closed
 
 
 def test_leases_of_a_dead_worker_return_to_the_queue(redis_url):
