@@ -132,23 +132,16 @@ class _Site:
 
     def missing_record(self) -> Resource:
         """The article frame with no record in it: what any unknown URL answers (status 200)."""
-        content = (
-            '<div class="arttitle"></div><div class="artinfo">发布日期：　点击数：0</div>'
-            '<div class="artcontent"></div>'
-        )
-        return Resource(
-            body=self.layout("", content).encode("gbk"),
-            content_type="text/html",
-            encoding="gbk",
-            state="soft_404",
-            validators=False,
-            headers=[("Server", "Apache-Coyote/1.1")],
-        )
+        return self._record_frame('<div class="arttitle"></div><div class="artinfo">发布日期：　点击数：0</div>'
+                                  '<div class="artcontent"></div>')
 
     def withdrawn_record(self) -> Resource:
         """The article frame carrying the CMS's "withdrawn" notice (status 200, soft_404)."""
-        content = ('<div class="arttitle"></div><div class="artcontent">'
-                   '<p align="center">对不起，该信息已下架！</p></div>')
+        return self._record_frame('<div class="arttitle"></div><div class="artcontent">'
+                                  '<p align="center">对不起，该信息已下架！</p></div>')
+
+    def _record_frame(self, content: str) -> Resource:
+        """The CMS's article frame around ``content``, answered 200 for a record it lacks."""
         return Resource(
             body=self.layout("", content).encode("gbk"),
             content_type="text/html",
