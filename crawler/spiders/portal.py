@@ -124,12 +124,16 @@ class SiteRun:
     report_hints: dict[str, str] = field(default_factory=dict)
     #: Why the trap guard refused the last URL :meth:`admit` refused (None: the page budget).
     refusal: str | None = None
+    #: Request fingerprints of the URLs this site's crawl asked for: the site's own dupefilter
+    #: (Scrapy's is shared by every site of the process, and would drop a URL that another
+    #: site checked already, leaving this site's crawl without its check).
+    requested: set[bytes] = field(default_factory=set)
 
     # Budget, trap guard and probe go through these methods so that a distributed crawl
     # (crawler.distributed.DistributedSiteRun) can keep them in Redis for all workers.
     def admit(self, url: str) -> bool:
         """Budget and trap guard for an in-scope URL; counts it when admitted (once: a URL
-        already requested is admitted again without counting, and Scrapy drops the copy)."""
+        already requested is admitted again without counting, and the copy is dropped)."""
         self.refusal = None
         if url in self.admitted:
             return True
@@ -246,7 +250,7 @@ class PortalSpider(scrapy.Spider):
         for url in run.site.portal:
             canonical = canonicalize(url) or url
             request = self._request_for(run, canonical, expect="page", home=True)
-            if request is not None:
+            if request is not None and self._first_ask(run, request):
                 yield request
         # The URLs the site's annual reports cite are checked whether the portal links them
         # or not (as links of the site's own pages would be: within the budget and scope).
@@ -639,7 +643,7 @@ class PortalSpider(scrapy.Spider):
             return
         if not in_scope(url, run.site.allowed_domains):
             request = self._request_for(run, url, expect="external")
-            if request is not None:
+            if request is not None and self._first_ask(run, request):
                 yield request
             return
         attachment = looks_like_attachment(url)
@@ -657,7 +661,23 @@ class PortalSpider(scrapy.Spider):
             else:
                 yield self._exclusion(run, url, expect, "trap-guard", TRAP_REFUSALS.get(run.refusal, run.refusal))
             return
-        yield request
+        if self._first_ask(run, request):
+            yield request
+
+    def _first_ask(self, run: SiteRun, request: scrapy.Request) -> bool:
+        """Whether this site's crawl asks for ``request``'s URL for the first time; if so,
+        the request bypasses Scrapy's dupefilter, which all sites of the process share: a
+        link two sites cite is checked (and recorded) by each, once per site."""
+        if self.distributed is not None:
+            # Workers of a distributed job share the site's dupefilter in Redis: it is what
+            # keeps two workers from checking one URL twice.
+            return True
+        fingerprint = self.crawler.request_fingerprinter.fingerprint(request)
+        if fingerprint in run.requested:
+            return False  # asked already: its answer is on its way (or in)
+        run.requested.add(fingerprint)
+        request.dont_filter = True
+        return True
 
 
 def _asked_url(response: Response) -> str:
