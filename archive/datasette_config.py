@@ -135,7 +135,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "bytes_received": "Body bytes downloaded from the site: every check, plus overhead_bytes",
         "overhead_bytes": "Of which robots.txt and the not-found probe (no link's check)",
         "postcrawl_at": "When the work after the crawl (changes, evaluation) ran for it" + _UTC,
-        "new_broken": "URLs broken in this crawl that were not broken before",
+        "new_broken": "URLs broken in this crawl whose last check before that was not inconclusive "
+                      "was good or absent (as the newly_broken query)",
         "errors": "Errors logged",
         "exit_code": "Exit code of the crawl process",
         "pid": "Process id of the crawl",

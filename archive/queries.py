@@ -25,6 +25,37 @@ def _in(states) -> str:
 BROKEN = _in(BROKEN_STATES)
 GOOD = _in(GOOD_STATES)
 INCONCLUSIVE = _in(INCONCLUSIVE_STATES)
+
+
+def before_check(alias: str) -> str:
+    """SQL condition: check ``p`` of the URL comes before check ``alias`` (in (checked_at, id)
+    order, in any crawl), read backwards from idx_link_checks_url (url, checked_at)."""
+    return (f"p.url = {alias}.url and p.checked_at <= {alias}.checked_at"
+            f" and (p.checked_at < {alias}.checked_at or p.id < {alias}.id)")
+
+
+def previous_state(alias: str) -> str:
+    """SQL: the state of the URL's check just before check ``alias`` (NULL: its first check)."""
+    return (f"(select p.state from link_checks p where {before_check(alias)}"
+            f" order by p.checked_at desc, p.id desc limit 1)")
+
+
+def previous_evidence(alias: str) -> str:
+    """SQL: the state of the URL's last check before check ``alias`` that was not inconclusive
+    (blocked, rate limited, excluded are never evidence either way); NULL: none."""
+    return (f"(select p.state from link_checks p where {before_check(alias)} and p.state not in {INCONCLUSIVE}"
+            f" order by p.checked_at desc, p.id desc limit 1)")
+
+
+def became_broken(alias: str, previous: str) -> str:
+    """SQL condition on broken check ``alias`` whose previous check's state is ``previous``:
+    it starts a run of failures, i.e. the URL's last check before it that was not inconclusive
+    is good or absent (only that lookup made, when ``previous`` is inconclusive). The same rule
+    for ``newly_broken``, ``feed_broken`` and ``crawls.new_broken`` (archive.store)."""
+    return (f"({previous} is null or {previous} in {GOOD} or ({previous} in {INCONCLUSIVE}"
+            f" and coalesce({previous_evidence(alias)}, '') not in {BROKEN}))")
+
+
 #: ``search``: up to this many trigram-index hits are grouped per URL; beyond, pages are read
 #: newest first until enough match (a common term fills the page quickly).
 SEARCH_FEW_HITS = 5000
@@ -220,9 +251,11 @@ from broken b cross join links l on l.url = b.url
     "newly_broken": {
         "title": "Newly broken since the previous crawl / 新增失效",
         "description": "What broke since the last crawl? URLs whose check in the site's latest crawl "
-                       "is broken while the URL's check before it was not (good, inconclusive "
-                       "or none; in any crawl: another university's crawl may have checked a "
-                       "shared link in between). Filter with :site.",
+                       "is broken while the URL's last check before it that was not inconclusive "
+                       "was good or there was none (in any crawl: another university's crawl may "
+                       "have checked a shared link in between). Blocked, rate limited or excluded "
+                       "checks neither end nor start a run of failures: 404, 403, 429, 404 broke "
+                       "once. previous_state is the check just before. Filter with :site.",
         "params": ["site"],
         "sql": f"""
 with latest as (
@@ -230,24 +263,27 @@ with latest as (
   select site_id, max(id) as crawl_id from crawls
   where status in ('finished', 'incomplete') and (:site = '' or site_id = :site) group by site_id
 )
-select * from (
+select site_id, url, state, status_code, checked_at, previous_state from (
   -- the latest crawls' few broken checks come straight from idx_link_checks_crawl, and each
-  -- one's previous check from idx_link_checks_url
-  select now_.site_id, now_.url, now_.state, now_.status_code, now_.checked_at,
-    (select p.state from link_checks p where p.url = now_.url and p.checked_at < now_.checked_at
-     order by p.checked_at desc, p.id desc limit 1) as previous_state
+  -- one's previous check from idx_link_checks_url (materialized: looked up once per check)
+  select now_.id, now_.site_id, now_.url, now_.state, now_.status_code, now_.checked_at,
+    {previous_state('now_')} as previous_state
   from latest
   join link_checks now_ on now_.crawl_id = latest.crawl_id
   where now_.state in {BROKEN}
-    and (:site = '' or now_.site_id = :site))
-where previous_state is null or previous_state not in {BROKEN}
+    and (:site = '' or now_.site_id = :site)
+  -- the limit keeps the subquery from being flattened into the outer where
+  limit -1) now_
+where {became_broken('now_', 'now_.previous_state')}
 order by site_id, url
 """,
     },
     "fixed_since": {
         "title": "Fixed since the previous crawl / 已修复",
-        "description": "What was repaired since the last crawl? URLs broken in the previous crawl "
-                       "and good in the latest one. Filter with :site.",
+        "description": "What was repaired since the last crawl? URLs good in the latest crawl whose "
+                       "last check before that was not inconclusive was broken, among the URLs "
+                       "broken, blocked, rate limited or excluded in the previous crawl (404, 403, "
+                       "200 is a fix; was is the broken state). Filter with :site.",
         "params": ["site"],
         "sql": f"""
 with latest as (
@@ -257,19 +293,27 @@ with latest as (
 ), previous as (
   select c.site_id, max(c.id) as crawl_id from crawls c join latest on latest.site_id = c.site_id
   where c.id < latest.crawl_id and c.status in ('finished', 'incomplete') group by c.site_id
+), candidates as materialized (
+  -- the previous crawls' few broken or inconclusive checks (idx_link_checks_crawl), one per URL
+  select distinct previous.site_id, latest.crawl_id, before_.url
+  from previous
+  cross join latest on latest.site_id = previous.site_id
+  cross join link_checks before_ on before_.crawl_id = previous.crawl_id
+  where before_.state in {_in(BROKEN_STATES | INCONCLUSIVE_STATES)}
 )
--- from the previous crawls' few broken checks to the same URL in the latest crawl (a check
--- belongs to its crawl's site)
-select now_.site_id, now_.url, before_.state as was, now_.state as now_state, now_.checked_at
-from previous
-cross join latest on latest.site_id = previous.site_id
-cross join link_checks before_ on before_.crawl_id = previous.crawl_id
-cross join link_checks now_ on now_.crawl_id = latest.crawl_id and now_.url = before_.url
-where +now_.state in {GOOD}  -- "+": look the URL up (crawl_id, url), not every good check
-  and before_.state in {BROKEN}
-  and now_.site_id = previous.site_id
-  and (:site = '' or now_.site_id = :site)
-order by now_.site_id, now_.url
+select site_id, url, was, now_state, checked_at from (
+  -- ... to the same URL in the latest crawl (a check belongs to its crawl's site), good, and
+  -- the URL's last check before it that was not inconclusive (idx_link_checks_url)
+  select now_.site_id, now_.url, {previous_evidence('now_')} as was, now_.state as now_state,
+    now_.checked_at
+  from candidates k
+  cross join link_checks now_ on now_.crawl_id = k.crawl_id and now_.url = k.url
+  where +now_.state in {GOOD}  -- "+": look the URL up (crawl_id, url), not every good check
+    and now_.site_id = k.site_id
+    and (:site = '' or now_.site_id = :site)
+  limit -1)
+where was in {BROKEN}
+order by site_id, url
 """,
     },
     "broken_over_time": {
@@ -569,23 +613,25 @@ order by s.id
     "feed_broken": {
         "title": "xxgk-archive: newly broken links / 新增失效链接",
         "description": "Atom feed (add .atom to the URL) of links that broke: each check that found "
-                       "a URL broken when its previous check was not, newest first (200 entries). "
+                       "a URL broken when its last check before that was not inconclusive was "
+                       "good or there was none (blocked, rate limited or excluded checks neither "
+                       "end nor start a run of failures), newest first (200 entries). "
                        f"Filter with :site and :since (checked since then). :since takes {INSTANT_FORMS}.",
         "params": ["site", "since"],
         "sql": atom_feed(f"""
 with events as (
-  -- newest broken checks first (partial index idx_link_checks_broken_time), keeping those whose
-  -- previous check of the URL was not broken, until 200: never every broken check ever made.
+  -- newest broken checks first (partial index idx_link_checks_broken_time), keeping those that
+  -- start a run of failures (the URL's last check before that was not inconclusive was good or
+  -- absent), until 200: never every broken check ever made.
   -- "c.checked_at >= since" also holds for a blank :since (every ISO time sorts after '').
   select * from (
     select c.id, c.site_id, c.url, c.checked_at, c.state, c.status_code, c.crawl_id,
-      (select p.state from link_checks p where p.url = c.url and p.checked_at < c.checked_at
-       order by p.checked_at desc, p.id desc limit 1) as previous_state
+      {previous_state('c')} as previous_state
     from link_checks c indexed by idx_link_checks_broken_time
     where c.state in {BROKEN}
       and (:site = '' or c.site_id = :site)
-      and c.checked_at >= {SINCE})
-  where previous_state is null or previous_state not in {BROKEN}
+      and c.checked_at >= {SINCE}) c
+  where {became_broken('c', 'c.previous_state')}
   order by checked_at desc, site_id || '/' || id desc
   limit 200
 )

@@ -68,15 +68,17 @@ def start_crawl(db: Database, site_id: str, *, pid: int | None = None, log_path:
 
 
 def count_new_broken(db: Database, crawl_id: int) -> int:
-    """URLs the crawl found broken whose check before was not (good, inconclusive or none)."""
+    """URLs the crawl found broken in a check that starts a run of failures: the URL's last
+    check before it that was not inconclusive (blocked, rate limited, excluded) was good or
+    there was none. The rule of the newly_broken and feed_broken queries."""
     from archive.queries import BROKEN as broken  # the SQL list of the broken states
+    from archive.queries import became_broken, previous_state
 
     return db.execute(
-        f"""SELECT COUNT(DISTINCT c.url) FROM link_checks c
-            WHERE c.crawl_id = ? AND c.state IN {broken}
-              AND COALESCE((SELECT p.state FROM link_checks p WHERE p.url = c.url AND p.id <> c.id
-                              AND (p.checked_at < c.checked_at OR (p.checked_at = c.checked_at AND p.id < c.id))
-                            ORDER BY p.checked_at DESC, p.id DESC LIMIT 1), '') NOT IN {broken}""",
+        f"""SELECT COUNT(DISTINCT c.url) FROM (
+              SELECT c.id, c.url, c.checked_at, {previous_state('c')} AS previous_state
+              FROM link_checks c WHERE c.crawl_id = ? AND c.state IN {broken} LIMIT -1) c
+            WHERE {became_broken('c', 'c.previous_state')}""",
         [crawl_id]).fetchone()[0]
 
 

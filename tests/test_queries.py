@@ -286,6 +286,13 @@ _LATEST = """with latest as (
 )"""
 
 
+#: The state of the URL's check just before check ``now_`` in (checked_at, id) order, in any
+#: crawl; ``extra`` narrows which checks count (``{extra}`` is filled with str.format).
+_BEFORE = """(select p.state from link_checks p where p.url = now_.url
+     and (p.checked_at < now_.checked_at or (p.checked_at = now_.checked_at and p.id < now_.id)) {extra}
+     order by p.checked_at desc, p.id desc limit 1)"""
+
+
 def _reference() -> dict[str, str]:
     from archive.queries import BROKEN, GOOD, INCONCLUSIVE, TAG, like_pattern, url_param
 
@@ -310,34 +317,38 @@ select c.site_id, c.id as crawl_id, c.started_at, c.status, count(distinct lc.ur
      where crawl_id = c.id and state in {BROKEN} group by state order by n desc, state)) as broken_by_state
 from crawls c left join link_checks lc on lc.crawl_id = c.id
 where (:site = '' or c.site_id = :site) group by c.id order by c.site_id, c.id""",
-        "newly_broken": _LATEST + """, checks as (
-  select now_.*, (select p.state from link_checks p where p.url = now_.url and p.checked_at < now_.checked_at
-                  order by p.checked_at desc, p.id desc limit 1) as previous_state
+        "newly_broken": _LATEST + f""", checks as (
+  select now_.*, {_BEFORE.format(extra="")} as previous_state,
+    {_BEFORE.format(extra=f"and p.state not in {INCONCLUSIVE}")} as previous_evidence
   from link_checks now_ join latest on latest.crawl_id = now_.crawl_id
 )
 select site_id, url, state, status_code, checked_at, previous_state from checks
-where state not in ('ok', 'redirected', 'blocked', 'rate_limited', 'excluded')
-  and (previous_state is null or previous_state in ('ok', 'redirected', 'blocked', 'rate_limited', 'excluded'))
+where state in {BROKEN}
+  -- a run of failures starts: the last check before that was not inconclusive was good, or none
+  and (previous_evidence is null or previous_evidence in {GOOD})
   and (:site = '' or site_id = :site)
 order by site_id, url""",
-        "fixed_since": _LATEST + """
-select now_.site_id, now_.url, before_.state as was, now_.state as now_state, now_.checked_at
-from link_checks now_ join latest on latest.crawl_id = now_.crawl_id
-join previous on previous.site_id = now_.site_id
-join link_checks before_ on before_.crawl_id = previous.crawl_id and before_.url = now_.url
-where now_.state in ('ok', 'redirected')
-  and before_.state not in ('ok', 'redirected', 'blocked', 'rate_limited', 'excluded')
-  and (:site = '' or now_.site_id = :site)
-order by now_.site_id, now_.url""",
+        "fixed_since": _LATEST + f""", good_now as (
+  select now_.*, {_BEFORE.format(extra=f"and p.state not in {INCONCLUSIVE}")} as was
+  from link_checks now_ join latest on latest.crawl_id = now_.crawl_id
+  where now_.state in {GOOD}
+)
+select g.site_id, g.url, g.was, g.state as now_state, g.checked_at
+from good_now g join previous on previous.site_id = g.site_id
+where g.was in {BROKEN}
+  and exists (select 1 from link_checks b where b.crawl_id = previous.crawl_id and b.url = g.url
+              and (b.state in {BROKEN} or b.state in {INCONCLUSIVE}))
+  and (:site = '' or g.site_id = :site)
+order by g.site_id, g.url""",
         "feed_broken": f"""
 with broken_checks as (
   select c.id, c.site_id, c.url, c.checked_at, c.state, c.status_code, c.crawl_id,
-    (select p.state from link_checks p where p.url = c.url and p.checked_at < c.checked_at
-     order by p.checked_at desc, p.id desc limit 1) as previous_state
+    {_BEFORE.format(extra="").replace("now_.", "c.")} as previous_state,
+    {_BEFORE.format(extra=f"and p.state not in {INCONCLUSIVE}").replace("now_.", "c.")} as previous_evidence
   from link_checks c
   where c.state in {BROKEN} and (:site = '' or c.site_id = :site) and (:since = '' or c.checked_at >= :since)
 ), events as (
-  select * from broken_checks where previous_state is null or previous_state not in {BROKEN}
+  select * from broken_checks where previous_evidence is null or previous_evidence in {GOOD}
 )
 select '{TAG}broken/' || e.site_id || '/' || e.id as atom_id,
   '[' || coalesce(s.name, e.site_id) || '] ' || e.state || ': ' || e.url as atom_title,
