@@ -55,12 +55,34 @@ def retire_unlinked(db: Database, crawl_ids: list[int]) -> int:
     A broken link keeps its last verdict until it is checked again, and a crawl checks only
     what pages still link to: one the university took off its pages would stay "broken now"
     for ever, with a citation that no longer exists. After a finished crawl, a suspect or
-    dead link of its site that the crawl did not check, although every page that ever cited
-    it was fetched fine in that crawl, is no longer linked from the portal. (A page the crawl
-    did not reach proves nothing: such links keep their verdict; nor does a portal that
-    dropped a URL the site's annual report still cites.) Checked again later, a link gets its
-    health from that check as usual. Returns the links retired.
+    dead link that a site of the crawl cites (``site_links``) and that the crawl did not
+    check is no longer linked from the portal when every page that ever cited it
+    (``link_referrers``, the page as fetched: a redirect's target) was crawled again without
+    it. Each such page is judged by its latest check made at or after the link's last check,
+    in any crawl (a link two sites cite is dropped by each in its own crawl); that check
+    counts when
+
+    * the page was fetched fine (ok, redirected: the check of the URL asked for, whose
+      ``final_url`` is the page) in a finished crawl that did not check the link;
+    * or the page is gone (``REMOVAL_STATES``: 404, soft 404, ...): no content, no link;
+
+    or when the page is itself ``unlinked``. A page the crawl did not reach, or whose latest
+    check is inconclusive (blocked, rate limited, excluded) or a failure it may recover from
+    (timeout, 5xx, connection, DNS or TLS error) proves nothing: such links keep their
+    verdict; nor does a portal that dropped a URL an annual report still cites. Checked again
+    later, a link gets its health from that check as usual. Returns the links retired.
     """
+    from archive.changes import REMOVAL_STATES
+
+    gone = ", ".join(f"'{state}'" for state in sorted(REMOVAL_STATES))
+    # The URLs a referrer page was fetched as: itself, and the URL asked for that redirected
+    # to it in the last crawl that read the page (link_checks has no index on final_url: the
+    # crawl's redirects are few, found by idx_link_checks_crawl).
+    fetched_as = """r.from_url, (
+                      SELECT m.url FROM link_checks m
+                      WHERE m.crawl_id = (SELECT MAX(s.crawl_id) FROM link_sources s WHERE s.from_url = r.from_url)
+                        AND m.state = 'redirected' AND m.final_url = r.from_url
+                      ORDER BY m.id DESC LIMIT 1)"""
     retired = 0
     for crawl_id in crawl_ids:
         crawl = db.execute("SELECT site_id, started_at FROM crawls WHERE id = ? AND status = 'finished'",
@@ -68,18 +90,38 @@ def retire_unlinked(db: Database, crawl_ids: list[int]) -> int:
         if crawl is None:
             continue
         with db.atomic():
-            retired += db.execute(
-                """
-                UPDATE links SET health = 'unlinked'
-                WHERE site_id = :site AND health IN ('suspect', 'dead') AND last_checked < :started
-                  AND EXISTS (SELECT 1 FROM link_referrers r WHERE r.to_url = links.url)
-                  AND NOT EXISTS (SELECT 1 FROM site_items i WHERE i.site_id = :site AND i.url = links.url
-                                    AND i.source <> 'portal')
-                  AND NOT EXISTS (
-                    SELECT 1 FROM link_referrers r WHERE r.to_url = links.url AND NOT EXISTS (
-                      SELECT 1 FROM link_checks c WHERE c.crawl_id = :crawl AND c.url = r.from_url
-                        AND c.state IN ('ok', 'redirected')))
-                """, {"site": crawl[0], "started": crawl[1], "crawl": crawl_id}).rowcount
+            # A page retired in one pass (a referrer itself unlinked) may let the next retire
+            # the links only it cited.
+            while True:
+                count = db.execute(
+                    f"""
+                    UPDATE links SET health = 'unlinked'
+                    WHERE health IN ('suspect', 'dead') AND last_checked <= :started
+                      -- not checked by this crawl (times have one-second steps: a crawl may
+                      -- start in the second of the previous crawl's last check)
+                      AND NOT EXISTS (SELECT 1 FROM link_checks t WHERE t.crawl_id = :crawl AND t.url = links.url)
+                      AND url IN (SELECT sl.url FROM site_links sl WHERE sl.site_id = :site)
+                      AND EXISTS (SELECT 1 FROM link_referrers r WHERE r.to_url = links.url)
+                      AND NOT EXISTS (SELECT 1 FROM site_items i WHERE i.url = links.url
+                                        AND i.source <> 'portal')
+                      AND NOT EXISTS (
+                        SELECT 1 FROM link_referrers r WHERE r.to_url = links.url
+                          AND NOT EXISTS (
+                            SELECT 1 FROM links f WHERE f.url IN ({fetched_as}) AND f.health = 'unlinked')
+                          AND NOT EXISTS (
+                            SELECT 1 FROM link_checks c LEFT JOIN crawls k ON k.id = c.crawl_id
+                            WHERE c.id = (
+                                SELECT c2.id FROM link_checks c2
+                                WHERE c2.url IN ({fetched_as}) AND c2.checked_at >= links.last_checked
+                                ORDER BY c2.checked_at DESC, c2.id DESC LIMIT 1)
+                              AND (c.state IN ({gone})
+                                   OR (c.state IN ('ok', 'redirected') AND k.status = 'finished'
+                                       AND NOT EXISTS (SELECT 1 FROM link_checks l
+                                                       WHERE l.crawl_id = c.crawl_id AND l.url = links.url)))))
+                    """, {"site": crawl[0], "started": crawl[1], "crawl": crawl_id}).rowcount
+                retired += count
+                if count <= 0:
+                    break
     return retired
 
 
