@@ -53,7 +53,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from archive.store import processing_errors_reason
+from archive.store import processing_errors_reason, unstored_item
 from crawler.items import Evidence, LinkCheck, LinkSource, OverheadBytes
 
 logger = logging.getLogger(__name__)
@@ -322,11 +322,10 @@ class ArchiveWriterLoop:
         crawl_id = getattr(obj, "crawl_id", None)
         if crawl_id is None:
             return
-        url = getattr(obj, "url", None) or getattr(obj, "from_url", None) or ""
         key = f"{self.prefix}:processing_errors"
         pipe = self.server.pipeline()
         pipe.hincrby(key, str(crawl_id), 1)
-        pipe.hsetnx(key, f"{crawl_id}:first", f"{type(obj).__name__} {url}: {type(exc).__name__}: {exc}"[:500])
+        pipe.hsetnx(key, f"{crawl_id}:first", unstored_item(obj, exc)[:500])
         pipe.execute()
 
     def _unprocessed(self, job: int | str, crawl_ids: dict[str, int]) -> dict[int, str]:

@@ -57,6 +57,12 @@ def processing_errors_reason(count: int, first: str) -> str:
             f" first: {first}")[:1000]
 
 
+def unstored_item(item: Any, exc: BaseException) -> str:
+    """How an item the archive could not store is named in ``processing_errors`` reasons."""
+    url = getattr(item, "url", None) or getattr(item, "from_url", None) or ""
+    return f"{type(item).__name__} {url}: {type(exc).__name__}: {exc}"
+
+
 def start_crawl(db: Database, site_id: str, *, pid: int | None = None, log_path: str | None = None,
                 scheduled_at: str | None = None) -> int:
     cursor = db.execute(

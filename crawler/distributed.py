@@ -84,7 +84,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from archive.itemqueue import DEFAULT_PREFIX, ItemQueue, connect, encode_control, encode_item, job_key
-from crawler.fetch import went_through_proxy
+from crawler.fetch import page_error, site_of, went_through_proxy
 from crawler.robots import PoliteRobotsTxtMiddleware
 from crawler.spiders.portal import SiteRun, revisiting_guard
 from crawler.urls import TrapGuard
@@ -892,10 +892,7 @@ class LeaseTracker:
         self.end(self.get(meta))
         # The page went unprocessed (a bug, or input nothing anticipated): its site's crawl
         # must not end "finished" (see crawler.pipelines), whichever worker met it.
-        xxgk = (meta or {}).get("xxgk")
-        site = xxgk.get("site") if isinstance(xxgk, dict) else None
-        self.dist.record_processing_error(site, f"{getattr(response, 'url', '')}: "
-                                                f"{failure.type.__name__}: {failure.value}")
+        self.dist.record_processing_error(site_of(meta), page_error(getattr(response, "url", ""), failure))
 
 
 class _LeaseErrback:

@@ -9,8 +9,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 _CONTENT_RANGE_RE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+)", re.I)
+
+
+def site_of(meta: dict | None) -> str | None:
+    """The registry site a request (its ``meta``) belongs to, as the portal spider records it
+    (``meta["xxgk"]["site"]``); None for a request it did not make."""
+    xxgk = (meta or {}).get("xxgk")
+    return xxgk.get("site") if isinstance(xxgk, dict) else None
+
+
+def page_error(url: str, failure: Any) -> str:
+    """How a page the spider could not process is named in ``processing_errors`` reasons."""
+    return f"{url}: {failure.type.__name__}: {failure.value}"
 
 
 def went_through_proxy(meta: dict) -> bool:

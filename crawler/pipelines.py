@@ -56,7 +56,8 @@ from archive.db import ArchiveError, changed_since, file_identity, open_db
 from archive.reports.extract import Extracted
 from archive.reports.ingest import report_known
 from archive.reports.isolated import DEFAULT_TIMEOUT, extract_isolated, needs_isolation
-from archive.store import ArchiveWriter, processing_errors_reason, start_crawl, upsert_sites
+from archive.store import ArchiveWriter, processing_errors_reason, start_crawl, unstored_item, upsert_sites
+from crawler.fetch import page_error, site_of
 from crawler.items import Evidence, LinkCheck, LinkSource, LinkSources, OverheadBytes
 
 logger = logging.getLogger(__name__)
@@ -203,20 +204,17 @@ class ArchivePipeline:
         except Exception as exc:  # this item only (rolled back): record it, carry on
             if self.crawler is None:  # the distributed writer loop keeps it as a dead letter
                 raise
-            url = getattr(item, "url", None) or getattr(item, "from_url", None) or ""
+            error = unstored_item(item, exc)
             # Not Scrapy's "Error processing {item}": an item's repr holds its whole body.
-            logger.error("could not store %s %s", type(item).__name__, url, exc_info=True)
-            self._processing_error(getattr(item, "site_id", None),
-                                   f"{type(item).__name__} {url}: {type(exc).__name__}: {exc}")
+            logger.error("could not store %s", error, exc_info=True)
+            self._processing_error(getattr(item, "site_id", None), error)
             raise ItemNotStored(f"{type(exc).__name__}: {exc}") from exc
         return item
 
     def spider_error(self, failure: Any, response: Any, spider: Any = None) -> None:
         """A callback raised (Scrapy logged it with its traceback): count it for the site."""
-        meta = getattr(response, "meta", None) or {}
-        xxgk = meta.get("xxgk") if isinstance(meta.get("xxgk"), dict) else {}
-        self._processing_error(xxgk.get("site"), f"{getattr(response, 'url', '')}: "
-                                                  f"{failure.type.__name__}: {failure.value}")
+        self._processing_error(site_of(getattr(response, "meta", None)),
+                               page_error(getattr(response, "url", ""), failure))
 
     def _processing_error(self, site_id: str | None, error: str) -> None:
         count, first = self.processing_errors.get(site_id, (0, error))

@@ -82,6 +82,8 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.resolver import CachingThreadedResolver
 from twisted.internet.error import DNSLookupError
 
+from crawler.fetch import site_of
+
 __all__ = [
     "BLOCK_PREFIX",
     "METADATA_HOSTS",
@@ -292,7 +294,7 @@ class SSRFGuardMiddleware:
     def _site_allows(self, request: Request, host: str) -> bool:
         spider = self._spider()
         runs = getattr(spider, "runs", None) or {}
-        site_id = (request.meta.get("xxgk") or {}).get("site")
+        site_id = site_of(request.meta)
         if site_id is not None:
             run = runs.get(site_id)
             site = getattr(run, "site", None)
